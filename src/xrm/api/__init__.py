@@ -1,0 +1,3 @@
+"""api capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,55 @@
+"""The `xrm` command: one Typer app, one command group per capability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from xrm.cli import _store_cmds
+from xrm.cli._output import CliState
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="xrm",
+    help="xrm: one-to-one relationship marketing. Identify, differentiate, interact, customize.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="Store file (overrides XRM_STORE_PATH).")
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Batch engine: duckdb or spark[://host:port].")
+    ] = None,
+) -> None:
+    ctx.obj = CliState({"store_path": store, "engine": engine})
+
+
+@app.command("version")
+def _version() -> None:
+    """Print xrm's version."""
+    from xrm import __version__
+
+    typer.echo(__version__)
+
+
+app.command("init")(_store_cmds.init)
+app.command("info")(_store_cmds.info)
+app.command("config")(_store_cmds.config)
+
+# Capability commands live in their own modules, imported here (imports stay lazy inside them).
+from xrm.cli import _load, _pipeline, _sample  # noqa: E402
+
+app.command("load")(_load.load)
+app.command("sample")(_sample.sample)
+app.command("pipeline")(_pipeline.pipeline)
+app.command("demo")(_pipeline.demo)

@@ -1,0 +1,90 @@
+"""`xrm pipeline` (the batch steps) and `xrm demo` (sample → load → pipeline → summary)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from xrm.cli._output import console, emit, fail_cleanly, state
+
+__all__ = ["demo", "pipeline"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _show_step(result: Any) -> None:
+    colour = {"done": "green", "not yet built": "yellow"}.get(result.status, "red")
+    detail = result.message or ", ".join(f"{k}={v}" for k, v in result.summary.items())
+    console.print(
+        f"[{colour}]{result.status:>13}[/] {result.step} ({result.seconds:.1f} s) {detail}",
+        highlight=False,
+    )
+
+
+def pipeline(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run the batch pipeline on the store: identify, value and needs, ... as far as built."""
+    with fail_cleanly(as_json):
+        from xrm.pipeline import run_pipeline
+        from xrm.store import Store
+
+        with Store.open(state(ctx).settings()) as store:
+            results = run_pipeline(store, on_step=None if as_json else _show_step)
+        if as_json:
+            emit([asdict(r) for r in results], True)
+
+
+def demo(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Option("--dir", help="Where the sample files go.")] = Path(
+        "demo"
+    ),
+    customers: Annotated[int, typer.Option(help="Customers in the sample business.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the sample business.")] = 42,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Do not start the server afterwards (for scripts).")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Make the sample business, load it, run the pipeline and print a summary."""
+    with fail_cleanly(as_json):
+        from xrm.ingest import load_manifest
+        from xrm.pipeline import run_pipeline
+        from xrm.sample import generate_sample
+        from xrm.store import Store
+
+        settings = state(ctx).settings()
+        sample_dir = directory / "sample"
+        manifest = sample_dir / "manifest.json"
+        wanted = {"customers": customers, "seed": seed}
+        if not manifest.exists() or any(
+            json.loads(manifest.read_text()).get(k) != v for k, v in wanted.items()
+        ):
+            console.print(f"making the sample business ({customers:,} customers, seed {seed})")
+            generate_sample(sample_dir, customers=customers, seed=seed, show_progress=not as_json)
+        with Store.open(settings) as store:
+            reports = load_manifest(store, manifest, show_progress=not as_json)
+            results = run_pipeline(store, on_step=None if as_json else _show_step)
+            tables = {t: store.count(t) for t in store.tables()}
+        data = {
+            "store": str(settings.store_path),
+            "loads": [r.as_dict() for r in reports],
+            "pipeline": [asdict(r) for r in results],
+            "tables": tables,
+        }
+
+        def render(d: dict[str, Any]) -> None:
+            table = Table(title=f"xrm demo: store {d['store']}")
+            table.add_column("table")
+            table.add_column("rows", justify="right")
+            for name, rows in d["tables"].items():
+                table.add_row(name, f"{rows:,}")
+            console.print(table)
+            if not no_serve:
+                console.print("(the server is not built yet; `xrm serve` comes with issue 5)")
+
+        emit(data, as_json, render)

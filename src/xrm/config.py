@@ -1,0 +1,114 @@
+"""Settings: one typed object, read from ``xrm.toml`` and ``XRM_*`` environment variables.
+
+Precedence (highest first): arguments passed to :class:`Settings`, environment variables
+(``XRM_STORE_PATH=...``), the TOML file (``./xrm.toml`` or the path in ``XRM_CONFIG``), defaults.
+
+    >>> from xrm.config import Settings
+    >>> Settings(store_path="demo.duckdb").store_path.name
+    'demo.duckdb'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from xrm.exceptions import ConfigError
+
+__all__ = ["Settings", "load_settings"]
+
+DEFAULT_CONFIG_FILE = "xrm.toml"
+
+
+class Settings(BaseSettings):
+    """Every setting of xrm, with its help text (``xrm config`` prints them)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="XRM_",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    store_path: Path = Field(
+        default=Path("xrm.duckdb"),
+        description="Path of the embedded DuckDB store file; created on first use.",
+    )
+    engine: str = Field(
+        default="duckdb",
+        description=(
+            "Batch engine: 'duckdb' (embedded default) or 'spark' / 'spark://HOST:PORT' "
+            "(needs `pip install 'xrm[spark]'`)."
+        ),
+    )
+    memory_limit: str = Field(
+        default="8GB",
+        description="DuckDB memory_limit; always set so large joins spill to disk instead of failing.",
+    )
+    threads: int = Field(default=0, ge=0, description="DuckDB worker threads; 0 = one per core.")
+    temp_directory: Path | None = Field(
+        default=None,
+        description="Where DuckDB spills when memory_limit is reached (default: next to the store).",
+    )
+    default_region: str = Field(
+        default="DE",
+        description="Region for phone numbers without a country code (ISO 3166 alpha-2).",
+    )
+    currency: str = Field(default="EUR", description="Currency of reported values (ISO 4217).")
+    batch_rows: int = Field(
+        default=100_000, ge=1_000, description="Rows per batch when loading files."
+    )
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value == "duckdb" or value == "spark" or value.startswith("spark://"):
+            return value
+        raise ValueError(
+            f"engine = {value!r} is not known; use 'duckdb', 'spark' or 'spark://HOST:PORT'"
+        )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("XRM_CONFIG", DEFAULT_CONFIG_FILE))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    @property
+    def uses_spark(self) -> bool:
+        return self.engine.startswith("spark")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, turning validation problems into one :class:`ConfigError` report."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "(settings)"
+            problems.append(f"  {field} = {err.get('input')!r}: {err['msg']}")
+        source = os.environ.get("XRM_CONFIG", DEFAULT_CONFIG_FILE)
+        raise ConfigError(
+            f"invalid settings (from arguments, XRM_* variables or {source}):\n"
+            + "\n".join(problems)
+            + "\nRun `xrm config` to see every setting with its help text."
+        ) from None

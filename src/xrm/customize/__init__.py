@@ -1,0 +1,3 @@
+"""customize capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

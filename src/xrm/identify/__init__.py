@@ -1,0 +1,3 @@
+"""identify capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

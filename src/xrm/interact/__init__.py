@@ -1,0 +1,3 @@
+"""interact capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""network capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []

@@ -1,0 +1,166 @@
+"""The store: the only place that opens the database.
+
+Embedded default: one DuckDB file.  The file admits one writing process at a time, so xrm's rule
+is *the process that opened the store for writing owns it*: while ``xrm serve`` runs, batch work
+is handed to the server (it runs jobs in-process on its own connection); when no server runs,
+the CLI opens the file itself.  A second writer gets :class:`~xrm.exceptions.StoreBusy` naming
+the holder.  Readers that can tolerate a snapshot may open read-only copies (``read_only=True``)
+only when no writer holds the file.  See docs/store.md.
+
+    >>> from xrm.store import Store
+    >>> with Store.open("/tmp/doc.duckdb") as store:
+    ...     store.sql("SELECT 1").fetchall()
+    [(1,)]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from xrm import __version__
+from xrm.config import Settings
+from xrm.exceptions import StoreBusy, StoreError, StoreVersionError
+from xrm.store._migrate import migrate, schema_versions
+from xrm.store._registry import all_schemas
+from xrm.store._schema import Schema
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+    from ibis.backends.duckdb import Backend as DuckDBBackend
+
+__all__ = ["Store"]
+
+
+class Store:
+    """An open xrm store: a DuckDB connection with the schema at the current version."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, settings: Settings) -> None:
+        self.con = con
+        self.path = path
+        self.settings = settings
+        self._ibis: DuckDBBackend | None = None
+
+    @classmethod
+    def open(
+        cls,
+        target: Settings | str | Path | None = None,
+        *,
+        read_only: bool = False,
+        schemas: tuple[Schema, ...] | None = None,
+    ) -> Store:
+        """Open (and create or upgrade) the store named by settings or a path."""
+        settings = target if isinstance(target, Settings) else Settings()
+        if isinstance(target, str | Path):
+            settings = settings.model_copy(update={"store_path": Path(target)})
+        path = Path(settings.store_path)
+        if read_only and not path.exists():
+            raise StoreError(f"store {path} does not exist; run `xrm init` or `xrm load` first")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {"memory_limit": settings.memory_limit}
+        if settings.threads:
+            config["threads"] = settings.threads
+        temp = settings.temp_directory or path.with_name(path.name + ".tmp")
+        config["temp_directory"] = str(temp)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            raise _explain_open_error(path, exc) from None
+        except duckdb.Error as exc:
+            raise _explain_open_error(path, exc) from None
+        try:
+            migrate(
+                con, schemas or all_schemas(), path, __version__, read_only=read_only
+            )
+        except BaseException:
+            con.close()
+            raise
+        return cls(con, path, settings)
+
+    # -- running SQL -------------------------------------------------------------------------
+
+    def sql(self, query: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        """Run one statement on a fresh cursor (safe to interleave with Ibis and Splink)."""
+        cur = self.con.cursor()
+        return cur.execute(query, params) if params is not None else cur.execute(query)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All-or-nothing block: ``with store.transaction() as tx: tx.execute(...)``."""
+        cur = self.con.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        else:
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def tables(self) -> list[str]:
+        rows = self.sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' "
+            "ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def count(self, table: str) -> int:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", table):
+            raise StoreError(f"{table!r} is not a table name")
+        row = self.sql(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else 0
+
+    def schema_versions(self) -> dict[str, tuple[int, str]]:
+        return schema_versions(self.con)
+
+    # -- the engine seam ---------------------------------------------------------------------
+
+    @property
+    def ibis(self) -> DuckDBBackend:
+        """An Ibis backend over this same connection (batch analytics are Ibis expressions)."""
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self.con)
+        return self._ibis
+
+    def table(self, name: str) -> ir.Table:
+        return self.ibis.table(name)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r})"
+
+
+def _explain_open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    text = str(exc)
+    if "lock" in text.lower():
+        holder = re.search(r"PID (\d+)", text)
+        who = f"process {holder.group(1)}" if holder else "another process"
+        return StoreBusy(
+            f"store {path} is open for writing by {who} (DuckDB allows one writing process). "
+            f"If that is `xrm serve`, send the work to the server; otherwise wait for it to end."
+        )
+    if "not a valid DuckDB" in text or "Catalog" in text or "database file" in text.lower():
+        return StoreVersionError(
+            f"{path} is not an xrm store (DuckDB cannot read it: {text.splitlines()[0]}); "
+            f"point store_path at a new file or restore the store from a backup"
+        )
+    return StoreError(f"cannot open store {path}: {text}")

@@ -1,0 +1,3 @@
+"""web capability (see ARCHITECTURE.md)."""
+
+__all__: list[str] = []
