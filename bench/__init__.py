@@ -1,0 +1,1 @@
+"""Benchmarks: xrm side by side with peer libraries on the same data; `make bench` runs them."""

@@ -1,0 +1,96 @@
+"""Timing and memory measurement for benchmarks: medians of repeated runs, each in a child process.
+
+Each measured run is a fresh Python process, so its peak resident memory (``ru_maxrss``) is its
+own and one run's caches do not flatter the next.  The machines are shared and noisy: report
+medians, the spread, the number of runs and the load average next to every figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Measurement", "Section", "machine_line", "measure_python"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: list[float]
+    peak_mb: list[float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def median_peak_mb(self) -> float:
+        return statistics.median(self.peak_mb)
+
+    def spread(self) -> str:
+        return f"{min(self.seconds):.2f}–{max(self.seconds):.2f} s"
+
+
+@dataclass
+class Section:
+    title: str
+    body: str
+
+
+def machine_line() -> str:
+    load1, load5, _ = os.getloadavg()
+    return (
+        f"{os.cpu_count()} cores, load average {load1:.1f} (1 min) / {load5:.1f} (5 min) "
+        f"at {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python {sys.version.split()[0]}"
+    )
+
+
+_RUNNER = """
+import json, resource, time, sys
+{setup}
+t0 = time.perf_counter()
+{code}
+elapsed = time.perf_counter() - t0
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+result = {{"seconds": elapsed, "peak_mb": peak, "extra": globals().get("extra", {{}})}}
+print("@@BENCH@@" + json.dumps(result))
+"""
+
+
+def measure_python(
+    name: str, code: str, *, setup: str = "", runs: int = 3, timeout: float = 3600
+) -> Measurement:
+    """Run ``code`` (timed) after ``setup`` (untimed) in ``runs`` fresh processes.
+
+    The code may set a dict ``extra`` with figures of its own (rows loaded, accuracy ...).
+    """
+    script = _RUNNER.format(setup=textwrap.dedent(setup), code=textwrap.dedent(code))
+    seconds, peaks, extra = [], [], {}
+    for _ in range(runs):
+        out = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=ROOT,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"benchmark {name!r} failed:\n{out.stderr[-3000:]}")
+        line = next(x for x in out.stdout.splitlines() if x.startswith("@@BENCH@@"))
+        result = json.loads(line.removeprefix("@@BENCH@@"))
+        seconds.append(result["seconds"])
+        peaks.append(result["peak_mb"])
+        extra = result["extra"]
+    return Measurement(name, seconds, peaks, extra)
