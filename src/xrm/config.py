@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -65,6 +65,44 @@ class Settings(BaseSettings):
     currency: str = Field(default="EUR", description="Currency of reported values (ISO 4217).")
     batch_rows: int = Field(
         default=100_000, ge=1_000, description="Rows per batch when loading files."
+    )
+    # -- interact: permission, channels, tracking --------------------------------------------
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Secret for signed links (double opt-in, unsubscribe, tracking pixel, click redirect); "
+            "at least 32 characters. Changing it invalidates links already sent."
+        ),
+    )
+    public_base_url: str = Field(
+        default="http://localhost:8000",
+        description="Base URL of `xrm serve` as customers reach it; signed links point here.",
+    )
+    default_timezone: str = Field(
+        default="Europe/Berlin",
+        description="Customer time zone for quiet hours when a customer's own is not known (IANA).",
+    )
+    smtp_host: str = Field(default="localhost", description="SMTP server for e-mail.")
+    smtp_port: int = Field(default=587, ge=1, le=65535, description="SMTP port (587 submission).")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_user: str | None = Field(default=None, description="SMTP AUTH user (none: no AUTH).")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP AUTH password.")
+    mail_from: str = Field(
+        default="xrm <noreply@example.com>", description="From address of e-mail messages."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key signing webhook deliveries (header X-Xrm-Signature: t=...,v1=...).",
+    )
+    sms_webhook_url: str | None = Field(
+        default=None, description="Webhook that sends SMS messages (your SMS gateway's adapter)."
+    )
+    push_webhook_url: str | None = Field(
+        default=None, description="Webhook that sends push notifications."
+    )
+    outbox_dir: Path = Field(
+        default=Path("outbox"),
+        description="Where letter print files and call lists for the letter shop and call centre go.",
     )
 
     @field_validator("engine")

@@ -1,3 +1,77 @@
-"""customize capability (see ARCHITECTURE.md)."""
+"""Customize: offers, recommendations, next-best-action decisions and learning from responses.
 
-__all__: list[str] = []
+    >>> from xrm.customize import build_recommendations, next_best_actions
+    >>> build_recommendations(store)                                  # doctest: +SKIP
+    >>> next_best_actions(store, "u-17", channel="email", k=3)         # doctest: +SKIP
+
+Consent and the contact policy plug in as ``eligible(customer, offer, channel) -> bool``
+(default :func:`allow_all`); see docs/customize.md.
+"""
+
+from xrm.customize._bandit import DECISION_FEATURES, LogisticThompson
+from xrm.customize._baskets import Baskets, read_purchases, split_last_basket
+from xrm.customize._blend import Blend
+from xrm.customize._build import build_recommendations, recommend_for
+from xrm.customize._configurator import configure
+from xrm.customize._decide import (
+    Decision,
+    RankedOffer,
+    apply_response_events,
+    customer_facts,
+    next_best_actions,
+    record_response,
+)
+from xrm.customize._eligibility import CustomerFacts, EligibilityHook, allow_all, offer_rules_failed
+from xrm.customize._evaluate import evaluate, ranking_metrics, temporal_split
+from xrm.customize._offers import (
+    OFFER_KINDS,
+    Offer,
+    add_offers,
+    get_offer,
+    list_offers,
+    load_offers,
+    read_offers,
+    remove_offer,
+)
+from xrm.customize._offpolicy import doubly_robust, ips, snips
+from xrm.customize._signals import ALSSignal, CoOccurrence, Popularity, RepeatPurchase
+
+__all__ = [
+    "DECISION_FEATURES",
+    "OFFER_KINDS",
+    "ALSSignal",
+    "Baskets",
+    "Blend",
+    "CoOccurrence",
+    "CustomerFacts",
+    "Decision",
+    "EligibilityHook",
+    "LogisticThompson",
+    "Offer",
+    "Popularity",
+    "RankedOffer",
+    "RepeatPurchase",
+    "add_offers",
+    "allow_all",
+    "apply_response_events",
+    "build_recommendations",
+    "configure",
+    "customer_facts",
+    "doubly_robust",
+    "evaluate",
+    "get_offer",
+    "ips",
+    "list_offers",
+    "load_offers",
+    "next_best_actions",
+    "offer_rules_failed",
+    "ranking_metrics",
+    "read_offers",
+    "read_purchases",
+    "recommend_for",
+    "record_response",
+    "remove_offer",
+    "snips",
+    "split_last_basket",
+    "temporal_split",
+]

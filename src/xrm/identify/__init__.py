@@ -1,3 +1,48 @@
-"""identify capability (see ARCHITECTURE.md)."""
+"""Identify: normalised identifiers, the identity graph and profiles with stable ids.
 
-__all__: list[str] = []
+See docs/identify.md for the rules and settings.
+
+    >>> from xrm.identify import resolve_identities
+    >>> resolve_identities(store)  # doctest: +SKIP
+"""
+
+from xrm.identify._address import NormalizedAddress, normalize_address
+from xrm.identify._dates import parse_birth_date
+from xrm.identify._email import normalize_email
+from xrm.identify._explain import (
+    LinkStep,
+    ProfileExplanation,
+    explain_profile,
+    lookup_profiles,
+    unmerge_profile,
+)
+from xrm.identify._identifiers import normalize_identifier
+from xrm.identify._names import NormalizedName, normalize_name
+from xrm.identify._online import resolve_event
+from xrm.identify._phone import normalize_phone
+from xrm.identify._records import normalize_records
+from xrm.identify._resolve import resolve_identities
+from xrm.identify._rules import IdentifierRule, IdentityRules
+from xrm.identify._text import fold
+
+__all__ = [
+    "IdentifierRule",
+    "IdentityRules",
+    "LinkStep",
+    "NormalizedAddress",
+    "NormalizedName",
+    "ProfileExplanation",
+    "explain_profile",
+    "fold",
+    "lookup_profiles",
+    "normalize_address",
+    "normalize_email",
+    "normalize_identifier",
+    "normalize_name",
+    "normalize_phone",
+    "normalize_records",
+    "parse_birth_date",
+    "resolve_event",
+    "resolve_identities",
+    "unmerge_profile",
+]

@@ -1,14 +1,30 @@
-"""Ingest: files (CSV, JSONL, Parquet) and Segment-spec events into the store, validated."""
+"""Ingest: files (CSV, JSONL, Parquet) and Segment-spec events into the store, validated.
 
-from __future__ import annotations
+    >>> from xrm.ingest import load_file, load_manifest
+    >>> report = load_file(store, "events.jsonl")  # doctest: +SKIP
 
-from pathlib import Path
-from typing import Any
+Bad rows are kept in ``rejected_rows`` with file, line, field, value and reason; loading the same
+file (or the same events) again adds nothing. See docs/loading.md.
+"""
 
-from xrm.exceptions import NotYetImplemented
+from xrm.ingest._load import load_file
+from xrm.ingest._manifest import is_manifest, load_manifest, read_manifest
+from xrm.ingest._mapping import DEFAULT_DATE_FORMATS, EVENT_FIELDS, RECORD_FIELDS, Mapping, read_mapping
+from xrm.ingest._progress import LoadProgress, ProgressCallback
+from xrm.ingest._report import LoadReport, RejectedRow
 
-__all__ = ["load_manifest"]
-
-
-def load_manifest(store: Any, manifest: Path, *, show_progress: bool = True) -> list[Any]:
-    raise NotYetImplemented("loading files is not built yet (issue 2)")
+__all__ = [
+    "DEFAULT_DATE_FORMATS",
+    "EVENT_FIELDS",
+    "RECORD_FIELDS",
+    "LoadProgress",
+    "LoadReport",
+    "Mapping",
+    "ProgressCallback",
+    "RejectedRow",
+    "is_manifest",
+    "load_file",
+    "load_manifest",
+    "read_manifest",
+    "read_mapping",
+]

@@ -1,3 +1,121 @@
-"""interact capability (see ARCHITECTURE.md)."""
+"""Interact: consent, GDPR, contact policy, campaigns and triggers, templates, the outbox,
+channels (SMTP, signed webhooks, letters, call lists) and response tracking.
 
-__all__: list[str] = []
+    >>> from xrm.interact import record_consent, run_campaigns, deliver_outbox
+"""
+
+from xrm.interact._campaigns import (
+    Campaign,
+    CampaignRun,
+    Offer,
+    campaign_from_dict,
+    preview,
+    run_campaigns,
+)
+from xrm.interact._channels import (
+    DEFAULT_COSTS,
+    CallListTransport,
+    Channel,
+    FakeTransport,
+    LetterFileTransport,
+    Outbound,
+    SendResult,
+    SmtpTransport,
+    Transport,
+    WebhookTransport,
+    default_channels,
+    sign_webhook,
+    verify_webhook,
+)
+from xrm.interact._consent import (
+    CHANNELS,
+    PURPOSES,
+    Consent,
+    consent_eligibility,
+    consent_history,
+    current_consents,
+    has_consent,
+    record_consent,
+    sync_consents,
+)
+from xrm.interact._contacts import Contact, load_contacts
+from xrm.interact._gdpr import apply_suppressions, erase_profile, export_profile
+from xrm.interact._outbox import DeliveryReport, deliver_outbox
+from xrm.interact._policy import Caps, ContactPolicy
+from xrm.interact._results import (
+    attribute_conversions,
+    campaign_results,
+    newcombe_interval,
+    wilson_interval,
+)
+from xrm.interact._suppression import is_suppressed
+from xrm.interact._templates import Template
+from xrm.interact._tracking import (
+    DoubleOptIn,
+    confirm_double_opt_in,
+    record_call_outcomes,
+    record_click,
+    record_delivery,
+    record_open,
+    request_double_opt_in,
+    unsubscribe,
+)
+from xrm.interact._triggers import AbandonedBasket, DueWithin, SqlTrigger, TraitBelow
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_COSTS",
+    "PURPOSES",
+    "AbandonedBasket",
+    "CallListTransport",
+    "Campaign",
+    "CampaignRun",
+    "Caps",
+    "Channel",
+    "Consent",
+    "Contact",
+    "ContactPolicy",
+    "DeliveryReport",
+    "DoubleOptIn",
+    "DueWithin",
+    "FakeTransport",
+    "LetterFileTransport",
+    "Offer",
+    "Outbound",
+    "SendResult",
+    "SmtpTransport",
+    "SqlTrigger",
+    "Template",
+    "TraitBelow",
+    "Transport",
+    "WebhookTransport",
+    "apply_suppressions",
+    "attribute_conversions",
+    "campaign_from_dict",
+    "campaign_results",
+    "confirm_double_opt_in",
+    "consent_eligibility",
+    "consent_history",
+    "current_consents",
+    "default_channels",
+    "deliver_outbox",
+    "erase_profile",
+    "export_profile",
+    "has_consent",
+    "is_suppressed",
+    "load_contacts",
+    "newcombe_interval",
+    "preview",
+    "record_call_outcomes",
+    "record_click",
+    "record_consent",
+    "record_delivery",
+    "record_open",
+    "request_double_opt_in",
+    "run_campaigns",
+    "sign_webhook",
+    "sync_consents",
+    "unsubscribe",
+    "verify_webhook",
+    "wilson_interval",
+]

@@ -16,6 +16,10 @@ __all__ = ["SCHEMA_MODULES", "all_schemas"]
 
 SCHEMA_MODULES: tuple[str, ...] = (
     "xrm.ingest._schema",
+    "xrm.identify._schema",
+    "xrm.differentiate._schema",
+    "xrm.customize._schema",
+    "xrm.interact._schema",
 )
 
 

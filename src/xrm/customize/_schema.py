@@ -1,0 +1,119 @@
+"""Tables owned by customize: offers, recommendations, purchase cycles, decisions, responses, bandit."""
+
+from __future__ import annotations
+
+from xrm.store import Migration, Schema
+
+__all__ = ["SCHEMA"]
+
+_V1 = """
+-- What can be put in front of a customer: a product, a bundle, content or a service action.
+-- List columns hold the eligibility rules; an empty or NULL list means "no restriction".
+CREATE TABLE offers (
+    offer_id        VARCHAR PRIMARY KEY,
+    kind            VARCHAR NOT NULL,            -- product | bundle | content | service
+    name            VARCHAR NOT NULL,
+    category        VARCHAR,                     -- diversity: one offer per category in a top-k
+    product_ids     VARCHAR[],                   -- products the offer sells (affinity, "already owned")
+    value           DOUBLE NOT NULL,             -- margin if the customer responds
+    cost            DOUBLE NOT NULL DEFAULT 0,   -- cost of making the offer at all
+    channels        VARCHAR[],                   -- where it may be shown (email, web, app, call ...)
+    segments        VARCHAR[],                   -- customer segments it is for
+    tiers           VARCHAR[],                   -- value tiers it is for
+    consent_purpose VARCHAR,                     -- purpose the eligibility hook checks (NULL: none)
+    exclude_owned   BOOLEAN NOT NULL DEFAULT false,
+    stock           BIGINT,                      -- NULL: unlimited; 0: not offered
+    valid_from      DATE,
+    valid_to        DATE,
+    base_rate       DOUBLE NOT NULL DEFAULT 0.05,  -- prior response rate before any response
+    source          VARCHAR,                     -- file it was loaded from
+    updated_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+-- Top-N recommended products per customer with each signal's score and the reason in words.
+CREATE TABLE recommendations (
+    customer        VARCHAR NOT NULL,
+    product_id      VARCHAR NOT NULL,
+    rank            INTEGER NOT NULL,
+    score           DOUBLE NOT NULL,
+    repeat_score    DOUBLE,
+    cooc_score      DOUBLE,
+    als_score       DOUBLE,
+    popularity      DOUBLE,
+    reason          VARCHAR,
+    built_at        TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (customer, product_id)
+);
+
+-- Per customer x product: how often and how regularly it is bought (repeat-purchase signal).
+CREATE TABLE purchase_cycles (
+    customer        VARCHAR NOT NULL,
+    product_id      VARCHAR NOT NULL,
+    product_name    VARCHAR,
+    n_orders        INTEGER NOT NULL,
+    first_ts        TIMESTAMP NOT NULL,
+    last_ts         TIMESTAMP NOT NULL,
+    mean_interval_days DOUBLE,                   -- NULL when bought once
+    PRIMARY KEY (customer, product_id)
+);
+
+-- Every next-best-action decision, with what went in.
+CREATE TABLE decisions (
+    decision_id     VARCHAR PRIMARY KEY,
+    customer        VARCHAR NOT NULL,
+    channel         VARCHAR NOT NULL,
+    placement       VARCHAR,
+    decided_at      TIMESTAMP NOT NULL,
+    policy          VARCHAR NOT NULL,            -- e.g. 'thompson-logistic v1'
+    explore         DOUBLE NOT NULL,             -- share of decisions drawn from the posterior
+    explored        BOOLEAN NOT NULL,            -- this decision used a posterior draw
+    k               INTEGER NOT NULL,
+    n_offers        INTEGER NOT NULL,
+    n_eligible      INTEGER NOT NULL,
+    inputs          JSON                         -- customer facts, ineligible offers and why
+);
+
+-- The ranked offers of a decision, each with its scores, propensity and explanation.
+CREATE TABLE decision_items (
+    decision_id     VARCHAR NOT NULL,
+    rank            INTEGER NOT NULL,
+    offer_id        VARCHAR NOT NULL,
+    p_response      DOUBLE NOT NULL,             -- the P(response) used to rank (drawn or mean)
+    p_mean          DOUBLE NOT NULL,             -- posterior-mean P(response)
+    value           DOUBLE NOT NULL,
+    cost            DOUBLE NOT NULL,
+    expected_value  DOUBLE NOT NULL,             -- p_response * value - cost
+    propensity      DOUBLE NOT NULL,             -- P(this offer at this rank | context) under the policy
+    features        DOUBLE[] NOT NULL,
+    explanation     VARCHAR NOT NULL,
+    PRIMARY KEY (decision_id, rank)
+);
+
+-- Responses to decisions (clicks, purchases, ignores), each applied once to the policy.
+CREATE TABLE responses (
+    response_id     VARCHAR PRIMARY KEY,         -- the event's message_id, or generated
+    decision_id     VARCHAR NOT NULL,
+    offer_id        VARCHAR NOT NULL,
+    customer        VARCHAR,
+    outcome         VARCHAR NOT NULL,            -- click | purchase | ignore
+    reward          DOUBLE NOT NULL,
+    responded_at    TIMESTAMP NOT NULL,
+    applied_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+-- The online policy: one Bayesian logistic model per offer (Gaussian posterior, diagonal).
+CREATE TABLE bandit_state (
+    offer_id        VARCHAR PRIMARY KEY,
+    model           VARCHAR NOT NULL,
+    feature_names   VARCHAR[] NOT NULL,
+    mean            DOUBLE[] NOT NULL,
+    precision       DOUBLE[] NOT NULL,
+    n_responses     BIGINT NOT NULL,
+    updated_at      TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+SCHEMA = Schema(
+    "customize",
+    (Migration(1, "offers, recommendations, purchase cycles, decisions, responses, bandit", _V1),),
+)

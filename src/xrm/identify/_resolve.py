@@ -1,0 +1,311 @@
+"""Batch identity resolution: records and events -> identity graph -> profiles with stable ids.
+
+    >>> from xrm.identify import resolve_identities
+    >>> resolve_identities(store)  # doctest: +SKIP
+    {'records': 1000, 'profiles': 812, ...}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from xrm.identify._components import Override, connected_labels, solve_with_rules
+from xrm.identify._occurrences import build_occurrences
+from xrm.identify._records import normalize_records
+from xrm.identify._rules import RECORD_TYPE, IdentityRules
+from xrm.identify._stable import assign_profile_ids
+
+__all__ = ["resolve_graph", "resolve_identities"]
+
+
+def resolve_identities(store: Any, rules: IdentityRules | None = None) -> dict[str, Any]:
+    """Normalise records, build the identity graph, write profiles; returns summary counts."""
+    rules = rules or IdentityRules.for_settings(store.settings)
+    norm = normalize_records(store, rules)
+    graph = resolve_graph(store, rules)
+    return {**graph, "normalize_seconds": norm["seconds"], "normalize_records_per_s": norm["records_per_s"]}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _load_overrides(cur: Any) -> list[Override]:
+    rows = cur.execute(
+        """
+        WITH o AS (SELECT override_id, reason, side_a, side_b FROM identity_overrides WHERE active),
+        sides AS (
+            SELECT override_id, 0 AS side, unnest(CAST(side_a AS VARCHAR[][])) AS pair FROM o
+            UNION ALL
+            SELECT override_id, 1, unnest(CAST(side_b AS VARCHAR[][])) FROM o
+        )
+        SELECT s.override_id, s.side, list(n.node ORDER BY n.node), any_value(o.reason)
+        FROM sides s JOIN nodes n ON n.id_type = s.pair[1] AND n.id_value = s.pair[2]
+        JOIN o USING (override_id)
+        GROUP BY s.override_id, s.side ORDER BY 1, 2
+        """
+    ).fetchall()
+    sides: dict[int, dict[int, frozenset[int]]] = {}
+    reasons: dict[int, str] = {}
+    for oid, side, nodes, reason in rows:
+        sides.setdefault(oid, {})[side] = frozenset(nodes)
+        reasons[oid] = reason
+    return [
+        Override(oid, s[0], s[1], reasons[oid]) for oid, s in sides.items() if 0 in s and 1 in s
+    ]
+
+
+def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> dict[str, Any]:
+    """The graph part of :func:`resolve_identities` (normalised records must be current)."""
+    import pyarrow as pa
+
+    start = time.perf_counter()
+    now = _now()
+    with store.transaction() as cur:
+        (run_id,), = cur.execute("SELECT coalesce(max(run_id), 0) + 1 FROM identity_runs").fetchall()
+        cur.execute(
+            "INSERT INTO identity_runs (run_id, kind, started_at, rules) VALUES (?, ?, ?, ?)",
+            [run_id, kind, now, rules.model_dump_json()],
+        )
+        stats = build_occurrences(cur, rules)
+        t_occ = time.perf_counter() - start
+        n_nodes = stats["nodes"]
+
+        # -- fast pass: connected components of every occurrence's identifiers -----------------
+        cur.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE edges AS
+            SELECT a.anchor AS a, o.node AS b, min({'ts': o.ts, 'occ': o.occ}) AS first
+            FROM occ_nodes o JOIN occ_anchor a USING (occ)
+            WHERE o.node <> a.anchor GROUP BY a.anchor, o.node
+            """
+        )
+        e = cur.execute("SELECT a, b FROM edges").fetchnumpy()
+        t_cc = time.perf_counter()
+        k, labels = connected_labels(n_nodes, np.asarray(e["a"]), np.asarray(e["b"]))
+        t_cc = time.perf_counter() - t_cc
+
+        codes = {t: i for i, t in enumerate(rules.glue_types)}
+        code_case = " ".join(f"WHEN '{t}' THEN {i}" for t, i in codes.items())
+        types = np.asarray(
+            cur.execute(
+                f"SELECT CASE id_type {code_case} ELSE -1 END AS c FROM nodes ORDER BY node"
+            ).fetchnumpy()["c"]
+        )
+        limits = {
+            codes[t]: (t, rules.rule(t).limit) for t in rules.glue_types if rules.rule(t).limit > 0
+        }
+        bad = np.zeros(k, dtype=bool)
+        for code, (_, limit) in limits.items():
+            bad |= np.bincount(labels[types == code], minlength=k) > limit
+        overrides = _load_overrides(cur)
+        for o in overrides:
+            both = {labels[n] for n in o.side_a} & {labels[n] for n in o.side_b}
+            bad[list(both)] = True
+
+        # -- rule pass: replay the occurrences of rule-breaking components in time order -------
+        bad_nodes = np.nonzero(bad[labels])[0]
+        dropped_links: list[Any] = []
+        solved_links: list[Any] = []
+        if len(bad_nodes):
+            cur.register("bad_arrow", pa.table({"node": pa.array(bad_nodes, pa.int32())}))
+            cur.execute("CREATE OR REPLACE TEMP TABLE bad_nodes AS SELECT * FROM bad_arrow")
+            cur.unregister("bad_arrow")
+            occs = cur.execute(
+                """
+                WITH per_occ AS (
+                    SELECT occ, min(ts) AS ts, list(node ORDER BY node) AS nodes FROM occ_nodes
+                    WHERE occ IN (SELECT occ FROM occ_nodes WHERE node IN (SELECT node FROM bad_nodes))
+                    GROUP BY occ
+                )
+                SELECT first.occ, first.ts, nodes FROM (
+                    SELECT nodes, min({'ts': ts, 'occ': occ}) AS first FROM per_occ GROUP BY nodes)
+                ORDER BY first.ts, first.occ
+                """
+            ).fetchall()
+            node_type = {int(n): int(types[n]) for n in bad_nodes}
+            roots, solved_links = solve_with_rules(occs, node_type, limits, overrides)
+            base = k
+            relabel: dict[int, int] = {}
+            for node, root in roots.items():
+                labels[node] = relabel.setdefault(root, base + len(relabel))
+            k = base + len(relabel)
+            dropped_links = [lk for lk in solved_links if lk.status == "dropped"]
+
+        cur.register(
+            "assign_arrow",
+            pa.table({"node": pa.array(np.arange(n_nodes), pa.int32()),
+                      "comp": pa.array(labels, pa.int64())}),
+        )
+        cur.execute("CREATE OR REPLACE TEMP TABLE assign AS SELECT * FROM assign_arrow")
+        cur.unregister("assign_arrow")
+
+        # This run's links: the fast pass's edges outside rule-breaking components, then the
+        # rule pass's links (made and refused) inside them.
+        cur.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE run_links AS
+            SELECT a, b, 'linked' AS status, first.occ AS occ, first.ts AS ts,
+                   'seen together' AS reason
+            FROM edges WHERE a NOT IN (SELECT node FROM bad_nodes)
+            """
+            if len(bad_nodes)
+            else """
+            CREATE OR REPLACE TEMP TABLE run_links AS
+            SELECT a, b, 'linked' AS status, first.occ AS occ, first.ts AS ts,
+                   'seen together' AS reason FROM edges
+            """
+        )
+        if solved_links:
+            cur.register(
+                "links_arrow",
+                pa.table({
+                    "a": pa.array([lk.a for lk in solved_links], pa.int32()),
+                    "b": pa.array([lk.b for lk in solved_links], pa.int32()),
+                    "status": [lk.status for lk in solved_links],
+                    "occ": [lk.occ for lk in solved_links],
+                    "ts": pa.array([lk.ts for lk in solved_links], pa.timestamp("us")),
+                    "reason": [lk.reason for lk in solved_links],
+                }),
+            )
+            # One row per pair: a refused link that a later occurrence made anyway is not shown.
+            cur.execute(
+                """
+                INSERT INTO run_links
+                SELECT a, b, arg_min(status, (status <> 'linked', ts, occ)),
+                       arg_min(occ, (status <> 'linked', ts, occ)),
+                       arg_min(ts, (status <> 'linked', ts, occ)),
+                       arg_min(reason, (status <> 'linked', ts, occ))
+                FROM links_arrow GROUP BY a, b
+                """
+            )
+            cur.unregister("links_arrow")
+
+        id_stats = assign_profile_ids(cur, run_id, now)
+        _write(cur, run_id, now)
+        summary = _summary(cur, stats, id_stats, len(dropped_links), len(bad_nodes))
+        summary["seconds"] = round(time.perf_counter() - start, 3)
+        summary["occurrence_seconds"] = round(t_occ, 3)
+        summary["components_seconds"] = round(t_cc, 3)
+        summary["run_id"] = int(run_id)
+        cur.execute(
+            "UPDATE identity_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+            [_now(), json.dumps(summary), run_id],
+        )
+    return summary
+
+
+def _write(cur: Any, run_id: int, now: dt.datetime) -> None:
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE node_pid AS
+        SELECT n.*, cp.profile_id FROM nodes n JOIN assign a USING (node) JOIN comp_pid cp USING (comp)
+        """
+    )
+    cur.execute("DELETE FROM identifiers")
+    cur.execute(
+        "INSERT INTO identifiers SELECT id_type, id_value, profile_id, first_seen, last_seen, n_seen "
+        "FROM node_pid"
+    )
+    cur.execute("DELETE FROM profile_records")
+    cur.execute(
+        f"INSERT INTO profile_records SELECT id_value, profile_id FROM node_pid "
+        f"WHERE id_type = '{RECORD_TYPE}'"
+    )
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE occ_pid AS
+        SELECT o.occ, o.kind, CASE WHEN o.kind = 'record' THEN r.profile_id ELSE n.profile_id END
+               AS profile_id
+        FROM occ_anchor o JOIN node_pid n ON n.node = o.anchor
+        LEFT JOIN profile_records r ON o.kind = 'record' AND r.record_id = substr(o.occ, 8)
+        """
+    )
+    cur.execute("DELETE FROM event_profiles")
+    cur.execute(
+        "INSERT INTO event_profiles SELECT substr(occ, 7), profile_id FROM occ_pid WHERE kind = 'event'"
+    )
+    cur.execute("DELETE FROM profile_evidence")
+    cur.execute(
+        """
+        INSERT INTO profile_evidence
+        SELECT p.profile_id, e.id_type, e.id_value, count(*) FROM evidence e JOIN occ_pid p USING (occ)
+        GROUP BY ALL
+        """
+    )
+    cur.execute("DELETE FROM identity_links")
+    cur.execute(
+        f"""
+        INSERT INTO identity_links
+        SELECT na.id_type, na.id_value, nb.id_type, nb.id_value, l.status, l.occ, l.ts, l.reason, {run_id}
+        FROM run_links l JOIN nodes na ON na.node = l.a JOIN nodes nb ON nb.node = l.b
+        """
+    )
+    cur.execute("DELETE FROM rejected_identifiers")
+    cur.execute("INSERT INTO rejected_identifiers SELECT * FROM rejected")
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE prof_now AS
+        SELECT profile_id, count(*) FILTER (WHERE id_type = 'record') AS n_records,
+               count(*) AS n_identifiers
+        FROM node_pid GROUP BY profile_id
+        """
+    )
+    cur.execute(
+        """
+        INSERT INTO profiles AS p (profile_id, status, merged_into, created_run, created_at,
+                                   updated_at, n_records, n_identifiers)
+        SELECT profile_id, 'active', NULL, ?, ?, ?, n_records, n_identifiers FROM prof_now
+        ON CONFLICT (profile_id) DO UPDATE SET
+            updated_at = CASE WHEN p.status <> 'active' OR p.n_records <> excluded.n_records
+                              OR p.n_identifiers <> excluded.n_identifiers
+                              THEN excluded.updated_at ELSE p.updated_at END,
+            status = 'active', merged_into = NULL,
+            n_records = excluded.n_records, n_identifiers = excluded.n_identifiers
+        """,
+        [run_id, now, now],
+    )
+    merges = cur.execute(
+        "SELECT other_profile_id, profile_id FROM merge_log WHERE run_id = ? AND action = 'merge'",
+        [run_id],
+    ).fetchall()
+    for old, into in merges:
+        cur.execute(
+            "UPDATE profiles SET status = 'merged', merged_into = ?, updated_at = ? "
+            "WHERE profile_id = ? OR merged_into = ?",
+            [into, now, old, old],
+        )
+    cur.execute(
+        "UPDATE profiles SET status = 'retired', updated_at = ? WHERE profile_id IN "
+        "(SELECT profile_id FROM merge_log WHERE run_id = ? AND action = 'retire')",
+        [now, run_id],
+    )
+
+
+def _summary(
+    cur: Any, stats: dict[str, int], id_stats: dict[str, int], n_dropped: int, n_ruled: int
+) -> dict[str, Any]:
+    (records, profiles, with_records, events), = cur.execute(
+        """
+        SELECT (SELECT count(*) FROM profile_records),
+               (SELECT count(*) FROM profiles WHERE status = 'active'),
+               (SELECT count(DISTINCT profile_id) FROM profile_records),
+               (SELECT count(*) FROM event_profiles)
+        """
+    ).fetchall()
+    return {
+        "records": int(records),
+        "events_resolved": int(events),
+        "profiles": int(profiles),
+        "profiles_with_records": int(with_records),
+        "identifiers": stats["nodes"],
+        "rejected_values": stats["rejected_values"],
+        "links_dropped": n_dropped,
+        "nodes_in_rule_pass": n_ruled,
+        **id_stats,
+    }

@@ -1,0 +1,140 @@
+"""Tables owned by identify: normalised records, the identity graph, profiles and their audit."""
+
+from __future__ import annotations
+
+from xrm.store import Migration, Schema
+
+__all__ = ["SCHEMA"]
+
+_V1 = """
+-- Source records with every identifier and attribute normalised for matching (one row per record).
+CREATE TABLE normalized_records (
+    record_id         VARCHAR PRIMARY KEY,
+    source            VARCHAR NOT NULL,
+    title             VARCHAR,                 -- 'Dr.', 'Prof. Dr.' ... taken out of the name fields
+    first_name        VARCHAR,                 -- display form: NFC, trimmed, title removed
+    last_name         VARCHAR,
+    first_name_key    VARCHAR,                 -- folded for matching: mueller, strauss, jose
+    first_name_canon  VARCHAR,                 -- folded, nickname resolved: hans -> johannes
+    last_name_key     VARCHAR,
+    birth_date        DATE,
+    email             VARCHAR,                 -- lower-cased, trimmed, optional provider rules
+    email_reason      VARCHAR,                 -- why the raw e-mail was not kept (invalid, blocked)
+    phone             VARCHAR,                 -- E.164
+    phone_reason      VARCHAR,
+    street_key        VARCHAR,                 -- folded, 'Straße'/'Str.' -> 'str', no spaces
+    house_number      VARCHAR,                 -- '12a', '12-14'
+    postcode          VARCHAR,
+    postcode_reason   VARCHAR,
+    city_key          VARCHAR,
+    country           VARCHAR,
+    loyalty_card      VARCHAR,
+    account_id        VARCHAR,
+    user_id           VARCHAR
+);
+
+-- One row per run of the batch resolution (and one per unmerge, which re-resolves).
+CREATE TABLE identity_runs (
+    run_id            INTEGER PRIMARY KEY,
+    kind              VARCHAR NOT NULL,        -- batch | unmerge
+    started_at        TIMESTAMP NOT NULL,
+    finished_at       TIMESTAMP,
+    rules             JSON,
+    summary           JSON
+);
+
+-- Resolved parties. Ids are stable: a profile keeps its id across runs; a merged one points on.
+CREATE TABLE profiles (
+    profile_id        BIGINT PRIMARY KEY,
+    status            VARCHAR NOT NULL,        -- active | merged | retired
+    merged_into       BIGINT,
+    created_run       INTEGER,
+    created_at        TIMESTAMP NOT NULL,
+    updated_at        TIMESTAMP NOT NULL,
+    n_records         BIGINT NOT NULL DEFAULT 0,
+    n_identifiers     BIGINT NOT NULL DEFAULT 0
+);
+
+-- Glue identifiers (graph nodes): each belongs to exactly one profile. Records are nodes too
+-- (id_type 'record'), so a record without any glue identifier still gets its own profile.
+CREATE TABLE identifiers (
+    id_type           VARCHAR NOT NULL,
+    id_value          VARCHAR NOT NULL,
+    profile_id        BIGINT NOT NULL,
+    first_seen        TIMESTAMP,
+    last_seen         TIMESTAMP,
+    n_seen            BIGINT,
+    PRIMARY KEY (id_type, id_value)
+);
+
+-- Evidence identifiers (e-mail, phone ...): may be shared by several profiles (a family address).
+CREATE TABLE profile_evidence (
+    profile_id        BIGINT NOT NULL,
+    id_type           VARCHAR NOT NULL,
+    id_value          VARCHAR NOT NULL,
+    n_seen            BIGINT,
+    PRIMARY KEY (profile_id, id_type, id_value)
+);
+
+-- Graph edges: two identifiers seen in one record or event, linked or dropped by a rule.
+CREATE TABLE identity_links (
+    type_a            VARCHAR NOT NULL,
+    value_a           VARCHAR NOT NULL,
+    type_b            VARCHAR NOT NULL,
+    value_b           VARCHAR NOT NULL,
+    status            VARCHAR NOT NULL,        -- linked | dropped
+    occurrence        VARCHAR NOT NULL,        -- 'record:<record_id>' or 'event:<message_id>'
+    ts                TIMESTAMP,
+    reason            VARCHAR NOT NULL,        -- the rule that allowed or refused the link
+    run_id            INTEGER NOT NULL
+);
+
+-- Values seen but never used as identifiers (blocked list, invalid), with how often.
+CREATE TABLE rejected_identifiers (
+    id_type           VARCHAR NOT NULL,
+    id_value          VARCHAR NOT NULL,
+    reason            VARCHAR NOT NULL,
+    n_seen            BIGINT,
+    PRIMARY KEY (id_type, id_value)
+);
+
+CREATE TABLE profile_records (
+    record_id         VARCHAR PRIMARY KEY,
+    profile_id        BIGINT NOT NULL
+);
+
+CREATE TABLE event_profiles (
+    message_id        VARCHAR PRIMARY KEY,
+    profile_id        BIGINT NOT NULL
+);
+
+-- Every create, merge, split, unmerge and retirement of a profile, with its reason.
+CREATE SEQUENCE merge_log_seq;
+CREATE TABLE merge_log (
+    log_id            BIGINT PRIMARY KEY DEFAULT nextval('merge_log_seq'),
+    run_id            INTEGER,
+    logged_at         TIMESTAMP NOT NULL,
+    action            VARCHAR NOT NULL,        -- merge | split | unmerge | retire
+    profile_id        BIGINT NOT NULL,         -- the surviving / new profile
+    other_profile_id  BIGINT,                  -- the absorbed / old profile
+    reason            VARCHAR NOT NULL,
+    details           JSON
+);
+
+-- Decisions by people that every later run obeys: 'separate' keeps two sets of identifiers apart.
+CREATE TABLE identity_overrides (
+    override_id       INTEGER PRIMARY KEY,
+    kind              VARCHAR NOT NULL,        -- separate
+    side_a            JSON NOT NULL,           -- [[id_type, id_value], ...]
+    side_b            JSON NOT NULL,
+    reason            VARCHAR NOT NULL,
+    decided_by        VARCHAR,
+    decided_at        TIMESTAMP NOT NULL,
+    active            BOOLEAN NOT NULL DEFAULT true
+);
+"""
+
+SCHEMA = Schema(
+    "identify",
+    (Migration(1, "normalised records, identity graph, profiles, merge log, overrides", _V1),),
+)

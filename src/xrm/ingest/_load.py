@@ -1,0 +1,273 @@
+"""Load one file into the store: checked row by row in SQL, bad rows kept aside, idempotent.
+
+    >>> from xrm.ingest import load_file
+    >>> report = load_file(store, "sources/crm.csv", "mappings/crm.toml")  # doctest: +SKIP
+
+A file is read in batches (``settings.batch_rows``); each batch is checked by vectorised SQL in
+DuckDB, its bad rows go to ``rejected_rows`` (file, line, field, value, reason, raw text) and its
+good rows to ``events`` / ``order_lines`` or ``records`` with ``INSERT OR IGNORE`` on their key.
+The whole file is one transaction; the ``loads`` table records it with the file's sha256, and a
+file already loaded is skipped unless ``force=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from xrm.exceptions import InputError, MappingError, StoreError, XrmError
+from xrm.ingest._events import INSERT_ORDER_LINES, insert_events_sql, plan_events
+from xrm.ingest._files import FileFacts, inspect_file
+from xrm.ingest._mapping import Mapping, read_mapping
+from xrm.ingest._progress import LoadProgress, ProgressCallback, print_progress
+from xrm.ingest._readers import CsvShape, csv_line_numbers, read_batches
+from xrm.ingest._records import insert_records_sql, plan_records
+from xrm.ingest._report import LoadReport, RejectedRow
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from xrm.store import Store
+
+__all__ = ["load_file"]
+
+_SAMPLES = 5
+
+
+def load_file(
+    store: Store,
+    path: str | Path,
+    mapping: Mapping | str | Path | None = None,
+    *,
+    kind: str | None = None,
+    force: bool = False,
+    show_progress: bool = True,
+    progress: ProgressCallback | None = None,
+) -> LoadReport:
+    """Load one CSV, JSONL or Parquet file; returns what happened as a :class:`LoadReport`.
+
+    ``mapping`` is a :class:`Mapping` or the path of a mapping TOML file; event files need none
+    (``kind`` then defaults to ``"events"``). ``progress`` is called after every batch; with
+    ``show_progress`` and no callback a one-line summary per file goes to stderr.
+    """
+    path = Path(path)
+    started = time.perf_counter()
+    resolved = _resolve_mapping(path, mapping, kind)
+    facts = inspect_file(path, resolved)
+    if facts.format == "jsonl" and resolved.kind == "records":
+        raise InputError(
+            f"{path}: records are read from CSV or Parquet files; JSONL files hold Segment events "
+            f"(set kind = \"events\" in {resolved.origin}, or export the records as CSV)"
+        )
+    source = resolved.source or (path.name if resolved.kind == "events" else None)
+    report = LoadReport(
+        file=str(path),
+        kind=resolved.kind,
+        source=source,
+        format=facts.format,
+        sha256=facts.sha256,
+        status="loaded",
+        encoding=facts.encoding,
+        delimiter=facts.delimiter,
+        notes=list(facts.notes),
+    )
+    earlier = store.sql(
+        "SELECT load_id FROM loads WHERE sha256 = ? AND kind = ? AND coalesce(source, '') = ? "
+        "AND status = 'done' ORDER BY finished_at DESC LIMIT 1",
+        [facts.sha256, resolved.kind, source or ""],
+    ).fetchall()
+    if earlier and not force:
+        report.status = "already loaded"
+        report.load_id = earlier[0][0]
+        report.notes.append("a file with the same sha256 was loaded before; use force to load it again")
+        report.seconds = time.perf_counter() - started
+        return report
+    callback = progress or (print_progress if show_progress else None)
+    report.load_id = uuid.uuid4().hex
+    store.sql(
+        "INSERT INTO loads (load_id, file, sha256, kind, source, started_at, status) "
+        "VALUES (?, ?, ?, ?, ?, timezone('UTC', now()), 'running')",
+        [report.load_id, str(path), facts.sha256, resolved.kind, source],
+    ).fetchall()
+    cur = store.con.cursor()
+    try:
+        cur.execute("SET SESSION TimeZone = 'UTC'")
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            _load_batches(cur, store, facts, resolved, source, report, callback, started)
+            _finish(cur, report, "done")
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            cur.execute("ROLLBACK")
+            _finish(cur, report, "failed")
+            if isinstance(exc, XrmError) or not _is_duckdb_error(exc):
+                raise
+            raise StoreError(f"loading {path} failed in the store: {exc}") from exc
+    finally:
+        with contextlib.suppress(Exception):
+            cur.execute("DROP TABLE IF EXISTS __xrm_n")
+        cur.close()
+    report.rejects = _samples(store, report.load_id)
+    report.seconds = time.perf_counter() - started
+    store.sql(
+        "UPDATE loads SET finished_at = timezone('UTC', now()) WHERE load_id = ?", [report.load_id]
+    ).fetchall()
+    return report
+
+
+def _is_duckdb_error(exc: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(exc, duckdb.Error)
+
+
+def _resolve_mapping(path: Path, mapping: Mapping | str | Path | None, kind: str | None) -> Mapping:
+    if isinstance(mapping, Mapping):
+        resolved = mapping
+    elif mapping is not None:
+        resolved = read_mapping(mapping)
+    elif kind in (None, "events"):
+        return Mapping.for_events()
+    else:
+        raise MappingError(
+            f"{path}: a {kind} file needs a mapping (which column is source_key, first_name, ...); "
+            f"write one as in docs/loading.md and pass it with --mapping"
+        )
+    if kind is not None and kind != resolved.kind:
+        raise MappingError(
+            f"{path}: asked to load it as {kind}, but its mapping {resolved.origin} says kind = "
+            f"{resolved.kind!r}; make them agree"
+        )
+    return resolved
+
+
+def _load_batches(
+    cur: duckdb.DuckDBPyConnection,
+    store: Store,
+    facts: FileFacts,
+    mapping: Mapping,
+    source: str | None,
+    report: LoadReport,
+    callback: ProgressCallback | None,
+    started: float,
+) -> None:
+    shape = CsvShape()
+    plan: Any = None
+    insert = insert_events_sql() if mapping.kind == "events" else insert_records_sql()
+    derived = 0
+    batch_rows = store.settings.batch_rows
+    for batch in read_batches(facts, batch_rows, shape):
+        if plan is None:
+            plan = (plan_events if mapping.kind == "events" else plan_records)(
+                facts, mapping, batch.table.schema
+            )
+            report.notes += plan.notes
+        cur.register("__xrm_b", batch.table)
+        try:
+            cur.execute(plan.normalise)
+            cur.execute(
+                "INSERT INTO rejected_rows (load_id, file, line, field, value, reason, raw, rejected_at) "
+                "SELECT ?, ?, n.__line, n.__problem.field, n.__problem.value, n.__problem.reason, "
+                f"{plan.raw}, timezone('UTC', now()) "
+                "FROM __xrm_n n JOIN __xrm_b b ON b.__line = n.__line "
+                "WHERE n.__problem IS NOT NULL",
+                [report.load_id, report.file],
+            )
+            bad = _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NOT NULL")
+            if mapping.kind == "events":
+                derived += _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NULL AND __derived")
+            added = _one(cur, insert, [source, report.load_id])
+            if mapping.kind == "events":
+                report.order_lines += _one(cur, INSERT_ORDER_LINES)
+        finally:
+            with contextlib.suppress(Exception):  # an aborted transaction refuses even this
+                cur.unregister("__xrm_b")
+        rows = batch.table.num_rows
+        report.rows_read += rows
+        report.rows_rejected += bad
+        report.rows_loaded += added
+        report.rows_duplicate += rows - bad - added
+        if callback:
+            callback(LoadProgress(report.file, report.rows_read, batch.fraction, time.perf_counter() - started))
+    if facts.format == "csv":
+        _fix_csv_lines(cur, facts, shape, report)
+    if derived:
+        report.notes.append(f"{derived:,} events had no messageId: ids derived from their content")
+    if callback:
+        callback(LoadProgress(report.file, report.rows_read, 1.0, time.perf_counter() - started, done=True))
+
+
+def _fix_csv_lines(cur: duckdb.DuckDBPyConnection, facts: FileFacts, shape: CsvShape, report: LoadReport) -> None:
+    """Row numbers were counted as if each row were one line; correct them when it was not so,
+    and keep the rows Arrow skipped for a wrong number of fields."""
+    if shape.lines_exact and not facts.blank_lines:
+        return
+    wanted = {
+        r[0]
+        for r in cur.execute(
+            "SELECT line FROM rejected_rows WHERE load_id = ?", [report.load_id]
+        ).fetchall()
+    }
+    if not wanted and not shape.malformed:
+        return
+    mapped, malformed = csv_line_numbers(facts, wanted)
+    if mapped:
+        import pyarrow as pa
+
+        pairs = pa.table({"row_no": list(mapped), "line_no": list(mapped.values())})
+        cur.register("__xrm_lines", pairs)
+        try:
+            cur.execute(
+                "UPDATE rejected_rows SET line = m.line_no FROM __xrm_lines m "
+                "WHERE rejected_rows.load_id = ? AND rejected_rows.line = m.row_no",
+                [report.load_id],
+            )
+        finally:
+            cur.unregister("__xrm_lines")
+    width = len(facts.columns)
+    for line, text, fields in malformed:
+        cur.execute(
+            "INSERT INTO rejected_rows (load_id, file, line, field, value, reason, raw, rejected_at) "
+            "VALUES (?, ?, ?, '(row)', NULL, ?, ?, timezone('UTC', now()))",
+            [
+                report.load_id,
+                report.file,
+                line,
+                f"the row has {fields} field(s), the header {width}; check the delimiter "
+                f"({facts.delimiter!r}) and quoting of this line",
+                text,
+            ],
+        )
+    report.rows_read += len(malformed)
+    report.rows_rejected += len(malformed)
+
+
+def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> int:
+    rows = cur.execute(sql, params).fetchall() if params is not None else cur.execute(sql).fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def _finish(cur: duckdb.DuckDBPyConnection, report: LoadReport, status: str) -> None:
+    cur.execute(
+        "UPDATE loads SET status = ?, rows_read = ?, rows_loaded = ?, rows_duplicate = ?, "
+        "rows_rejected = ?, finished_at = timezone('UTC', now()) WHERE load_id = ?",
+        [
+            status,
+            report.rows_read,
+            report.rows_loaded,
+            report.rows_duplicate,
+            report.rows_rejected,
+            report.load_id,
+        ],
+    )
+
+
+def _samples(store: Store, load_id: str | None) -> list[RejectedRow]:
+    rows = store.sql(
+        "SELECT line, field, value, reason FROM rejected_rows WHERE load_id = ? ORDER BY line LIMIT ?",
+        [load_id, _SAMPLES],
+    ).fetchall()
+    return [RejectedRow(*r) for r in rows]

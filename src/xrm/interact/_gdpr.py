@@ -1,0 +1,358 @@
+"""GDPR: export everything about a person (art. 15/20) and erase them everywhere (art. 17).
+
+Erasure removes the person's records, consents and identity rows, anonymises their events
+(identifiers, traits and context dropped; properties scrubbed of their identifiers) and messages
+(kept for campaign counts under a random, unlinkable id), removes every other row in any table
+that names one of their identifiers, and leaves a one-way salted hash of each identifier in
+``suppressions``, so that a later load neither re-creates (:func:`apply_suppressions`) nor
+re-contacts them (the send gate checks the hashes).
+
+    >>> erase_profile(store, "u1", reason="art. 17 request 2026-114")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+
+from xrm.exceptions import InputError
+from xrm.interact._clock import utc
+from xrm.interact._suppression import hash_identifier, salt, suppress
+
+__all__ = ["Identifiers", "apply_suppressions", "erase_profile", "export_profile"]
+
+# Keys whose values are personal in event traits, context or properties.
+PII_KEYS = frozenset({
+    "email", "phone", "name", "first_name", "firstname", "firstName", "last_name", "lastname",
+    "lastName", "username", "address", "street", "postcode", "postal_code", "postalCode", "city",
+    "birthday", "birth_date", "ip", "userAgent", "user_agent", "device", "location", "traits",
+    "proof",
+})
+# Tables interact anonymises rather than deletes (their rows carry counts others rely on).
+_OWN = ("records", "events", "consents", "messages", "campaign_members", "suppressions",
+        "suppression_salt", "delivery_attempts")
+_TEXT_TYPES = ("VARCHAR", "JSON")
+
+
+@dataclass
+class Identifiers:
+    """Everything that identifies one person in the store."""
+
+    customer: str
+    user_ids: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)
+    anonymous_ids: set[str] = field(default_factory=set)
+    record_ids: set[str] = field(default_factory=set)
+    other: set[str] = field(default_factory=set)  # account ids, loyalty cards, source keys
+
+    def values(self) -> set[str]:
+        return {v for v in (self.user_ids | self.emails | self.phones | self.anonymous_ids
+                            | self.record_ids | self.other) if v and v.strip()}
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {k: sorted(v) if isinstance(v, set) else v for k, v in self.__dict__.items()}
+
+
+def _tables(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = cur.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t, c, dt in rows:
+        out.setdefault(t, []).append((c, dt))
+    return out
+
+
+def find_identifiers(
+    cur: duckdb.DuckDBPyConnection, customer: str, *, key_column: str = "user_id"
+) -> Identifiers:
+    """The person's identifiers: their records, their events' ids, Identify's graph if built."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key_column):
+        raise InputError(f"key_column = {key_column!r} is not a column name of records")
+    ids = Identifiers(customer, user_ids={customer})
+    tables = _tables(cur)
+    for _ in range(3):  # follow links a few hops: record -> user id -> anonymous id -> record
+        before = len(ids.values())
+        recs = cur.execute(
+            f"SELECT record_id, source_key, email, phone, user_id, account_id, loyalty_card "
+            f"FROM records WHERE {key_column} IN (SELECT unnest(?)) OR user_id IN (SELECT unnest(?))",
+            [sorted(ids.user_ids), sorted(ids.user_ids)],
+        ).fetchall()
+        for rid, skey, email, phone, uid, acc, card in recs:
+            ids.record_ids.add(rid)
+            ids.other.update(v for v in (skey, acc, card) if v)
+            if email:
+                ids.emails.add(email)
+            if phone:
+                ids.phones.add(phone)
+            if uid:
+                ids.user_ids.add(uid)
+        evs = cur.execute(
+            "SELECT DISTINCT user_id, anonymous_id, previous_id FROM events "
+            "WHERE user_id IN (SELECT unnest(?)) OR anonymous_id IN (SELECT unnest(?)) "
+            "OR previous_id IN (SELECT unnest(?))",
+            [sorted(ids.user_ids), sorted(ids.anonymous_ids | ids.user_ids),
+             sorted(ids.anonymous_ids | ids.user_ids)],
+        ).fetchall()
+        for uid, anon, prev in evs:
+            if uid:
+                ids.user_ids.add(uid)
+            if anon:
+                ids.anonymous_ids.add(anon)
+            if prev:
+                ids.anonymous_ids.add(prev)
+        if "identifiers" in tables and {"id_value", "profile_id"} <= {c for c, _ in tables["identifiers"]}:
+            rows = cur.execute(
+                "SELECT id_type, id_value FROM identifiers WHERE profile_id IN ("
+                "SELECT profile_id FROM identifiers WHERE id_value IN (SELECT unnest(?)))",
+                [sorted(ids.values())],
+            ).fetchall()
+            for kind, value in rows:
+                kind = str(kind).lower()
+                target = {"email": ids.emails, "phone": ids.phones, "user_id": ids.user_ids,
+                          "anonymous_id": ids.anonymous_ids, "record": ids.record_ids}.get(kind, ids.other)
+                target.add(str(value))
+        if len(ids.values()) == before:
+            break
+    return ids
+
+
+def _pattern(values: Iterable[str]) -> str:
+    # Token-bounded, case-insensitive: 'c1' matches 'crm:c1' and '"c1"' but not 'c10'.
+    alts = "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+    return f"(?i)(^|[^A-Za-z0-9])({alts})($|[^A-Za-z0-9])"
+
+
+def _mentions(cur: duckdb.DuckDBPyConnection, table: str, cols: list[tuple[str, str]],
+              pattern: str) -> str | None:
+    text = [c for c, dt in cols if dt in _TEXT_TYPES or dt.endswith("[]") or dt.startswith("STRUCT")
+            or dt.startswith("MAP")]
+    if not text:
+        return None
+    return " OR ".join(f'regexp_matches(CAST("{c}" AS VARCHAR), {_sql_str(pattern)})' for c in text)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def export_profile(store: Any, customer: str, *, key_column: str = "user_id") -> dict[str, Any]:
+    """Everything the store holds about ``customer``, as a JSON-able dict (art. 15 and 20).
+
+    Every table is searched for the person's identifiers; JSON columns come back parsed.
+    """
+    cur = store.con.cursor()
+    try:
+        ids = find_identifiers(cur, customer, key_column=key_column)
+        if ids.values() == {customer} and not cur.execute(
+            "SELECT 1 FROM events WHERE user_id = ? UNION ALL SELECT 1 FROM consents "
+            "WHERE customer = ? LIMIT 1", [customer, customer]
+        ).fetchall():
+            raise InputError(f"export: nothing in the store names customer {customer!r}")
+        pattern = _pattern(ids.values())
+        out: dict[str, Any] = {"customer": customer, "exported_at": utc().isoformat(),
+                               "identifiers": ids.as_dict(), "tables": {}}
+        for table, cols in _tables(cur).items():
+            if table in ("suppressions", "suppression_salt", "xrm_meta"):
+                continue
+            where = _mentions(cur, table, cols, pattern)
+            if where is None:
+                continue
+            res = cur.execute(f'SELECT * FROM "{table}" WHERE {where}')
+            names = [d[0] for d in res.description or []]
+            json_cols = {c for c, dt in cols if dt == "JSON"}
+            rows = []
+            for r in res.fetchall():
+                row = {}
+                for n, v in zip(names, r, strict=True):
+                    row[n] = json.loads(v) if n in json_cols and isinstance(v, str) else _jsonable(v)
+                rows.append(row)
+            if rows:
+                out["tables"][table] = rows
+        return out
+    finally:
+        cur.close()
+
+
+def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:
+    """Drop personal keys and any string naming the person from a JSON value."""
+    if isinstance(value, dict):
+        return {k: _scrub(v, pattern) for k, v in value.items() if k not in PII_KEYS}
+    if isinstance(value, list):
+        return [_scrub(v, pattern) for v in value]
+    if isinstance(value, str) and pattern.search(value):
+        return None
+    return value
+
+
+def erase_profile(
+    store: Any, customer: str, reason: str, *, key_column: str = "user_id",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Erase ``customer`` everywhere, leaving hashed suppression entries; returns what changed."""
+    if not reason or not reason.strip():
+        raise InputError("erase_profile: give a reason (e.g. the request's reference)")
+    moment = utc(at)
+    with store.transaction() as tx:
+        ids = find_identifiers(tx, customer, key_column=key_column)
+        return _erase(tx, store, ids, reason, moment)
+
+
+def _erase(tx: duckdb.DuckDBPyConnection, store: Any, ids: Identifiers, reason: str,
+           moment: datetime) -> dict[str, Any]:
+    region = store.settings.default_region
+    values = ids.values()
+    regex = re.compile(_pattern(values)[4:], re.IGNORECASE)
+    changed: dict[str, int] = {}
+    new_hashes = suppress(
+        tx,
+        {"customer": ids.user_ids, "email": ids.emails, "phone": ids.phones,
+         "anonymous_id": ids.anonymous_ids, "record": ids.record_ids},
+        reason=reason, at=moment, region=region,
+    )
+    pseudonym = "erased-" + uuid.uuid4().hex  # random: links the person's rows to nothing
+    users, anons = sorted(ids.user_ids), sorted(ids.anonymous_ids) or [""]
+
+    def count(sql: str, params: list[Any]) -> int:
+        return int(tx.execute(sql, params).fetchall()[0][0])
+
+    # Events: keep them for aggregates, without anything that points at the person.
+    ev_where = ("user_id IN (SELECT unnest(?)) OR anonymous_id IN (SELECT unnest(?)) "
+                "OR previous_id IN (SELECT unnest(?))")
+    rows = tx.execute(f"SELECT message_id, properties FROM events WHERE {ev_where}",
+                      [users, anons, anons]).fetchall()
+    for mid, props in rows:
+        scrubbed = _scrub(json.loads(props), regex) if props else None
+        tx.execute(
+            "UPDATE events SET user_id = NULL, anonymous_id = NULL, previous_id = NULL, "
+            "traits = NULL, context = NULL, properties = ? WHERE message_id = ?",
+            [json.dumps(scrubbed) if scrubbed is not None else None, mid],
+        )
+    changed["events"] = len(rows)
+    changed["records"] = count(
+        "SELECT count(*) FROM records WHERE record_id IN (SELECT unnest(?))",
+        [sorted(ids.record_ids) or [""]],
+    )
+    tx.execute("DELETE FROM records WHERE record_id IN (SELECT unnest(?))",
+               [sorted(ids.record_ids) or [""]])
+    changed["consents"] = count("SELECT count(*) FROM consents WHERE customer IN (SELECT unnest(?))",
+                                [users])
+    tx.execute("DELETE FROM consents WHERE customer IN (SELECT unnest(?))", [users])
+    changed["messages"] = count("SELECT count(*) FROM messages WHERE customer IN (SELECT unnest(?))",
+                                [users])
+    tx.execute(
+        "UPDATE messages SET customer = ?, address = NULL, subject = NULL, body_text = NULL, "
+        "body_html = NULL, fields = NULL, timezone = NULL, "
+        "status = CASE WHEN status IN ('queued', 'retry', 'sending') THEN 'blocked' ELSE status END, "
+        "last_error = CASE WHEN status IN ('queued', 'retry', 'sending') THEN 'erased' "
+        "ELSE last_error END WHERE customer IN (SELECT unnest(?))",
+        [pseudonym, users],
+    )
+    changed["campaign_members"] = count(
+        "SELECT count(*) FROM campaign_members WHERE customer IN (SELECT unnest(?))", [users])
+    members = tx.execute(
+        "SELECT * FROM campaign_members WHERE customer IN (SELECT unnest(?))", [users]
+    ).fetchall()
+    tx.execute("DELETE FROM campaign_members WHERE customer IN (SELECT unnest(?))", [users])
+    if members:
+        tx.executemany(
+            "INSERT INTO campaign_members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(m[0], m[1], pseudonym, None, *m[4:]) for m in members],
+        )
+    # Every other table of any capability: rows that name the person go.
+    pattern = _pattern(values)
+    for table, cols in _tables(tx).items():
+        if table in _OWN or table == "xrm_meta":
+            continue
+        where = _mentions(tx, table, cols, pattern)
+        if where is None:
+            continue
+        n = count(f'SELECT count(*) FROM "{table}" WHERE {where}', [])
+        if n:
+            tx.execute(f'DELETE FROM "{table}" WHERE {where}')
+            changed[table] = n
+    # Events that merely mention the person elsewhere (another user's alias, a note): scrub.
+    ev_cols = _tables(tx)["events"]
+    where = _mentions(tx, "events", ev_cols, pattern)
+    rest = tx.execute(f"SELECT message_id, properties, traits, context FROM events WHERE {where}"
+                      ).fetchall()
+    for mid, props, traits, context in rest:
+        tx.execute(
+            "UPDATE events SET properties = ?, traits = ?, context = ? WHERE message_id = ?",
+            [*(json.dumps(_scrub(json.loads(v), regex)) if v else None
+               for v in (props, traits, context)), mid],
+        )
+    leftover = _mentions(tx, "events", ev_cols, pattern)
+    n_left = count(f"SELECT count(*) FROM events WHERE {leftover}", [])
+    if n_left:
+        # An identifier in a plain column of someone else's event (e.g. their group_id).
+        text_cols = [c for c, dt in ev_cols if dt == "VARCHAR" and c not in ("message_id", "type")]
+        for c in text_cols:
+            tx.execute(f'UPDATE events SET "{c}" = NULL WHERE regexp_matches("{c}", {_sql_str(pattern)})')
+    changed["events_mentioning"] = len(rest)
+    return {"customer": ids.customer, "erased_at": moment.isoformat(), "reason": reason,
+            "identifiers": len(values), "suppression_entries_added": new_hashes,
+            "rows": {k: v for k, v in changed.items() if v}}
+
+
+def apply_suppressions(store: Any, *, at: datetime | None = None) -> dict[str, Any]:
+    """Erase again anyone a later load brought back (records or events matching a suppression
+    hash); run after every load. Returns the customers found (as counts) and rows changed."""
+    moment = utc(at)
+    region = store.settings.default_region
+    with store.transaction() as tx:
+        s = salt(tx)
+        hits: set[str] = set()
+        # E-mails, user ids and anonymous ids hash in SQL; phones need E.164 (Python).
+        hits |= {r[0] for r in tx.execute(
+            """
+            SELECT DISTINCT r.user_id FROM records r JOIN suppressions s
+              ON s.hash = sha256(? || '|email|' || lower(trim(r.email)))
+              OR s.hash = sha256(? || '|customer|' || trim(r.user_id))
+              OR s.hash = sha256(? || '|record|' || trim(r.record_id))
+            WHERE r.user_id IS NOT NULL
+            """, [s, s, s]).fetchall()}
+        phones = tx.execute("SELECT DISTINCT user_id, phone FROM records WHERE phone IS NOT NULL "
+                            "AND user_id IS NOT NULL").fetchall()
+        if phones:
+            hashed = {hash_identifier(s, "phone", p, region=region): u for u, p in phones}
+            found = tx.execute("SELECT hash FROM suppressions WHERE hash IN (SELECT unnest(?))",
+                               [list(hashed)]).fetchall()
+            hits |= {hashed[h] for (h,) in found}
+        hits |= {r[0] for r in tx.execute(
+            """
+            SELECT DISTINCT coalesce(e.user_id, e.anonymous_id) FROM events e JOIN suppressions s
+              ON s.hash = sha256(? || '|customer|' || trim(e.user_id))
+              OR s.hash = sha256(? || '|anonymous_id|' || trim(e.anonymous_id))
+            """, [s, s]).fetchall() if r[0]}
+        rows: dict[str, int] = {}
+        for customer in sorted(hits):
+            ids = find_identifiers(tx, customer)
+            report = _erase(tx, store, ids, "re-erased: suppressed identifier loaded again", moment)
+            for k, v in report["rows"].items():
+                rows[k] = rows.get(k, 0) + v
+    return {"re_erased": len(hits), "rows": rows}

@@ -1,0 +1,322 @@
+"""The ground-truth people of one chunk: names, households, addresses, contact identifiers.
+
+People are drawn household by household, so members share an address, often a last name, a
+landline and sometimes a family e-mail address.  Identifiers that must be unique across the
+whole sample (phone numbers, ids) come from a bijective scramble of a global counter; e-mail
+addresses and social handles go through :class:`UniqueNames`, which remembers what is taken.
+
+    >>> people = draw_people(np.random.default_rng(1), offset=0, n=1000, params=SampleParams(),
+    ...                      names=UniqueNames(), start_ms=0)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xrm.sample._names import (
+    CITIES,
+    EMAIL_DOMAINS,
+    FEMALE,
+    LAST_NAMES,
+    MALE,
+    MOBILE_PREFIXES,
+    STREET_KINDS,
+    STREETS,
+)
+from xrm.sample._noise import ascii_fold
+from xrm.sample._params import SampleParams
+
+__all__ = ["People", "UniqueNames", "draw_people", "scramble"]
+
+DAY_MS = 86_400_000
+
+
+def _round(values: np.ndarray, key: int) -> np.ndarray:
+    # any mixing function will do inside a Feistel round; this one is a cheap integer hash
+    v = (values.astype(np.uint64) + np.uint64(key)) * np.uint64(0x9E3779B97F4A7C15)
+    return (v ^ (v >> np.uint64(29))).astype(np.uint64)
+
+
+def scramble(index: np.ndarray, digits: int) -> np.ndarray:
+    """A bijection of 0 .. 10**digits - 1 that hides sequence: ids look random but never collide.
+
+    A four-round Feistel network on the two halves of the decimal digits (format-preserving
+    encryption in miniature): each round is invertible, so the whole map is a permutation.
+    """
+    hi_mod = np.uint64(10 ** (digits // 2))
+    lo_mod = np.uint64(10 ** (digits - digits // 2))
+    x = np.asarray(index, dtype=np.int64).astype(np.uint64) % (hi_mod * lo_mod)
+    left, right = x // lo_mod, x % lo_mod
+    with np.errstate(over="ignore"):
+        for key in (11, 23, 37, 53):
+            left = (left + _round(right, key) % hi_mod) % hi_mod
+            right = (right + _round(left, key + 1) % lo_mod) % lo_mod
+    return (left * lo_mod + right).astype(np.int64)
+
+
+def _weights(items: tuple[tuple, ...], col: int) -> np.ndarray:
+    w = np.array([it[col] for it in items], dtype=np.float64)
+    return w / w.sum()
+
+
+class UniqueNames:
+    """Remembers the e-mail addresses and handles given out, across chunks, so none is reused."""
+
+    def __init__(self) -> None:
+        self._taken: set[str] = set()
+
+    def claim(self, wanted: str, rng: np.random.Generator, sep: str = "") -> str:
+        """``wanted``, or, if taken, ``wanted`` with a number before the ``@`` (or at the end)."""
+        name = wanted
+        local, at, domain = wanted.rpartition("@") if "@" in wanted[1:] else (wanted, "", "")
+        while name in self._taken:
+            name = f"{local}{sep}{int(rng.integers(1, 1000))}{at}{domain}"
+        self._taken.add(name)
+        return name
+
+    def __len__(self) -> int:
+        return len(self._taken)
+
+
+@dataclass
+class People:
+    """One chunk of ground-truth persons; every array has one entry per person."""
+
+    gidx: np.ndarray  # global person number
+    person_id: np.ndarray
+    household: np.ndarray  # global household number (its head's gidx)
+    household_size: np.ndarray
+    member: np.ndarray  # 0 head, 1 partner, 2+ adult children
+    gender: np.ndarray  # "f" | "m"
+    first_name: np.ndarray
+    nicknames: np.ndarray  # tuple of nicknames per person
+    last_name: np.ndarray
+    maiden_name: np.ndarray  # the last name before a recent change, or None
+    title: np.ndarray  # "" | "Dr." | "Prof. Dr."
+    birth: np.ndarray  # datetime64[D]
+    street: np.ndarray
+    house_number: np.ndarray
+    postcode: np.ndarray
+    city: np.ndarray
+    area: np.ndarray  # phone area code of the city, without 0
+    moved: np.ndarray  # bool
+    old_street: np.ndarray
+    old_house_number: np.ndarray
+    old_postcode: np.ndarray
+    old_city: np.ndarray
+    email: np.ndarray
+    alt_email: np.ndarray  # a second address, used for a second account or subscription
+    family_email: np.ndarray  # shared by the household, or None
+    mobile: np.ndarray  # (prefix, number) or None
+    landline: np.ndarray  # (area, number) of the household, or None
+    handle: np.ndarray  # social-media handle or None
+    platform: np.ndarray  # "twitter" | "instagram" | None
+
+    def __len__(self) -> int:
+        return len(self.gidx)
+
+
+def _household_sizes(rng: np.random.Generator, n: int) -> np.ndarray:
+    sizes = rng.choice([1, 2, 3, 4], size=n, p=[0.50, 0.32, 0.12, 0.06])
+    ends = np.cumsum(sizes)
+    k = int(np.searchsorted(ends, n)) + 1
+    sizes = sizes[:k].copy()
+    sizes[-1] -= ends[k - 1] - n
+    return sizes
+
+
+def _address(rng: np.random.Generator, k: int) -> tuple[np.ndarray, ...]:
+    stems = np.array(STREETS, dtype=object)[rng.integers(0, len(STREETS), k)]
+    kinds_ = np.array([s for s, _ in STREET_KINDS], dtype=object)
+    kinds = kinds_[rng.choice(len(STREET_KINDS), size=k, p=_weights(STREET_KINDS, 1))]
+    street = np.array([s + t for s, t in zip(stems, kinds, strict=True)], dtype=object)
+    num = rng.integers(1, 120, k)
+    letter = np.where(rng.random(k) < 0.08, np.array(list("abc"), dtype=object)[rng.integers(0, 3, k)], "")
+    house = np.array([f"{a}{b}" for a, b in zip(num, letter, strict=True)], dtype=object)
+    city_i = rng.choice(len(CITIES), size=k, p=_weights(CITIES, 4))
+    lo = np.array([c[1] for c in CITIES])[city_i]
+    hi = np.array([c[2] for c in CITIES])[city_i]
+    plz = lo + (rng.random(k) * (hi - lo + 1)).astype(np.int64)
+    postcode = np.array([f"{p:05d}" for p in plz], dtype=object)
+    city = np.array([c[0] for c in CITIES], dtype=object)[city_i]
+    area = np.array([c[3] for c in CITIES], dtype=object)[city_i]
+    return street, house, postcode, city, area
+
+
+def _first_names(
+    rng: np.random.Generator, female: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(female)
+    f_i = rng.choice(len(FEMALE), size=n, p=_weights(FEMALE, 1))
+    m_i = rng.choice(len(MALE), size=n, p=_weights(MALE, 1))
+    f_names = np.array([x[0] for x in FEMALE], dtype=object)
+    m_names = np.array([x[0] for x in MALE], dtype=object)
+    f_nick = np.empty(len(FEMALE), dtype=object)
+    f_nick[:] = [x[2] for x in FEMALE]
+    m_nick = np.empty(len(MALE), dtype=object)
+    m_nick[:] = [x[2] for x in MALE]
+    first = np.where(female, f_names[f_i], m_names[m_i])
+    nicks = np.where(female, f_nick[f_i], m_nick[m_i])
+    return first, nicks
+
+
+def _email_local(first: str, last: str, year: int, kind: int, nick: str) -> str:
+    f, la = ascii_fold(first), ascii_fold(last)
+    yy = year % 100
+    return (
+        f"{f}.{la}", f"{f}{la}", f"{f[0]}.{la}", f"{f}_{la}", f"{la}.{f}", f"{f}.{la}{yy:02d}",
+        f"{f}{la}{year}", f"{ascii_fold(nick)}{yy:02d}", f"{la}{yy:02d}",
+    )[kind]
+
+
+def draw_people(
+    rng: np.random.Generator,
+    *,
+    offset: int,
+    n: int,
+    params: SampleParams,
+    names: UniqueNames,
+    start_ms: int,
+) -> People:
+    """Draw ``n`` persons numbered from ``offset``, grouped into households."""
+    cov = params.coverage
+    gidx = np.arange(offset, offset + n, dtype=np.int64)
+    sizes = _household_sizes(rng, n)
+    n_hh = len(sizes)
+    hh_local = np.repeat(np.arange(n_hh), sizes)
+    starts = np.cumsum(sizes) - sizes
+    member = np.arange(n) - starts[hh_local]
+    household = gidx[starts][hh_local]
+
+    # Gender: partners mostly of the other gender; heads and children at random.
+    head_female = rng.random(n_hh) < 0.5
+    female = rng.random(n) < 0.5
+    partner = member == 1
+    female[partner] = np.where(rng.random(partner.sum()) < 0.93, ~head_female[hh_local[partner]],
+                               head_female[hh_local[partner]])
+    female[member == 0] = head_female
+    first, nicknames = _first_names(rng, female)
+
+    # Ages: heads 21-85, partners near the head, children adult but young.
+    head_age = 21 + rng.beta(1.6, 1.8, n_hh) * 64
+    age = head_age[hh_local].copy()
+    age[partner] += rng.normal(0, 4, partner.sum())
+    child = member >= 2
+    age[child] = np.maximum(18, age[child] - rng.uniform(22, 36, child.sum()))
+    age = np.clip(age, 18, 92)
+    start_day = np.datetime64(start_ms // DAY_MS, "D")
+    birth = start_day - np.round(age * 365.25).astype("timedelta64[D]")
+
+    # Last names: the household's; partners keep their own in a quarter of couples; of those
+    # who share, some changed their name recently (older records show the maiden name).
+    ln = np.array([x[0] for x in LAST_NAMES], dtype=object)
+    ln_p = _weights(LAST_NAMES, 1)
+    hh_last = ln[rng.choice(len(ln), size=n_hh, p=ln_p)]
+    last = hh_last[hh_local].copy()
+    own = ln[rng.choice(len(ln), size=n, p=ln_p)]
+    keeps_own = partner & (rng.random(n) < 0.25)
+    last[keeps_own] = own[keeps_own]
+    changed = partner & ~keeps_own & (rng.random(n) < cov.name_changed) & (own != last)
+    maiden = np.where(changed, own, None)
+
+    title = np.full(n, "", dtype=object)
+    u = rng.random(n)
+    title[(age > 30) & (u < cov.title_dr)] = "Dr."
+    title[(age > 40) & (u < cov.title_prof)] = "Prof. Dr."
+
+    street, house, postcode, city, area = (a[hh_local] for a in _address(rng, n_hh))
+    moved_hh = rng.random(n_hh) < cov.moved
+    moved = moved_hh[hh_local]
+    o_street, o_house, o_postcode, o_city, _ = (a[hh_local] for a in _address(rng, n_hh))
+    none = np.full(n, None, dtype=object)
+    old = [np.where(moved, a, none) for a in (o_street, o_house, o_postcode, o_city)]
+
+    years = birth.astype("datetime64[Y]").astype(np.int64) + 1970
+    dom = np.array([d for d, _ in EMAIL_DOMAINS], dtype=object)
+    domain = dom[rng.choice(len(dom), size=n, p=_weights(EMAIL_DOMAINS, 1))]
+    alt_domain = dom[rng.choice(len(dom), size=n, p=_weights(EMAIL_DOMAINS, 1))]
+    kind = rng.integers(0, 9, n)
+    alt_kind = rng.integers(0, 9, n)
+    use_maiden = changed & (rng.random(n) < 0.5)  # addresses outlive a marriage
+    nick_pick = rng.integers(0, 8, n)
+
+    def nick(i: int) -> str:
+        options = nicknames[i]
+        return options[nick_pick[i] % len(options)] if options else first[i]
+
+    email = np.empty(n, dtype=object)
+    alt_email = np.empty(n, dtype=object)
+    for i in range(n):
+        name_for_mail = maiden[i] if use_maiden[i] else last[i]
+        local = _email_local(first[i], name_for_mail, int(years[i]), int(kind[i]), nick(i))
+        email[i] = names.claim(f"{local}@{domain[i]}", rng)
+        local2 = _email_local(first[i], last[i], int(years[i]), int(alt_kind[i]), nick(i))
+        alt_email[i] = names.claim(f"{local2}@{alt_domain[i]}", rng)
+
+    family = np.full(n, None, dtype=object)
+    fam_hh = (sizes >= 2) & (rng.random(n_hh) < 0.4)
+    fam_domain = dom[rng.choice(len(dom), size=n_hh, p=_weights(EMAIL_DOMAINS, 1))]
+    fam_pick = rng.integers(0, 3, n_hh)
+    for h in np.flatnonzero(fam_hh):
+        la = ascii_fold(hh_last[h])
+        local = (f"familie.{la}", f"{la}.familie", f"fam{la}")[fam_pick[h]]
+        addr = names.claim(f"{local}@{fam_domain[h]}", rng)
+        family[starts[h] : starts[h] + sizes[h]] = addr
+
+    mobile = np.full(n, None, dtype=object)
+    has_mobile = rng.random(n) < 0.9
+    prefixes = np.array(MOBILE_PREFIXES, dtype=object)
+    pre = prefixes[gidx % len(prefixes)]
+    num = scramble(gidx, 8)
+    for i in np.flatnonzero(has_mobile):
+        mobile[i] = (pre[i], f"{num[i]:08d}")
+    landline = np.full(n, None, dtype=object)
+    has_land = (rng.random(n_hh) < 0.6)[hh_local]
+    land_num = scramble(household, 7)
+    for i in np.flatnonzero(has_land):
+        landline[i] = (area[i], f"{land_num[i]:07d}")
+
+    handle = np.full(n, None, dtype=object)
+    platform = np.full(n, None, dtype=object)
+    social = rng.random(n) < cov.social_handle
+    plat = np.where(rng.random(n) < 0.5, "twitter", "instagram")
+    h_kind = rng.integers(0, 4, n)
+    for i in np.flatnonzero(social):
+        f, la, yy = ascii_fold(nick(i)), ascii_fold(last[i]), int(years[i]) % 100
+        want = (f"{f}_{la}", f"{f}.{la}{yy:02d}", f"{la}_{f}", f"{f}{la[:1]}{yy:02d}")[h_kind[i]]
+        handle[i] = names.claim("@" + want, rng, sep="_")
+        platform[i] = plat[i]
+
+    return People(
+        gidx=gidx,
+        person_id=np.array([f"P{g:08d}" for g in gidx], dtype=object),
+        household=household,
+        household_size=sizes[hh_local],
+        member=member,
+        gender=np.where(female, "f", "m"),
+        first_name=first,
+        nicknames=nicknames,
+        last_name=last,
+        maiden_name=maiden,
+        title=title,
+        birth=birth,
+        street=street,
+        house_number=house,
+        postcode=postcode,
+        city=city,
+        area=area,
+        moved=moved,
+        old_street=old[0],
+        old_house_number=old[1],
+        old_postcode=old[2],
+        old_city=old[3],
+        email=email,
+        alt_email=alt_email,
+        family_email=family,
+        mobile=mobile,
+        landline=landline,
+        handle=handle,
+        platform=platform,
+    )
