@@ -27,8 +27,22 @@ def _value_summaries(store: Store) -> dict[str, Any]:
     return build_purchase_summaries(store)
 
 
+def _value(store: Store) -> dict[str, Any]:
+    from xrm.differentiate import build_value
+
+    return build_value(store)
+
+
+def _recommendations(store: Store) -> dict[str, Any]:
+    from xrm.customize import build_recommendations
+
+    return build_recommendations(store)
+
+
 STEPS: tuple[tuple[str, Callable[[Store], dict[str, Any]]], ...] = (
     ("purchase summaries", _value_summaries),
+    ("value and needs", _value),
+    ("recommendations", _recommendations),
 )
 
 

@@ -16,6 +16,7 @@ def _run(table, **kw) -> pd.DataFrame:
 
 
 @pytest.mark.spark
+@pytest.mark.slow  # a local Spark session takes 30-90 s to start on 2 shared cores
 # Ibis 12 fetches Spark results through pandas and reads an option pandas 3 deprecates.
 @pytest.mark.filterwarnings("ignore:The 'future.infer_string' option:pandas.errors.Pandas4Warning")
 def test_duckdb_and_spark_give_the_same_summary(cdnow_store, insert_events, spark, tmp_path):
@@ -55,6 +56,8 @@ def test_duckdb_and_spark_give_the_same_summary(cdnow_store, insert_events, spar
         elif col in ("first_purchase", "last_purchase"):
             assert (pd.to_datetime(a) == pd.to_datetime(b)).all(), col
         else:
-            np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), rtol=1e-12, atol=1e-9, err_msg=col)
+            np.testing.assert_allclose(
+                a.to_numpy(float), b.to_numpy(float), rtol=1e-12, atol=1e-9, err_msg=col
+            )
     e = on_spark.set_index("customer_id").loc["edge"]
     assert (e.frequency, e.n_orders, e.monetary_value) == (1, 3, 4.25)

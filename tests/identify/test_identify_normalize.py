@@ -106,6 +106,29 @@ def test_phone_formats_give_one_e164(raw):
     assert normalize_phone(raw) == ("+49301234567", None)
 
 
+def test_phone_sql_fast_path_agrees_with_phonenumbers():
+    import random
+
+    from xrm.identify._phone import phone_fast_sql
+
+    rng = random.Random(7)
+    shapes = ["0{a}/{b}", "+49 (0){a} {b}", "0049 {a} {b}", "({a}) {b}", "+43 {a} {b}", "0{a}-{b}",
+              "+1 {a} {b}", "{a}{b}", "0{a} {b} ext 12"]
+    values = [
+        (rng.choice(shapes).format(a=rng.randint(1, 9999), b=rng.randint(100, 99999999)), region)
+        for region in ("DE", "AT", "CH") for _ in range(400)
+    ]
+    con = duckdb.connect()
+    sql = phone_fast_sql("$1", "$2", ["DE", "AT", "CH"])
+    vouched = 0
+    for raw, region in values:
+        (fast,), = con.execute(f"SELECT {sql}", [raw, region]).fetchall()
+        if fast is not None:
+            vouched += 1
+            assert fast == normalize_phone(raw, region)[0], (raw, region)
+    assert vouched > len(values) / 3  # the fast path takes the plain shapes
+
+
 def test_phone_other_region_and_invalid_kept_with_reason():
     assert normalize_phone("01 5880 0", "AT") == ("+43158800", None)
     value, reason = normalize_phone("12345")

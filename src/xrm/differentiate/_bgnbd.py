@@ -75,7 +75,7 @@ def _expected(p: tuple[float, ...], t: Array, x: Array, T: Array) -> Array:
     """
     r, alpha, a, b = p
     if abs(a - 1.0) < 1e-4:  # removable singularity at a = 1: average the two sides
-        lo, hi = (r, alpha, 1.0 - 1e-4, b), (r, alpha, 1.0 + 1e-4, b)
+        lo, hi = (r, alpha, 1.0 - 2e-4, b), (r, alpha, 1.0 + 2e-4, b)
         return 0.5 * (_expected(lo, t, x, T) + _expected(hi, t, x, T))
     z = t / (alpha + T + t)
     c = a + b + x - 1

@@ -39,7 +39,7 @@ def columns(data: Any, names: tuple[str, ...], *, model: str) -> Arrays:
     return out
 
 
-def _problem(mask: npt.NDArray[np.bool_], rule: str, values: npt.NDArray[Any]) -> str | None:
+def _problem(mask: Any, rule: str, values: npt.NDArray[Any]) -> str | None:
     n = int(mask.sum())
     if not n:
         return None

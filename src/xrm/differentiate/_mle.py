@@ -26,7 +26,7 @@ _BOUND = 1e8  # parameters beyond [1/_BOUND, _BOUND] mean the likelihood has no 
 class MLEResult:
     params: Vector
     log_likelihood: float
-    cov: Vector | None  # None when the Hessian is not positive definite
+    cov: Vector | None  # inverse Hessian of the total negative log-likelihood
     converged: bool
     iterations: int
     message: str
@@ -47,7 +47,7 @@ def hessian(objective: Objective, p: Vector) -> Vector:
     """Central differences of the gradient (analytic when the objective gives one)."""
 
     def grad(q: Vector) -> Vector:
-        value, g = objective(q)
+        _, g = objective(q)
         return g if g is not None else _numeric_grad(lambda z: objective(z)[0], q)
 
     n = len(p)
@@ -104,9 +104,18 @@ def fit_positive(
     if np.all(np.isfinite(h_mat)):
         try:
             np.linalg.cholesky(h_mat)
-            cov = np.linalg.inv(h_mat)
+            cov = np.asarray(np.linalg.inv(h_mat), dtype=np.float64)
         except np.linalg.LinAlgError:
             cov = None
+    if cov is None:
+        # A maximum where the likelihood is flat in some direction: the data do not pin the
+        # parameters down, and predictions from them would be arbitrary.
+        raise ModelError(
+            f"{model}: the likelihood is flat at its maximum "
+            f"({dict(zip(names, params.round(6).tolist(), strict=True))}), "
+            f"so these data are too few to identify the parameters; fit on more customers, "
+            f"or set a penalizer"
+        )
     return MLEResult(
         params=params,
         log_likelihood=-float(value),

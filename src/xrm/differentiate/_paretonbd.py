@@ -116,7 +116,10 @@ class ParetoNBD(ValueModel):
         return _loglik(self._params(), d["frequency"], d["recency"], d["T"])
 
     def p_alive(self, data: Any) -> Array:
-        """P(alive at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0) (Fader & Hardie 2005 note)."""
+        """P(alive at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0).
+
+        Fader & Hardie (2005 note), the P(alive) expression derived from the likelihood.
+        """
         r, alpha, s, beta = p = self._params()
         d = self._rfm(data)
         x, t_x, T = d["frequency"], d["recency"], d["T"]

@@ -36,7 +36,7 @@ def _cohorts(data: Any, model: str) -> list[Array]:
     if not seq:
         raise ModelError(f"{model}: no cohort counts given; pass e.g. [1000, 631, 468, ...]")
     nested = all(isinstance(c, Sequence | np.ndarray) and not isinstance(c, str) for c in seq)
-    cohorts = [np.asarray(c, dtype=np.float64) for c in seq] if nested else [np.asarray(seq, dtype=np.float64)]
+    cohorts = [np.asarray(c, dtype=np.float64) for c in (seq if nested else [seq])]
     problems = []
     for i, c in enumerate(cohorts):
         name = f"cohort {i}"
@@ -135,7 +135,9 @@ class ShiftedBetaGeometric(ValueModel):
         Fader & Hardie (2010), "Customer-base valuation in a contractual setting: the perils of
         ignoring heterogeneity", Marketing Science 29(1), eq. (6):
         DERL(d | n-1 renewals) = (β+n-1)/(α+β+n-1) · 2F1(1, β+n; α+β+n; 1/(1+d)), with n-1 = renewals.
-        Multiply by the margin per period for the residual lifetime value.
+        Evaluated just before the next renewal: that payment counts in full, each later one is
+        discounted one more period, i.e. Σ_{k>=1} S(n-1+k)/S(n-1) / (1+d)^(k-1).  Multiply by
+        the margin per period for the residual lifetime value.
         """
         a, b = self._params()
         if not discount_rate > 0:
@@ -143,4 +145,5 @@ class ShiftedBetaGeometric(ValueModel):
         if renewals < 0:
             raise ModelError(f"{self.kind}: renewals must be >= 0, got {renewals}")
         n = renewals + 1
-        return float((b + n - 1) / (a + b + n - 1) * hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount_rate)))
+        series = hyp2f1(1.0, b + n, a + b + n, 1.0 / (1.0 + discount_rate))
+        return float((b + n - 1) / (a + b + n - 1) * series)

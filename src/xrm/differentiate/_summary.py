@@ -5,7 +5,8 @@ The summary is the sufficient statistic of the buy-till-you-die models (Fader, H
 (time of the last purchase since the first) and age ``T`` (calibration end since the first
 purchase), plus the average repeat spend of the Gamma-Gamma model and a holdout period.
 
-    >>> s = purchase_summary(order_events(store.table("events")), observation_end="1998-06-30")  # doctest: +SKIP
+    >>> orders = order_events(store.table("events"))  # doctest: +SKIP
+    >>> s = purchase_summary(orders, observation_end="1998-06-30")  # doctest: +SKIP
 
 Everything aggregates in the engine (customer-day, then customer), so memory grows with the number
 of customers, never with transactions.  No code here asks which engine runs it.

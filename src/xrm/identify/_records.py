@@ -16,41 +16,55 @@ from xrm.identify._address import (
     street_key_sql,
 )
 from xrm.identify._email import email_reason_sql
-from xrm.identify._identifiers import blocked_reason, blocked_reason_sql, id_value_sql
+from xrm.identify._identifiers import blocked_reason_sql, id_value_sql
 from xrm.identify._names import canon_sql, first_key_sql, own_title_sql, title_sql, untitled_sql
-from xrm.identify._phone import normalize_phones
+from xrm.identify._phone import normalize_phones, phone_fast_sql
 from xrm.identify._rules import IdentityRules
 from xrm.identify._text import fold_sql
 
 __all__ = ["build_phone_map", "normalize_records"]
 
 
-def build_phone_map(cur: Any, rules: IdentityRules, raw_sql: str) -> int:
+def build_phone_map(cur: Any, rules: IdentityRules, raw_sql: str) -> dict[str, int]:
     """Temp table ``phone_map(raw, region, e164, reason)`` for the distinct ``(raw, region)``
-    pairs that ``raw_sql`` yields; each is parsed once by phonenumbers."""
+    pairs that ``raw_sql`` yields: plain shapes in DuckDB, the rest parsed once by phonenumbers."""
     import pyarrow as pa
 
-    pairs = cur.execute(f"SELECT DISTINCT raw, region FROM ({raw_sql}) WHERE raw IS NOT NULL").fetchall()
-    rows = normalize_phones(pairs, rules.default_region)
-    out = []
-    for raw, region, e164, reason in rows:
-        if e164 is not None:
-            blocked = blocked_reason(rules, "phone", e164)
-            if blocked:
-                e164, reason = None, blocked
-        out.append((raw, region, e164, reason))
-    table = pa.table(
-        {
-            "raw": pa.array([r[0] for r in out], pa.string()),
-            "region": pa.array([r[1] for r in out], pa.string()),
-            "e164": pa.array([r[2] for r in out], pa.string()),
-            "reason": pa.array([r[3] for r in out], pa.string()),
-        }
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE phone_pairs AS SELECT DISTINCT raw, region FROM ({raw_sql}) "
+        "WHERE raw IS NOT NULL"
     )
-    cur.register("phone_map_arrow", table)
-    cur.execute("CREATE OR REPLACE TEMP TABLE phone_map AS SELECT * FROM phone_map_arrow")
-    cur.unregister("phone_map_arrow")
-    return len(out)
+    regions = [r[0] for r in cur.execute("SELECT DISTINCT region FROM phone_pairs").fetchall() if r[0]]
+    fast = phone_fast_sql("raw", "region", [*regions, rules.default_region])
+    cur.execute(
+        f"CREATE OR REPLACE TEMP TABLE phone_fast AS SELECT raw, region, {fast} AS e164 FROM phone_pairs"
+    )
+    pairs = cur.execute("SELECT raw, region FROM phone_fast WHERE e164 IS NULL").fetchall()
+    rows = normalize_phones(pairs, rules.default_region)
+    cur.register(
+        "phone_slow_arrow",
+        pa.table(
+            {
+                "raw": pa.array([r[0] for r in rows], pa.string()),
+                "region": pa.array([r[1] for r in rows], pa.string()),
+                "e164": pa.array([r[2] for r in rows], pa.string()),
+                "reason": pa.array([r[3] for r in rows], pa.string()),
+            }
+        ),
+    )
+    blocked = blocked_reason_sql(rules, "phone", "e164")
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE phone_map AS
+        SELECT raw, region, CASE WHEN b IS NULL THEN e164 END AS e164, coalesce(b, reason) AS reason
+        FROM (SELECT raw, region, e164, NULL AS reason FROM phone_fast WHERE e164 IS NOT NULL
+              UNION ALL SELECT raw, region, e164, reason FROM phone_slow_arrow) u,
+             LATERAL (SELECT {blocked} AS b)
+        """
+    )
+    cur.unregister("phone_slow_arrow")
+    (total,), = cur.execute("SELECT count(*) FROM phone_pairs").fetchall()
+    return {"distinct_phones": int(total), "phones_parsed_in_python": len(rows)}
 
 
 def _region_sql(rules: IdentityRules) -> str:
@@ -63,7 +77,7 @@ def normalize_records(store: Any, rules: IdentityRules | None = None) -> dict[st
     rules = rules or IdentityRules.for_settings(store.settings)
     start = time.perf_counter()
     with store.transaction() as cur:
-        n_phones = build_phone_map(
+        phones = build_phone_map(
             cur, rules, f"SELECT trim(phone) AS raw, {_region_sql(rules)} AS region FROM records"
         )
         phone_seconds = time.perf_counter() - start
@@ -114,7 +128,7 @@ def normalize_records(store: Any, rules: IdentityRules | None = None) -> dict[st
     seconds = time.perf_counter() - start
     return {
         "records": int(n),
-        "distinct_phones": n_phones,
+        **phones,
         "seconds": round(seconds, 3),
         "phone_seconds": round(phone_seconds, 3),
         "records_per_s": round(n / seconds) if seconds > 0 else None,

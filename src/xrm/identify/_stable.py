@@ -35,10 +35,6 @@ def assign_profile_ids(cur: Any, run_id: int, now: Any) -> dict[str, int]:
         FROM assign a JOIN prev p USING (node) GROUP BY a.comp, p.profile_id
         """
     )
-    cur.execute(
-        "CREATE OR REPLACE TEMP TABLE comp_pid AS "
-        "SELECT comp, old AS profile_id, false AS is_new FROM overlap WHERE n_old = 1 AND n_comp = 1"
-    )
     contested = cur.execute(
         "SELECT comp, old FROM overlap WHERE n_old > 1 OR n_comp > 1 ORDER BY n DESC, old, comp"
     ).fetchall()
@@ -51,22 +47,28 @@ def assign_profile_ids(cur: Any, run_id: int, now: Any) -> dict[str, int]:
         taken_comp.add(comp)
         taken_old.add(old)
         chosen.append((comp, old))
-    if chosen:
-        cur.register(
-            "chosen_arrow",
-            pa.table({"comp": [c for c, _ in chosen], "old": [o for _, o in chosen]},
-                     schema=pa.schema([("comp", pa.int64()), ("old", pa.int64())])),
-        )
-        cur.execute("INSERT INTO comp_pid SELECT comp, old, false FROM chosen_arrow")
-        cur.unregister("chosen_arrow")
+    cur.register(
+        "chosen_arrow",
+        pa.table({"comp": [c for c, _ in chosen], "old": [o for _, o in chosen]},
+                 schema=pa.schema([("comp", pa.int64()), ("old", pa.int64())])),
+    )
+    cur.execute(
+        "CREATE OR REPLACE TEMP TABLE kept AS "
+        "SELECT comp, old AS profile_id FROM overlap WHERE n_old = 1 AND n_comp = 1 "
+        "UNION ALL SELECT comp, old FROM chosen_arrow"
+    )
+    cur.unregister("chosen_arrow")
     (base,), = cur.execute("SELECT coalesce(max(profile_id), 0) FROM profiles").fetchall()
+    # One statement, no INSERT that reads its own target: DuckDB 2.0.0 loses such rows.
     cur.execute(
         f"""
-        INSERT INTO comp_pid
+        CREATE OR REPLACE TEMP TABLE comp_pid AS
+        SELECT comp, profile_id, false AS is_new FROM kept
+        UNION ALL
         SELECT comp, {int(base)} + row_number() OVER (ORDER BY first_seen, first_node), true
         FROM (SELECT a.comp, min(n.first_seen) AS first_seen, min(a.node) AS first_node
               FROM assign a JOIN nodes n USING (node)
-              WHERE a.comp NOT IN (SELECT comp FROM comp_pid) GROUP BY a.comp)
+              WHERE a.comp NOT IN (SELECT comp FROM kept) GROUP BY a.comp)
         """
     )
     # Links with each end's component, old profile and new profile, for the reasons below.

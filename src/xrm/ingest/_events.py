@@ -49,24 +49,22 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "timestamp": ("originalTimestamp", "ts"),
 }
 _TEXT_FIELDS = ("message_id", "type", "event", "name", "user_id", "anonymous_id", "group_id", "previous_id")
-# JSONL: one parse of each line per list of paths.
-_JSON_TEXT_PATHS = (
-    "$.messageId",
-    "$.type",
-    "$.event",
-    "$.name",
-    "$.userId",
-    "$.anonymousId",
-    "$.groupId",
-    "$.previousId",
-    "$.timestamp",
-    "$.originalTimestamp",
-    "$.properties.order_id",
-    "$.properties.revenue",
-    "$.properties.total",
-    "$.properties.currency",
-)
-_JSON_OBJECT_PATHS = ("$.properties", "$.traits", "$.context", "$.properties.products")
+# JSONL: each line is parsed once, into these top-level keys.
+_JSONL_KEYS = {
+    "messageId": "VARCHAR",
+    "type": "VARCHAR",
+    "event": "VARCHAR",
+    "name": "VARCHAR",
+    "userId": "VARCHAR",
+    "anonymousId": "VARCHAR",
+    "groupId": "VARCHAR",
+    "previousId": "VARCHAR",
+    "timestamp": "VARCHAR",
+    "originalTimestamp": "VARCHAR",
+    "properties": "JSON",
+    "traits": "JSON",
+    "context": "JSON",
+}
 
 EVENT_COLUMNS = (
     "message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, ts, received_at, "
@@ -91,37 +89,39 @@ def plan_events(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventP
 
 
 def _jsonl_fields(mapping: Mapping) -> str:
-    s = {p: f"__s[{i}]" for i, p in enumerate(_JSON_TEXT_PATHS, 1)}
-    o = {p: f"NULLIF(__o[{i}], 'null')" for i, p in enumerate(_JSON_OBJECT_PATHS, 1)}
-    ts_text = f"NULLIF(trim(coalesce({s['$.timestamp']}, {s['$.originalTimestamp']})), '')"
-    revenue_text = f"NULLIF(trim(coalesce({s['$.properties.revenue']}, {s['$.properties.total']})), '')"
+    structure = lit("{" + ", ".join(f'"{k}": "{t}"' for k, t in _JSONL_KEYS.items()) + "}")
 
-    def txt(path: str) -> str:
-        return f"NULLIF(trim({s[path]}), '')"
+    def txt(key: str) -> str:
+        return f"NULLIF(trim(__s.{ident(key)}), '')"
 
+    ts_text = f"coalesce({txt('timestamp')}, {txt('originalTimestamp')})"
     return f"""
-    SELECT __line,
-        __j IS NULL AS __not_json,
-        __j IS NOT NULL AND json_type(__j) <> 'OBJECT' AS __not_object,
-        left(__raw, 200) AS __raw_head,
-        {txt('$.messageId')} AS message_id, {txt('$.type')} AS type_text, {txt('$.event')} AS event,
-        {txt('$.name')} AS name, {txt('$.userId')} AS user_id, {txt('$.anonymousId')} AS anonymous_id,
-        {txt('$.groupId')} AS group_id, {txt('$.previousId')} AS previous_id,
+    SELECT __line, __not_json, __not_object, left(__raw, 200) AS __raw_head,
+        {txt('messageId')} AS message_id, {txt('type')} AS type_text, {txt('event')} AS event,
+        {txt('name')} AS name, {txt('userId')} AS user_id, {txt('anonymousId')} AS anonymous_id,
+        {txt('groupId')} AS group_id, {txt('previousId')} AS previous_id,
         {ts_text} AS ts_text,
         {timestamp_sql(ts_text, _string(), mapping.timestamp_column_timezone, mapping.date_formats)} AS ts,
-        {o['$.properties']} AS properties, {o['$.traits']} AS traits, {o['$.context']} AS context,
+        __s.properties AS properties, __s.traits AS traits, __s.context AS context,
         FALSE AS __props_text_bad, FALSE AS __traits_text_bad, FALSE AS __context_text_bad,
-        {txt('$.properties.order_id')} AS order_id,
-        {revenue_text} AS revenue_text,
-        TRY_CAST({revenue_text} AS DOUBLE) AS revenue,
-        {txt('$.properties.currency')} AS currency,
-        {o['$.properties.products']} AS products
+        {_NO_FLAT}
     FROM (
-        SELECT __line, __raw, __j,
-            json_extract_string(__j, [{', '.join(lit(p) for p in _JSON_TEXT_PATHS)}]) AS __s,
-            json_extract(__j, [{', '.join(lit(p) for p in _JSON_OBJECT_PATHS)}]) AS __o
-        FROM (SELECT __line, __raw, TRY_CAST(__raw AS JSON) AS __j FROM __xrm_b)
+        SELECT __line, __raw, __not_json, __not_object,
+            CASE WHEN NOT __not_object THEN json_transform(__raw, {structure}) END AS __s
+        FROM (
+            SELECT __line, __raw, NOT json_valid(__raw) AS __not_json,
+                NOT json_valid(__raw) OR NOT starts_with(__raw, '{{') AS __not_object
+            FROM __xrm_b
+        )
     )"""
+
+
+# JSONL has no flat e-commerce columns: they come from properties.
+_NO_FLAT = (
+    "CAST(NULL AS VARCHAR) AS flat_order_id, CAST(NULL AS VARCHAR) AS flat_revenue_text, "
+    "CAST(NULL AS DOUBLE) AS flat_revenue, CAST(NULL AS VARCHAR) AS flat_currency, "
+    "CAST(NULL AS JSON) AS flat_products"
+)
 
 
 def _string() -> pa.DataType:
@@ -158,62 +158,62 @@ def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPl
         got = src(fld)
         return f"NULLIF({json_sql(*got)}, 'null')" if got else "CAST(NULL AS JSON)"
 
-    def bad_json(fld: str) -> str:
+    def bad_json(fld: str, parsed: str) -> str:
         got = src(fld)
         if not got:
             return "FALSE"
-        return f"({text_sql(*got)} IS NOT NULL AND {json_sql(*got)} IS NULL)"
+        return f"({text_sql(*got)} IS NOT NULL AND {parsed} IS NULL)"
 
     ts = src("timestamp")
     assert ts is not None
     used = set(cols.values())
     unmapped = [c for c in facts.columns if c not in used]
-    props = jsn("properties")
-    traits = jsn("traits")
+    props, traits = "__props", "__traits"
     if unmapped:
         # Columns with no event field of their own are kept: in traits for identify and group
         # calls, in properties for the others.
         extra = "json_object(" + ", ".join(f"{lit(c)}, b.{ident(c)}" for c in unmapped) + ")"
         type_expr = f"lower({txt('type')})"
         props = (
-            f"(CASE WHEN {type_expr} IN ('identify', 'group') THEN {props} "
-            f"ELSE json_merge_patch(coalesce({props}, '{{}}'), {extra}) END)"
+            f"(CASE WHEN {type_expr} IN ('identify', 'group') THEN __props "
+            f"ELSE json_merge_patch(coalesce(__props, '{{}}'), {extra}) END)"
         )
         traits = (
             f"(CASE WHEN {type_expr} IN ('identify', 'group') "
-            f"THEN json_merge_patch(coalesce({traits}, '{{}}'), {extra}) ELSE {traits} END)"
+            f"THEN json_merge_patch(coalesce(__traits, '{{}}'), {extra}) ELSE __traits END)"
         )
         notes.append(f"columns kept in properties / traits: {', '.join(unmapped[:10])}")
     if "message_id" not in cols and "message_id" not in mapping.constants:
         notes.append("no message_id column: ids derived from each event's content (see docs)")
 
+    import pyarrow as pa
+
+    ts_expr, ts_type = ts
+    # A typed timestamp column needs no text (casting every value to text is slow).
+    ts_text = (
+        text_sql(*ts) if pa.types.is_string(ts_type) or pa.types.is_large_string(ts_type)
+        else f"CASE WHEN {ts_expr} IS NOT NULL THEN '(typed)' END"
+    )
     rev = src("revenue")
-    flat_revenue = number_sql(*rev, mapping.decimal) if rev else "CAST(NULL AS DOUBLE)"
-    flat_revenue_text = txt("revenue") if rev else "CAST(NULL AS VARCHAR)"
     fields = f"""
     SELECT __line, FALSE AS __not_json, FALSE AS __not_object, CAST(NULL AS VARCHAR) AS __raw_head,
         {', '.join(f'{txt(f)} AS {"type_text" if f == "type" else f}' for f in _TEXT_FIELDS)},
-        {text_sql(*ts)} AS ts_text,
+        {ts_text} AS ts_text,
         {timestamp_sql(*ts, mapping.timestamp_column_timezone, mapping.date_formats)} AS ts,
-        __props AS properties, __traits AS traits, {jsn('context')} AS context,
-        {bad_json('properties')} AS __props_text_bad, {bad_json('traits')} AS __traits_text_bad,
-        {bad_json('context')} AS __context_text_bad,
-        coalesce({txt('order_id')}, NULLIF(trim(__p[1]), '')) AS order_id,
-        coalesce({flat_revenue_text}, NULLIF(trim(coalesce(__p[2], __p[3])), '')) AS revenue_text,
-        CASE WHEN {flat_revenue_text} IS NOT NULL THEN {flat_revenue}
-             ELSE TRY_CAST(coalesce(__p[2], __p[3]) AS DOUBLE) END AS revenue,
-        coalesce({txt('currency')}, NULLIF(trim(__p[4]), '')) AS currency,
-        coalesce({jsn('products')}, NULLIF(json_extract(__props, '$.products'), 'null')) AS products
-    FROM (
-        SELECT b.*, {props} AS __props, {traits} AS __traits,
-            json_extract_string({props}, ['$.order_id', '$.revenue', '$.total', '$.currency']) AS __p
-        FROM __xrm_b b
-    ) b"""
-    data_cols = [c for c in facts.columns]
+        {props} AS properties, {traits} AS traits, {jsn('context')} AS context,
+        {bad_json('properties', '__props')} AS __props_text_bad,
+        {bad_json('traits', '__traits')} AS __traits_text_bad,
+        {bad_json('context', jsn('context'))} AS __context_text_bad,
+        {txt('order_id')} AS flat_order_id,
+        {txt('revenue')} AS flat_revenue_text,
+        {number_sql(*rev, mapping.decimal) if rev else 'CAST(NULL AS DOUBLE)'} AS flat_revenue,
+        {txt('currency')} AS flat_currency,
+        {jsn('products')} AS flat_products
+    FROM (SELECT b.*, {jsn('properties')} AS __props, {jsn('traits')} AS __traits FROM __xrm_b b) b"""
     raw = (
-        csv_row_sql(data_cols, facts.delimiter or ",")
+        csv_row_sql(list(facts.columns), facts.delimiter or ",")
         if facts.format == "csv"
-        else json_struct_sql(data_cols)
+        else json_struct_sql(list(facts.columns))
     )
     return EventPlan(_normalise(fields, mapping), raw, notes)
 
@@ -221,16 +221,14 @@ def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPl
 def _normalise(fields_sql: str, mapping: Mapping) -> str:
     """From the per-format field extraction to typed rows with their first broken rule."""
     types = ", ".join(SEGMENT_TYPES)
-    oc = lit(ORDER_COMPLETED)
     dec = lit(mapping.decimal)
-    bad_product = (
-        "list_position(list_transform(CAST(products AS JSON[]), lambda p: json_type(p) <> 'OBJECT' "
-        "OR (p->>'price' IS NOT NULL AND TRY_CAST(p->>'price' AS DOUBLE) IS NULL) "
-        "OR (p->>'quantity' IS NOT NULL AND TRY_CAST(p->>'quantity' AS DOUBLE) IS NULL)), true)"
-    )
 
     def problem(fld: str, value: str, reason: str) -> str:
         return f"{{'field': {lit(fld)}, 'value': CAST({value} AS VARCHAR), 'reason': {reason}}}"
+
+    def not_object(col: str) -> str:
+        # Valid JSON (checked on the way in) is an object exactly when it starts with '{'.
+        return f"({col} IS NOT NULL AND NOT starts_with(CAST({col} AS VARCHAR), '{{'))"
 
     rules = [
         ("__not_json", problem("(line)", "__raw_head", lit(
@@ -240,7 +238,7 @@ def _normalise(fields_sql: str, mapping: Mapping) -> str:
             "is JSON but not an object; each line must be one event object {...}"))),
         ("type_text IS NULL", problem("type", "NULL", lit(
             f"type is missing; every event needs type = one of {types}"))),
-        ("type IS NULL OR type NOT IN (" + ", ".join(lit(t) for t in SEGMENT_TYPES) + ")",
+        ("type NOT IN (" + ", ".join(lit(t) for t in SEGMENT_TYPES) + ")",
          problem("type", "type_text", f"format('type {{}} is not a Segment call type; use one of "
                  f"{types}', __q(type_text))")),
         ("ts_text IS NULL", problem("timestamp", "NULL", lit(
@@ -256,53 +254,81 @@ def _normalise(fields_sql: str, mapping: Mapping) -> str:
             "a group call needs groupId"))),
         ("type = 'alias' AND (previous_id IS NULL OR user_id IS NULL)", problem(
             "previousId", "previous_id", lit("an alias call needs previousId and userId"))),
-        ("__props_text_bad OR (properties IS NOT NULL AND json_type(properties) <> 'OBJECT')",
+        (f"__props_text_bad OR {not_object('properties')}",
          problem("properties", "left(CAST(properties AS VARCHAR), 200)", lit(
              "properties is not a JSON object; give it as {\"key\": value, ...}"))),
-        ("__traits_text_bad OR (traits IS NOT NULL AND json_type(traits) <> 'OBJECT')",
+        (f"__traits_text_bad OR {not_object('traits')}",
          problem("traits", "left(CAST(traits AS VARCHAR), 200)", lit(
              "traits is not a JSON object; give it as {\"key\": value, ...}"))),
-        ("__context_text_bad OR (context IS NOT NULL AND json_type(context) <> 'OBJECT')",
+        (f"__context_text_bad OR {not_object('context')}",
          problem("context", "left(CAST(context AS VARCHAR), 200)", lit(
              "context is not a JSON object; give it as {\"key\": value, ...}"))),
-        ("revenue_text IS NOT NULL AND (revenue IS NULL OR NOT isfinite(revenue))",
-         problem("revenue", "revenue_text", f"format('revenue {{}} is not a number (decimal mark "
-                 f"{{}}); write it like 12.50, or set decimal in the mapping', "
+        ("is_oc AND revenue_text IS NOT NULL AND (revenue IS NULL OR NOT isfinite(revenue))",
+         problem("properties.revenue", "revenue_text", f"format('revenue {{}} is not a number "
+                 f"(decimal mark {{}}); write it like 12.50, or set decimal in the mapping', "
                  f"__q(revenue_text), {dec})")),
-        ("is_oc AND order_id IS NULL", problem("order_id", "NULL", lit(
+        ("is_oc AND order_id IS NULL", problem("properties.order_id", "NULL", lit(
             "an Order Completed event needs properties.order_id (Segment e-commerce spec)"))),
-        ("currency IS NOT NULL AND NOT regexp_full_match(currency, '[A-Za-z]{3}')",
-         problem("currency", "currency", "format('currency {} is not a 3-letter ISO 4217 code "
-                 "such as EUR', __q(currency))")),
-        ("is_oc AND products IS NOT NULL AND json_type(products) <> 'ARRAY'",
-         problem("products", "left(CAST(products AS VARCHAR), 200)", lit(
+        ("is_oc AND currency IS NOT NULL AND NOT regexp_full_match(currency, '[A-Za-z]{3}')",
+         problem("properties.currency", "currency", "format('currency {} is not a 3-letter ISO "
+                 "4217 code such as EUR', __q(currency))")),
+        ("is_oc AND products IS NOT NULL AND NOT starts_with(CAST(products AS VARCHAR), '[')",
+         problem("properties.products", "left(CAST(products AS VARCHAR), 200)", lit(
              "products must be a list of product objects [{\"product_id\": ..., \"price\": ...}]"))),
-        (f"is_oc AND products IS NOT NULL AND {bad_product} > 0",
-         problem("products", f"left(CAST(CAST(products AS JSON[])[{bad_product}] AS VARCHAR), 200)",
-                 f"format('products[{{}}] is not an object with numeric price and quantity', "
-                 f"{bad_product} - 1)")),
+        ("__bad_product > 0",
+         problem("properties.products", "left(CAST(CAST(products AS JSON[])[__bad_product] AS VARCHAR), 200)",
+                 "format('products[{}] is not an object with numeric price and quantity', "
+                 "__bad_product - 1)")),
     ]
     case = "CASE " + " ".join(f"WHEN {cond} THEN {result}" for cond, result in rules) + " END"
-    case = _QUOTED.sub(lambda m: f"('''' || left({m.group(1)}, 100) || '''')", case)
+    case = _QUOTED.sub(lambda m: "('''' || left(" + m.group(1) + ", 100) || '''')", case)
+    bad_product = (
+        "list_position(list_transform(CAST(products AS JSON[]), lambda p: json_type(p) <> 'OBJECT' "
+        "OR (p->>'price' IS NOT NULL AND TRY_CAST(p->>'price' AS DOUBLE) IS NULL) "
+        "OR (p->>'quantity' IS NOT NULL AND TRY_CAST(p->>'quantity' AS DOUBLE) IS NULL)), true)"
+    )
     digest = (
         "'xrm-' || left(sha256(concat_ws('|', type, coalesce(event, ''), coalesce(name, ''), "
         "coalesce(user_id, ''), coalesce(anonymous_id, ''), coalesce(group_id, ''), "
         "coalesce(previous_id, ''), strftime(ts, '%Y-%m-%dT%H:%M:%S.%f'), "
         "coalesce(CAST(properties AS VARCHAR), ''), coalesce(CAST(traits AS VARCHAR), ''))), 32)"
     )
+    # Only Order Completed events have their e-commerce fields read (CASE evaluates lazily).
+    ecommerce = (
+        "CASE WHEN is_oc AND starts_with(CAST(properties AS VARCHAR), '{') THEN "
+        "json_extract_string(properties, ['$.order_id', '$.revenue', '$.total', '$.currency', "
+        "'$.products']) END"
+    )
     return f"""
     CREATE OR REPLACE TEMP TABLE __xrm_n AS
-    SELECT __line, coalesce(message_id, {digest}) AS message_id, message_id IS NULL AS __derived,
+    SELECT __line,
+        CASE WHEN message_id IS NULL THEN {digest} ELSE message_id END AS message_id,
+        message_id IS NULL AS __derived,
         type, event, name, user_id, anonymous_id, group_id, previous_id, ts, properties, traits,
-        context,
-        CASE WHEN is_oc THEN order_id END AS order_id,
-        CASE WHEN is_oc THEN revenue END AS revenue,
-        CASE WHEN is_oc THEN upper(currency) END AS currency,
-        CASE WHEN is_oc THEN products END AS products,
+        context, order_id, revenue, upper(currency) AS currency, products,
         {case} AS __problem
     FROM (
-        SELECT *, type = 'track' AND event = {oc} AS is_oc
-        FROM (SELECT *, lower(type_text) AS type FROM ({fields_sql}))
+        SELECT *, CASE WHEN products IS NOT NULL AND starts_with(CAST(products AS VARCHAR), '[')
+                       THEN {bad_product} END AS __bad_product
+        FROM (
+            SELECT * EXCLUDE (__e, flat_order_id, flat_revenue_text, flat_revenue, flat_currency,
+                              flat_products),
+                CASE WHEN is_oc THEN coalesce(flat_order_id, NULLIF(trim(__e[1]), '')) END AS order_id,
+                CASE WHEN is_oc THEN coalesce(flat_revenue_text, NULLIF(trim(coalesce(__e[2], __e[3])), ''))
+                     END AS revenue_text,
+                CASE WHEN is_oc THEN (CASE WHEN flat_revenue_text IS NOT NULL THEN flat_revenue
+                     ELSE TRY_CAST(coalesce(__e[2], __e[3]) AS DOUBLE) END) END AS revenue,
+                CASE WHEN is_oc THEN coalesce(flat_currency, NULLIF(trim(__e[4]), '')) END AS currency,
+                CASE WHEN is_oc THEN coalesce(flat_products, NULLIF(TRY_CAST(__e[5] AS JSON), 'null'))
+                     END AS products
+            FROM (
+                SELECT *, {ecommerce} AS __e
+                FROM (
+                    SELECT *, type = 'track' AND event = {lit(ORDER_COMPLETED)} AS is_oc
+                    FROM (SELECT *, lower(type_text) AS type FROM ({fields_sql}))
+                )
+            )
+        )
     )"""
 
 

@@ -6,8 +6,9 @@
 A file is read in batches (``settings.batch_rows``); each batch is checked by vectorised SQL in
 DuckDB, its bad rows go to ``rejected_rows`` (file, line, field, value, reason, raw text) and its
 good rows to ``events`` / ``order_lines`` or ``records`` with ``INSERT OR IGNORE`` on their key.
-The whole file is one transaction; the ``loads`` table records it with the file's sha256, and a
-file already loaded is skipped unless ``force=True``.
+Batches are committed about every million rows; the ``loads`` table records the file with its sha256 and marks it
+``done`` after the last batch, and a file already done is skipped unless ``force=True``. A load
+that fails half-way keeps the batches it committed (keys make a re-load skip them).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["load_file"]
 
 _SAMPLES = 5
+_COMMIT_ROWS = 1_000_000
 
 
 def load_file(
@@ -95,13 +97,15 @@ def load_file(
     cur = store.con.cursor()
     try:
         cur.execute("SET SESSION TimeZone = 'UTC'")
-        cur.execute("BEGIN TRANSACTION")
         try:
             _load_batches(cur, store, facts, resolved, source, report, callback, started)
             _finish(cur, report, "done")
-            cur.execute("COMMIT")
         except BaseException as exc:
-            cur.execute("ROLLBACK")
+            with contextlib.suppress(Exception):  # no transaction may be open
+                cur.execute("ROLLBACK")
+            # Batches committed so far stay (a re-load skips them as duplicates); their rejects
+            # go, so that the re-load reports them once.
+            cur.execute("DELETE FROM rejected_rows WHERE load_id = ?", [report.load_id])
             _finish(cur, report, "failed")
             if isinstance(exc, XrmError) or not _is_duckdb_error(exc):
                 raise
@@ -159,6 +163,7 @@ def _load_batches(
     insert = insert_events_sql() if mapping.kind == "events" else insert_records_sql()
     derived = 0
     batch_rows = store.settings.batch_rows
+    in_tx, tx_rows = False, 0
     for batch in read_batches(facts, batch_rows, shape):
         if plan is None:
             plan = (plan_events if mapping.kind == "events" else plan_records)(
@@ -166,6 +171,11 @@ def _load_batches(
             )
             report.notes += plan.notes
         cur.register("__xrm_b", batch.table)
+        # A transaction per ~1M rows: each commit costs a WAL write or checkpoint, while one
+        # transaction for a huge file would hold its primary-key index in memory to the end.
+        if not in_tx:
+            cur.execute("BEGIN TRANSACTION")
+            in_tx, tx_rows = True, 0
         try:
             cur.execute(plan.normalise)
             cur.execute(
@@ -182,6 +192,10 @@ def _load_batches(
             added = _one(cur, insert, [source, report.load_id])
             if mapping.kind == "events":
                 report.order_lines += _one(cur, INSERT_ORDER_LINES)
+            tx_rows += batch.table.num_rows
+            if tx_rows >= _COMMIT_ROWS:
+                cur.execute("COMMIT")
+                in_tx = False
         finally:
             with contextlib.suppress(Exception):  # an aborted transaction refuses even this
                 cur.unregister("__xrm_b")
@@ -192,6 +206,8 @@ def _load_batches(
         report.rows_duplicate += rows - bad - added
         if callback:
             callback(LoadProgress(report.file, report.rows_read, batch.fraction, time.perf_counter() - started))
+    if in_tx:
+        cur.execute("COMMIT")
     if facts.format == "csv":
         _fix_csv_lines(cur, facts, shape, report)
     if derived:

@@ -56,6 +56,7 @@ class Orders:
     line_product: np.ndarray
     line_qty: np.ndarray
     n_repeat: np.ndarray  # per person: repeat purchases within the window
+    first_ms: np.ndarray  # per person: time of the first order as recorded
     dropout_ms: np.ndarray  # per person: time of dropping out, or -1 if alive at the end
 
 
@@ -122,8 +123,6 @@ def draw_orders(
     rep_person = np.repeat(np.arange(n), k)
     rep_ts = beh.t0[rep_person] + (s_k * scale * WEEK_MS).astype(np.int64)
     dropped = (D <= N) & has
-    dropout = np.full(n, -1, dtype=np.int64)
-    dropout[dropped] = rep_ts[np.cumsum(k)[dropped] - 1]
 
     person = np.concatenate((np.arange(n), rep_person))
     ts = np.concatenate((beh.t0, rep_ts))
@@ -136,6 +135,12 @@ def draw_orders(
     day = ts // DAY_MS * DAY_MS
     ts = np.where(online, ts, day + (8 * 3_600_000 + rng.random(m) * 12 * 3_600_000).astype(np.int64))
     ts = np.minimum(ts, end_ms - 1000) // 1000 * 1000
+    # ground truth uses the recorded times: first order, and the last one for those who dropped out
+    first_ms = np.full(n, np.iinfo(np.int64).max)
+    np.minimum.at(first_ms, person, ts)
+    last_ms = np.zeros(n, dtype=np.int64)
+    np.maximum.at(last_ms, person, ts)
+    dropout = np.where(dropped, last_ms, -1)
 
     # Gamma-Gamma order value, then products that add up to about that value.
     z = rng.gamma(b.p_gg, 1.0 / beh.nu[person]) * 100  # cents
@@ -156,4 +161,4 @@ def draw_orders(
         product[rows] = ids[(u[rows] * affordable).astype(np.int64)]
     qty = np.clip(np.round(target / _PRICES[product]), 1, 6).astype(np.int64)
     revenue = np.bincount(line_order, weights=_PRICES[product] * qty, minlength=m).astype(np.int64)
-    return Orders(person, ts, repeat, online, revenue, line_order, product, qty, k, dropout)
+    return Orders(person, ts, repeat, online, revenue, line_order, product, qty, k, first_ms, dropout)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from xrm.sample._messaging import consent_events, email_events
 from xrm.sample._orders import order_events
 from xrm.sample._params import SampleParams
 from xrm.sample._people import DAY_MS, UniqueNames, draw_people
-from xrm.sample._records import CRM_SCHEMA, LOYALTY_COLUMNS, NEWSLETTER_COLUMNS, WEBSHOP_COLUMNS, make_records
+from xrm.sample._records import LOYALTY_COLUMNS, NEWSLETTER_COLUMNS, WEBSHOP_COLUMNS, make_records
 from xrm.sample._social import social_posts
 from xrm.sample._truth import truth_tables
 from xrm.sample._web import draw_devices, web_events
@@ -76,6 +77,58 @@ def _rich_progress(total: int) -> tuple[Progress, Callable[[], None]]:
     return (lambda done, _total: bar.update(task, completed=done)), bar.stop
 
 
+@dataclass
+class _State:
+    """What carries over from chunk to chunk: names given out, orders and posts numbered."""
+
+    names: UniqueNames = field(default_factory=UniqueNames)
+    orders: int = 0
+    posts: int = 0
+
+
+def _write_chunk(
+    sink: Sink,
+    rng: np.random.Generator,
+    state: _State,
+    offset: int,
+    n: int,
+    params: SampleParams,
+    start_ms: int,
+    end_ms: int,
+) -> None:
+    """Draw ``n`` customers numbered from ``offset`` and append everything about them."""
+    people = draw_people(rng, offset=offset, n=n, params=params, names=state.names, start_ms=start_ms)
+    beh = draw_behaviour(rng, people, params, start_ms, end_ms)
+    orders = draw_orders(rng, beh, params, end_ms)
+    keys = assign_keys(rng, people, beh, params, start_ms, end_ms)
+    devices = draw_devices(rng, people, keys, params)
+    order_tables, rev1, rev2 = order_events(
+        rng, keys, orders, devices, state.orders, end_ms, params.behaviour.refund_rate
+    )
+    state.orders += len(orders.person)
+    sink.parquet("events/orders.parquet", *order_tables)
+    del order_tables
+    web = web_events(rng, beh, keys, devices, orders.dropout_ms, params, start_ms, end_ms)
+    sink.parquet("events/web.parquet", *web)
+    del web
+    sink.parquet("events/email.parquet", *email_events(rng, keys, params, start_ms, end_ms))
+    sink.parquet("events/consent.parquet", consent_events(rng, keys, end_ms))
+    sub_lines, theta = subscription_lines(rng, people, beh, keys, params, end_ms)
+    sink.lines("events/subscriptions.jsonl", sub_lines)
+    sink.lines("events/referrals.jsonl", referral_lines(rng, people, beh, keys))
+    posts = social_posts(rng, people, params, start_ms, end_ms, state.posts)
+    state.posts += len(posts)
+    sink.lines(SOCIAL, posts)
+    recs = make_records(rng, people, keys, params, (rev1, rev2), end_ms)
+    sink.csv(WEBSHOP, WEBSHOP_COLUMNS, recs.webshop)
+    sink.csv(LOYALTY, LOYALTY_COLUMNS, recs.loyalty, encoding="cp1252", delimiter=";", newline="\r\n")
+    sink.csv(NEWSLETTER, NEWSLETTER_COLUMNS, recs.newsletter)
+    sink.parquet(CRM, recs.crm)
+    sink.parquet("truth/record_person.parquet", recs.truth)
+    for name, table in truth_tables(people, beh, orders, keys, devices, theta).items():
+        sink.parquet(f"truth/{name}.parquet", table)
+
+
 def generate_sample(
     out_dir: Path,
     *,
@@ -102,43 +155,13 @@ def generate_sample(
     stop: Callable[[], None] | None = None
     if progress is None and show_progress:
         progress, stop = _rich_progress(customers)
-    names = UniqueNames()
-    order_offset = post_offset = 0
+    state = _State()
     try:
         with Sink(out_dir) as sink:
             for chunk, offset in enumerate(range(0, customers, chunk_size)):
                 n = min(chunk_size, customers - offset)
                 rng = np.random.default_rng([seed, chunk])
-                people = draw_people(rng, offset=offset, n=n, params=params, names=names, start_ms=start_ms)
-                beh = draw_behaviour(rng, people, params, start_ms, end_ms)
-                orders = draw_orders(rng, beh, params, end_ms)
-                keys = assign_keys(rng, people, beh, params, start_ms, end_ms)
-                devices = draw_devices(rng, people, keys, params)
-                order_table, rev1, rev2 = order_events(
-                    rng, keys, orders, devices, order_offset, end_ms, params.behaviour.refund_rate
-                )
-                order_offset += len(orders.person)
-                sink.parquet("events/orders.parquet", *order_table)
-                del order_table
-                sink.parquet("events/web.parquet",
-                             *web_events(rng, beh, keys, devices, orders.dropout_ms, params, start_ms, end_ms))
-                sink.parquet("events/email.parquet", *email_events(rng, keys, params, start_ms, end_ms))
-                sink.parquet("events/consent.parquet", consent_events(rng, keys, end_ms))
-                sub_lines, theta = subscription_lines(rng, people, beh, keys, params, end_ms)
-                sink.lines("events/subscriptions.jsonl", sub_lines)
-                sink.lines("events/referrals.jsonl", referral_lines(rng, people, beh, keys))
-                posts = social_posts(rng, people, params, start_ms, end_ms, post_offset)
-                post_offset += len(posts)
-                sink.lines(SOCIAL, posts)
-                recs = make_records(rng, people, keys, params, (rev1, rev2), end_ms)
-                sink.csv(WEBSHOP, WEBSHOP_COLUMNS, recs.webshop)
-                sink.csv(LOYALTY, LOYALTY_COLUMNS, recs.loyalty, encoding="cp1252", delimiter=";",
-                         newline="\r\n")
-                sink.csv(NEWSLETTER, NEWSLETTER_COLUMNS, recs.newsletter)
-                sink.parquet(CRM, recs.crm.cast(CRM_SCHEMA))
-                sink.parquet("truth/record_person.parquet", recs.truth)
-                for name, table in truth_tables(people, beh, orders, keys, devices, theta).items():
-                    sink.parquet(f"truth/{name}.parquet", table)
+                _write_chunk(sink, rng, state, offset, n, params, start_ms, end_ms)
                 if progress is not None:
                     progress(offset + n, customers)
             rows = dict(sink.rows)

@@ -16,7 +16,7 @@ import numpy as np
 
 from xrm.sample._behaviour import Behaviour
 from xrm.sample._params import SampleParams
-from xrm.sample._people import DAY_MS, People, scramble
+from xrm.sample._people import DAY_MS, NULL, People, scramble
 
 __all__ = ["Keys", "assign_keys"]
 
@@ -48,7 +48,7 @@ class Keys:
 
 def _ids(prefix: str, numbers: np.ndarray, width: int, present: np.ndarray) -> np.ndarray:
     out = np.full(len(numbers), None, dtype=object)
-    for i in np.flatnonzero(present):
+    for i in np.flatnonzero(present).tolist():
         out[i] = f"{prefix}{numbers[i]:0{width}d}"
     return out
 
@@ -86,8 +86,8 @@ def assign_keys(
     )
     family = people.family_email
     use_family = news & (family != None) & (rng.random(n) < params.noise.family_email)  # noqa: E711
-    sub_email = np.where(news, np.where(use_family, family, people.email), None)
-    sub2_email = np.where(news2, people.alt_email, None)
+    sub_email = np.where(news, np.where(use_family, family, people.email), NULL)
+    sub2_email = np.where(news2, people.alt_email, NULL)
 
     return Keys(
         account=_ids("KD", scramble(2 * g, 8), 8, online),

@@ -11,6 +11,7 @@ the second file format the loader reads.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 import numpy as np
@@ -26,6 +27,7 @@ __all__ = ["MONTH_MS", "iso", "referral_code", "referral_lines", "subscription_l
 
 MONTH_MS = int(30.4375 * DAY_MS)
 _CONTEXT = {"library": {"name": "subscription-service", "version": "2.0.4"}}
+_REFERRAL_CONTEXT = {"library": {"name": "referral-service", "version": "1.1.0"}}
 _REASONS = ("zu teuer", "Urlaub", "Geschmack", "zu viel Müsli", "kein Grund angegeben")
 
 
@@ -33,10 +35,11 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _line(message_id: str, user_id: str, ms: int, event: str, properties: dict[str, object]) -> str:
+def _line(message_id: str, user_id: str, ms: int, event: str, properties: dict[str, object],
+          context: Mapping[str, object] = _CONTEXT) -> str:
     obj = {
         "messageId": message_id, "type": "track", "event": event, "userId": user_id,
-        "timestamp": iso(ms), "properties": properties, "context": _CONTEXT,
+        "timestamp": iso(ms), "properties": properties, "context": context,
     }
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
@@ -103,5 +106,5 @@ def referral_lines(rng: np.random.Generator, people: People, beh: Behaviour, key
         r = beh.referrer[i]
         code = referral_code(int(people.gidx[r]))
         lines.append(_line(next(ids), keys.account[i], int(beh.t0[i]) // 1000 * 1000, "Referral Completed", {
-            "referrer_user_id": keys.account[r], "referral_code": code}))
+            "referrer_user_id": keys.account[r], "referral_code": code}, _REFERRAL_CONTEXT))
     return lines

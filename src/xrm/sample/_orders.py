@@ -19,7 +19,7 @@ from xrm.sample._arrow import concat, event_table, money, take
 from xrm.sample._behaviour import Orders
 from xrm.sample._catalogue import CATEGORIES, PRODUCTS
 from xrm.sample._keys import Keys
-from xrm.sample._people import DAY_MS, scramble
+from xrm.sample._people import DAY_MS, NULL, scramble
 from xrm.sample._web import Devices
 
 __all__ = ["order_events"]
@@ -72,7 +72,7 @@ def order_events(
     card = np.where(on_card2, keys.card2[pe], keys.card[pe])
     card_as_user = rng.random(m) < 0.7
     user = np.where(online, np.where(second_acc, keys.account2[pe], keys.account[pe]),
-                    np.where(card_as_user, card, None))
+                    np.where(card_as_user, card, NULL))
     device_col = (rng.random(m) * devices.n_own[pe]).astype(np.int64)
     device = devices.own[pe, device_col]
     is_app = devices.own_app[pe, device_col]

@@ -103,11 +103,11 @@ class Behaviour:
     alpha_sbg: float = 1.2
     beta_sbg: float = 4.0
     subscription_price: float = 24.90
-    sessions_per_year: float = 12.0  # web/app sessions of an online shopper
-    pages_per_session: float = 4.0
+    sessions_per_year: float = 10.0  # web/app sessions of an online shopper
+    pages_per_session: float = 3.3
     anonymous_sessions_per_year: float = 2.0  # store-only shoppers browsing without an account
     login_share: float = 0.6  # sessions in which the visitor logs in
-    campaigns_per_year: float = 26.0
+    campaigns_per_year: float = 36.0
     campaign_reach: float = 0.6  # P(a subscriber is in a campaign's audience)
     open_rate: tuple[float, float] = (2.0, 4.0)  # Beta parameters, per person
     click_rate: tuple[float, float] = (1.0, 4.0)

@@ -28,9 +28,10 @@ from xrm.sample._names import (
 from xrm.sample._noise import ascii_fold
 from xrm.sample._params import SampleParams
 
-__all__ = ["People", "UniqueNames", "draw_people", "scramble"]
+__all__ = ["DAY_MS", "NULL", "People", "UniqueNames", "draw_people", "scramble"]
 
 DAY_MS = 86_400_000
+NULL = np.array(None, dtype=object)  # the missing value in object arrays, for np.where
 
 
 def _round(values: np.ndarray, key: int) -> np.ndarray:
@@ -48,7 +49,8 @@ def scramble(index: np.ndarray, digits: int) -> np.ndarray:
     hi_mod = np.uint64(10 ** (digits // 2))
     lo_mod = np.uint64(10 ** (digits - digits // 2))
     x = np.asarray(index, dtype=np.int64).astype(np.uint64) % (hi_mod * lo_mod)
-    left, right = x // lo_mod, x % lo_mod
+    left: np.ndarray = x // lo_mod
+    right: np.ndarray = x % lo_mod
     with np.errstate(over="ignore"):
         for key in (11, 23, 37, 53):
             left = (left + _round(right, key) % hi_mod) % hi_mod
@@ -219,7 +221,7 @@ def draw_people(
     keeps_own = partner & (rng.random(n) < 0.25)
     last[keeps_own] = own[keeps_own]
     changed = partner & ~keeps_own & (rng.random(n) < cov.name_changed) & (own != last)
-    maiden = np.where(changed, own, None)
+    maiden = np.where(changed, own, NULL)
 
     title = np.full(n, "", dtype=object)
     u = rng.random(n)
@@ -259,7 +261,7 @@ def draw_people(
     fam_hh = (sizes >= 2) & (rng.random(n_hh) < 0.4)
     fam_domain = dom[rng.choice(len(dom), size=n_hh, p=_weights(EMAIL_DOMAINS, 1))]
     fam_pick = rng.integers(0, 3, n_hh)
-    for h in np.flatnonzero(fam_hh):
+    for h in np.flatnonzero(fam_hh).tolist():
         la = ascii_fold(hh_last[h])
         local = (f"familie.{la}", f"{la}.familie", f"fam{la}")[fam_pick[h]]
         addr = names.claim(f"{local}@{fam_domain[h]}", rng)
@@ -270,12 +272,12 @@ def draw_people(
     prefixes = np.array(MOBILE_PREFIXES, dtype=object)
     pre = prefixes[gidx % len(prefixes)]
     num = scramble(gidx, 8)
-    for i in np.flatnonzero(has_mobile):
+    for i in np.flatnonzero(has_mobile).tolist():
         mobile[i] = (pre[i], f"{num[i]:08d}")
     landline = np.full(n, None, dtype=object)
     has_land = (rng.random(n_hh) < 0.6)[hh_local]
     land_num = scramble(household, 7)
-    for i in np.flatnonzero(has_land):
+    for i in np.flatnonzero(has_land).tolist():
         landline[i] = (area[i], f"{land_num[i]:07d}")
 
     handle = np.full(n, None, dtype=object)
@@ -283,7 +285,7 @@ def draw_people(
     social = rng.random(n) < cov.social_handle
     plat = np.where(rng.random(n) < 0.5, "twitter", "instagram")
     h_kind = rng.integers(0, 4, n)
-    for i in np.flatnonzero(social):
+    for i in np.flatnonzero(social).tolist():
         f, la, yy = ascii_fold(nick(i)), ascii_fold(last[i]), int(years[i]) % 100
         want = (f"{f}_{la}", f"{f}.{la}{yy:02d}", f"{la}_{f}", f"{f}{la[:1]}{yy:02d}")[h_kind[i]]
         handle[i] = names.claim("@" + want, rng, sep="_")

@@ -14,6 +14,8 @@ Rates come from :class:`~xrm.sample.NoiseRates`; each record's person goes to gr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
@@ -50,9 +52,9 @@ CRM_SCHEMA = pa.schema([
 class Records:
     """Rows per source (lists of tuples for CSV, a table for Parquet) and their persons."""
 
-    webshop: list[tuple[str, ...]]
-    loyalty: list[tuple[str, ...]]
-    newsletter: list[tuple[str, ...]]
+    webshop: list[tuple[Any, ...]]
+    loyalty: list[tuple[Any, ...]]
+    newsletter: list[tuple[Any, ...]]
     crm: pa.Table
     truth: pa.Table  # source, source_key, person_id
 
@@ -131,7 +133,8 @@ class _Writer:
     def address(self, i: int, older: bool = True) -> tuple[str, str, str, str]:
         p = self.p
         if p.moved[i] and older and self.chance(self.old):
-            street, house, plz, city = p.old_street[i], p.old_house_number[i], p.old_postcode[i], p.old_city[i]
+            street, house = p.old_street[i], p.old_house_number[i]
+            plz, city = p.old_postcode[i], p.old_city[i]
         else:
             street, house, plz, city = p.street[i], p.house_number[i], p.postcode[i], p.city[i]
         if self.chance(self.abbrev):
@@ -178,9 +181,11 @@ def make_records(
 
     web = _Writer(rng, people, params, "webshop", birth_iso)
     webshop = []
-    for i in np.flatnonzero(keys.account != None):  # noqa: E711
-        for acc, at, up, email, older in ((keys.account[i], acc_at[i], upd[i], people.email[i], True),
-                                          (keys.account2[i], acc2_at[i], upd2[i], people.alt_email[i], False)):
+    for i in np.flatnonzero(keys.account != None).tolist():  # noqa: E711
+        for acc, at, up, email, older in (
+            (keys.account[i], acc_at[i], upd[i], people.email[i], True),
+            (keys.account2[i], acc2_at[i], upd2[i], people.alt_email[i], False),
+        ):
             if acc is None:
                 continue
             street, house, plz, city = web.address(i, older)
@@ -192,7 +197,7 @@ def make_records(
     card_at, card2_at = _dmy(_stamps(keys.card_at)), _dmy(_stamps(keys.card2_at))
     loyalty = []
     rev1, rev2 = card_revenue
-    for i in np.flatnonzero(keys.card != None):  # noqa: E711
+    for i in np.flatnonzero(keys.card != None).tolist():  # noqa: E711
         for card, at, rev, older in ((keys.card[i], card_at[i], rev1[i], True),
                                      (keys.card2[i], card2_at[i], rev2[i], False)):
             if card is None:
@@ -209,7 +214,7 @@ def make_records(
     optin, optin2 = _stamps(keys.optin_at), _stamps(keys.optin2_at)
     nz = params.noise
     newsletter = []
-    for i in np.flatnonzero(keys.subscriber != None):  # noqa: E711
+    for i in np.flatnonzero(keys.subscriber != None).tolist():  # noqa: E711
         for sid, email, at in ((keys.subscriber[i], keys.subscriber_email[i], optin[i]),
                                (keys.subscriber2[i], keys.subscriber2_email[i], optin2[i])):
             if sid is None:
@@ -224,7 +229,7 @@ def make_records(
 
     crm = _Writer(rng, people, params, "crm", birth_iso)
     cols: dict[str, list[object]] = {f.name: [] for f in CRM_SCHEMA}
-    for i in np.flatnonzero(keys.crm != None):  # noqa: E711
+    for i in np.flatnonzero(keys.crm != None).tolist():  # noqa: E711
         title = people.title[i] if people.title[i] and crm.chance(nz.crm_title_shown) else ""
         first = crm.first(i)
         if title and crm.chance(0.3):  # typed into the first-name field instead

@@ -12,7 +12,7 @@ import pyarrow as pa
 from xrm.sample._behaviour import Behaviour, Orders
 from xrm.sample._keys import Keys
 from xrm.sample._lifecycle import referral_code
-from xrm.sample._people import People
+from xrm.sample._people import NULL, People
 from xrm.sample._web import Devices
 
 __all__ = ["truth_tables"]
@@ -40,7 +40,7 @@ def truth_tables(
     n = len(people)
     mobile = _e164(people.mobile)
     landline = _e164(people.landline)
-    referred_by = np.where(beh.referrer >= 0, pid[np.maximum(beh.referrer, 0)], None)
+    referred_by = np.where(beh.referrer >= 0, pid[np.maximum(beh.referrer, 0)], NULL)
     n_orders = np.bincount(orders.person, minlength=n)
     persons = pa.table({
         "person_id": pa.array(pid, pa.string()),
@@ -60,7 +60,7 @@ def truth_tables(
         "moved": pa.array(people.moved, pa.bool_()),
         "social_handle": pa.array(people.handle, pa.string()),
         "social_platform": pa.array(people.platform, pa.string()),
-        "acquired_at": _ts(beh.t0),
+        "acquired_at": _ts(orders.first_ms),
         "online_share": pa.array(beh.online_share),
         "lambda_per_week": pa.array(beh.lam),
         "p_dropout": pa.array(beh.p),
@@ -76,13 +76,13 @@ def truth_tables(
 
     def add(kind: str, values: np.ndarray, shared: np.ndarray | bool = False) -> None:
         shared_arr = np.broadcast_to(np.asarray(shared), (n,))
-        for i in np.flatnonzero(values != None):  # noqa: E711
+        for i in np.flatnonzero(values != None).tolist():  # noqa: E711
             rows.append((kind, values[i], pid[i], bool(shared_arr[i])))
 
     lower = np.vectorize(lambda s: None if s is None else s.lower(), otypes=[object])
     add("email", lower(people.email))
     used_alt = (keys.account2 != None) | (keys.subscriber2 != None)  # noqa: E711
-    add("email", lower(np.where(used_alt, people.alt_email, None)))
+    add("email", lower(np.where(used_alt, people.alt_email, NULL)))
     add("email", lower(people.family_email), True)
     add("phone", mobile)
     add("phone", landline, people.household_size > 1)
@@ -95,20 +95,19 @@ def truth_tables(
         add("anonymous_id", devices.own[:, col])
     add("anonymous_id", devices.shared, True)
     for platform in ("twitter", "instagram"):
-        add(platform, np.where(people.platform == platform, people.handle, None))
-    kinds, values, persons_, shared_ = zip(*rows, strict=True) if rows else ((), (), (), ())
+        add(platform, np.where(people.platform == platform, people.handle, NULL))
     identifiers = pa.table({
-        "identifier_type": pa.array(kinds, pa.string()),
-        "value": pa.array(values, pa.string()),
-        "person_id": pa.array(persons_, pa.string()),
-        "shared": pa.array(shared_, pa.bool_()),
+        "identifier_type": pa.array([r[0] for r in rows], pa.string()),
+        "value": pa.array([r[1] for r in rows], pa.string()),
+        "person_id": pa.array([r[2] for r in rows], pa.string()),
+        "shared": pa.array([r[3] for r in rows], pa.bool_()),
     })
 
     heads = np.flatnonzero(people.member == 0)
     tablet = np.full(n, None, dtype=object)
     for i in np.flatnonzero(devices.shared != None):  # noqa: E711
         tablet[i] = devices.shared[i]
-    hh_tablet = {}
+    hh_tablet: dict[int, str] = {}
     for i in np.flatnonzero(tablet != None):  # noqa: E711
         hh_tablet.setdefault(people.household[i], tablet[i])
     households = pa.table({

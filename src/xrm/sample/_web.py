@@ -21,7 +21,7 @@ from xrm.sample._behaviour import Behaviour, segment_cumsum
 from xrm.sample._catalogue import PAGES, SITE
 from xrm.sample._keys import Keys
 from xrm.sample._params import SampleParams
-from xrm.sample._people import DAY_MS, People
+from xrm.sample._people import DAY_MS, NULL, People
 
 __all__ = ["Devices", "draw_devices", "web_events"]
 
@@ -89,7 +89,7 @@ def draw_devices(rng: np.random.Generator, people: People, keys: Keys, params: S
 
     traits = np.full(n, None, dtype=object)
     tell = rng.random(n) < cov.handle_in_profile
-    for i in np.flatnonzero(online):
+    for i in np.flatnonzero(online).tolist():
         t = {"email": people.email[i], "firstName": people.first_name[i], "lastName": people.last_name[i]}
         if people.handle[i] is not None and tell[i]:
             t[people.platform[i]] = people.handle[i]
@@ -132,14 +132,14 @@ def web_events(
     kind = np.where(on_shared, 2, devices.own_app[sp, col].astype(np.int64))  # 0 web, 1 app, 2 tablet
     login = online[sp] & (rng.random(s) < b.login_share)
     acc2 = (keys.account2[sp] != None) & (s_start >= keys.account2_at[sp]) & (rng.random(s) < 0.5)  # noqa: E711
-    user = np.where(login, np.where(acc2, keys.account2[sp], keys.account[sp]), None)
+    user = np.where(login, np.where(acc2, keys.account2[sp], keys.account[sp]), NULL)
 
     # pages: 1 + Poisson more per session, seconds to minutes apart
     n_pages = 1 + rng.poisson(b.pages_per_session - 1, s)
     ps = np.repeat(np.arange(s), n_pages)
     gap = rng.uniform(5_000, 240_000, len(ps))
     offs = segment_cumsum(gap, n_pages)
-    p_ts = (s_start[ps] + offs.astype(np.int64)) // 1000 * 1000
+    p_ts = np.minimum(s_start[ps] + offs.astype(np.int64), end_ms - 1000) // 1000 * 1000
     page = rng.choice(len(PAGES), size=len(ps), p=_PAGE_WEIGHTS / _PAGE_WEIGHTS.sum())
     p_kind = kind[ps]
     is_screen = (p_kind == 1).astype(np.int64)

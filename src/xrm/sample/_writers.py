@@ -40,8 +40,12 @@ class Sink:
         for table in tables:
             writer = self._parquet.get(rel)
             if writer is None:
-                writer = pq.ParquetWriter(self._path(rel), table.schema, compression="zstd",
-                                          store_schema=False)
+                # random ids neither compress nor dictionary-encode: skip the wasted effort
+                plain = {"message_id", "order_id"}
+                writer = pq.ParquetWriter(
+                    self._path(rel), table.schema, compression="zstd", store_schema=False,
+                    use_dictionary=[c for c in table.column_names if c not in plain],
+                )
                 self._parquet[rel] = writer
             writer.write_table(table)
             self.rows[rel] = self.rows.get(rel, 0) + table.num_rows

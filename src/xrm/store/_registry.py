@@ -20,6 +20,7 @@ SCHEMA_MODULES: tuple[str, ...] = (
     "xrm.differentiate._schema",
     "xrm.customize._schema",
     "xrm.interact._schema",
+    "xrm.network._schema",
 )
 
 
