@@ -39,10 +39,17 @@ def _recommendations(store: Store) -> dict[str, Any]:
     return build_recommendations(store)
 
 
+def _network(store: Store) -> dict[str, Any]:
+    from xrm.network import build_network
+
+    return build_network(store)
+
+
 STEPS: tuple[tuple[str, Callable[[Store], dict[str, Any]]], ...] = (
     ("purchase summaries", _value_summaries),
     ("value and needs", _value),
     ("recommendations", _recommendations),
+    ("network", _network),
 )
 
 

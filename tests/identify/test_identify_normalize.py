@@ -119,14 +119,15 @@ def test_phone_sql_fast_path_agrees_with_phonenumbers():
         for region in ("DE", "AT", "CH") for _ in range(400)
     ]
     con = duckdb.connect()
-    sql = phone_fast_sql("$1", "$2", ["DE", "AT", "CH"])
+    con.execute("CREATE TABLE v (raw VARCHAR, region VARCHAR)")
+    con.executemany("INSERT INTO v VALUES (?, ?)", values)
+    sql = phone_fast_sql("raw", "region", ["DE", "AT", "CH"])
     vouched = 0
-    for raw, region in values:
-        (fast,), = con.execute(f"SELECT {sql}", [raw, region]).fetchall()
+    for raw, region, fast in con.execute(f"SELECT raw, region, {sql} FROM v").fetchall():
         if fast is not None:
             vouched += 1
             assert fast == normalize_phone(raw, region)[0], (raw, region)
-    assert vouched > len(values) / 3  # the fast path takes the plain shapes
+    assert vouched > 200  # the fast path takes the plain, valid shapes
 
 
 def test_phone_other_region_and_invalid_kept_with_reason():

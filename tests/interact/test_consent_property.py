@@ -36,6 +36,7 @@ PURPOSES = ("marketing", "service")
 NO_LIMITS = ContactPolicy(channel_caps={}, overall=__import__("xrm").interact.Caps(),
                           quiet_start=time(0, 0), quiet_end=time(0, 0))
 
+KEYS = [(c, ch, p) for c in PEOPLE for ch in CHANNELS for p in PURPOSES]
 action = st.fixed_dictionaries({
     "customer": st.sampled_from(PEOPLE),
     "channel": st.sampled_from(CHANNELS),
@@ -88,9 +89,9 @@ def test_no_message_without_valid_consent(tmp_path):
         # derandomize: the same draws on every run, so CI is stable; raise max_examples to hunt.
         @settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
         @given(
-            base=st.sets(st.tuples(st.sampled_from(PEOPLE), st.sampled_from(CHANNELS),
-                                   st.sampled_from(PURPOSES), st.booleans(),
-                                   st.sampled_from((None, 150, 400))), min_size=3),
+            base=st.lists(st.tuples(st.sampled_from((True, True, True, False)), st.booleans(),
+                                    st.sampled_from((None, None, 150, 400))),
+                          min_size=len(KEYS), max_size=len(KEYS)),
             actions=st.lists(action, max_size=16),
             campaigns=st.lists(campaign, min_size=1, max_size=3),
             run_minute=st.integers(60, 320),
@@ -103,7 +104,8 @@ def test_no_message_without_valid_consent(tmp_path):
             # Grants at the start for some keys, then random changes on top of them.
             history = [{"customer": c, "channel": ch, "purpose": p, "status": "granted", "at": T0,
                         "expires": None if x is None else T0 + timedelta(minutes=x),
-                        "via_event": ev, "late": False} for c, ch, p, ev, x in base]
+                        "via_event": ev, "late": False}
+                       for (c, ch, p), (given, ev, x) in zip(KEYS, base, strict=True) if given]
             for a in actions:
                 at = T0 + timedelta(minutes=a["minute"])
                 expires = None if a["expires_after"] is None else at + timedelta(minutes=a["expires_after"])
@@ -145,4 +147,4 @@ def test_no_message_without_valid_consent(tmp_path):
 
         check()
         # The draws exercised both sides of the rule.
-        assert checked["sent"] > 20 and checked["blocked"] > 5, checked
+        assert checked["sent"] > 30 and checked["blocked"] > 20, checked

@@ -47,10 +47,11 @@ app.command("info")(_store_cmds.info)
 app.command("config")(_store_cmds.config)
 
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
-from xrm.cli import _customize, _load, _pipeline, _sample  # noqa: E402
+from xrm.cli import _customize, _load, _network, _pipeline, _sample  # noqa: E402
 
 app.command("load")(_load.load)
 app.command("sample")(_sample.sample)
 app.command("pipeline")(_pipeline.pipeline)
 app.command("demo")(_pipeline.demo)
 app.add_typer(_customize.offers_app, name="offers")
+app.add_typer(_network.network_app, name="network")

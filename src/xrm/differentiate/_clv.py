@@ -24,7 +24,7 @@ from xrm.exceptions import ModelError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["MONTH_IN_WEEKS", "PurchaseModel", "discounted_clv", "score_customers"]
+__all__ = ["MONTH_IN_WEEKS", "PurchaseModel", "discounted_clv", "discounted_purchases", "score_customers"]
 
 Array = npt.NDArray[np.float64]
 MONTH_IN_WEEKS = 365.25 / 12 / 7
@@ -65,13 +65,30 @@ def discounted_clv(
     """Each customer's discounted value over ``horizon`` periods (see the module docstring)."""
     _check(horizon, discount_rate, period, margin)
     z = spend.expected_spend(data)
-    steps = np.zeros_like(z)
-    previous = np.zeros_like(z)
+    steps = discounted_purchases(purchases, data, horizon=horizon, discount_rate=discount_rate, period=period)
+    return np.asarray(margin * z * steps, dtype=np.float64)
+
+
+def discounted_purchases(
+    purchases: PurchaseModel,
+    data: Any,
+    *,
+    horizon: int = 12,
+    discount_rate: float = 0.01,
+    period: float = MONTH_IN_WEEKS,
+) -> Array:
+    """Σ_{k=1..H} (E[Y(kΔ)] - E[Y((k-1)Δ)]) / (1+d)^k: each customer's discounted expected purchases."""
+    _check(horizon, discount_rate, period, 1.0)
+    steps: Array | None = None
+    previous: Array | float = 0.0
     for k in range(1, int(horizon) + 1):
         current = purchases.expected_purchases(data, k * period)
-        steps += (current - previous) / (1.0 + discount_rate) ** k
+        step = (current - previous) / (1.0 + discount_rate) ** k
+        steps = step if steps is None else steps + step
         previous = current
-    return np.asarray(margin * z * steps, dtype=np.float64)
+    if steps is None:  # horizon 0
+        steps = np.zeros_like(purchases.expected_purchases(data, 0.0))
+    return np.asarray(steps, dtype=np.float64)
 
 
 def score_customers(

@@ -1,4 +1,4 @@
-"""Tables owned by differentiate: per-customer purchase summaries (the input of the value models)."""
+"""Tables owned by differentiate: purchase summaries, value models and traits, needs and segments."""
 
 from __future__ import annotations
 
@@ -31,7 +31,95 @@ CREATE TABLE purchase_summaries (
 );
 """
 
+_V2 = """
+-- Fitted lifetime-value models, one row per model of a fit; `saved` is the model's whole saved
+-- form (ValueModel.to_dict: kind, format_version, config, fit), so a fit can be loaded again.
+CREATE TABLE value_models (
+    fit_id          VARCHAR NOT NULL,
+    role            VARCHAR NOT NULL,          -- purchases | spend
+    model           VARCHAR NOT NULL,          -- bg/nbd | pareto/nbd | gamma-gamma
+    format_version  INTEGER NOT NULL,
+    fitted_at       TIMESTAMP NOT NULL,
+    n               BIGINT NOT NULL,           -- customers the model was fitted on
+    log_likelihood  DOUBLE NOT NULL,
+    params          JSON NOT NULL,
+    se              JSON NOT NULL,             -- standard errors (null where not identified)
+    saved           JSON NOT NULL,
+    PRIMARY KEY (fit_id, role)
+);
+
+-- One row per scoring run: its settings and its summary (counts, exclusions, tier shares).
+CREATE TABLE value_runs (
+    run_id          VARCHAR PRIMARY KEY,
+    fit_id          VARCHAR NOT NULL,
+    scored_at       TIMESTAMP NOT NULL,
+    settings        JSON NOT NULL,
+    summary         JSON NOT NULL
+);
+
+-- Each customer's value traits from the latest scoring run (no NULL or NaN by construction).
+CREATE TABLE customer_value (
+    customer_id         VARCHAR PRIMARY KEY,
+    run_id              VARCHAR NOT NULL,
+    p_alive             DOUBLE NOT NULL,
+    expected_purchases  DOUBLE NOT NULL,       -- over the horizon
+    expected_spend      DOUBLE NOT NULL,       -- per purchase (Gamma-Gamma)
+    clv                 DOUBLE NOT NULL,       -- discounted, margin applied, over the horizon
+    net_value           DOUBLE NOT NULL,       -- clv minus discounted cost to serve
+    historic_spend      DOUBLE NOT NULL,       -- all spend so far
+    spend_12m           DOUBLE NOT NULL,       -- spend in the wallet window (default 52 weeks)
+    wallet              DOUBLE NOT NULL,       -- estimated category spend in the same window
+    share_of_wallet     DOUBLE NOT NULL,       -- spend_12m / wallet, in [0, 1]
+    headroom            DOUBLE NOT NULL,       -- wallet - spend_12m
+    wallet_source       VARCHAR NOT NULL,      -- lookalike-quantile | configured
+    tier                VARCHAR NOT NULL,      -- MVC | MGC | normal | BZ
+    scored_at           TIMESTAMP NOT NULL
+);
+
+-- Tiers of past runs (the last few), for tier migration between two runs.
+CREATE TABLE customer_value_history (
+    run_id        VARCHAR NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    clv           DOUBLE NOT NULL,
+    tier          VARCHAR NOT NULL,
+    PRIMARY KEY (run_id, customer_id)
+);
+"""
+
+_V3 = """
+-- Each customer's needs profile: what, at which price, where and how often they buy.  Shares
+-- are decayed with time (weights halve every `half_life_days`), so recent behaviour counts more.
+CREATE TABLE customer_needs (
+    customer_id          VARCHAR PRIMARY KEY,
+    orders               BIGINT NOT NULL,
+    spend                DOUBLE NOT NULL,
+    top_category         VARCHAR NOT NULL,
+    category_shares      JSON NOT NULL,         -- {category: decayed share of spend}
+    price_index          DOUBLE NOT NULL,       -- paid price / category median price, spend-weighted
+    online_share         DOUBLE NOT NULL,       -- decayed share of orders online (web or app)
+    app_share            DOUBLE NOT NULL,       -- decayed share of orders in the app
+    purchases_per_month  DOUBLE NOT NULL,       -- purchase days per month of the customer's tenure
+    segment_id           INTEGER NOT NULL,
+    computed_at          TIMESTAMP NOT NULL
+);
+
+-- Needs-based segments of the latest segmentation, described in words.
+CREATE TABLE needs_segments (
+    segment_id    INTEGER PRIMARY KEY,
+    description   VARCHAR NOT NULL,           -- e.g. 'Kaffee lovers, online, premium'
+    customers     BIGINT NOT NULL,
+    centroid      JSON NOT NULL,              -- mean of each needs feature, natural units
+    k             INTEGER NOT NULL,
+    silhouette    DOUBLE NOT NULL,            -- of the chosen k, on a sample
+    computed_at   TIMESTAMP NOT NULL
+);
+"""
+
 SCHEMA = Schema(
     "differentiate",
-    (Migration(1, "purchase summaries", _V1),),
+    (
+        Migration(1, "purchase summaries", _V1),
+        Migration(2, "value models, scoring runs, customer value and tier history", _V2),
+        Migration(3, "needs profiles and needs-based segments", _V3),
+    ),
 )

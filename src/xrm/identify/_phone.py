@@ -66,13 +66,13 @@ _TYPES = (
 )
 
 
-def _region_pattern(region: str) -> tuple[str, str, str] | None:
-    """(country code, national prefix, RE2 pattern of valid national numbers) or None."""
+def _region_pattern(region: str) -> tuple[str, str, list[tuple[str, tuple[int, ...]]]] | None:
+    """(country code, national prefix, [(type pattern, possible lengths)]) or None."""
     import phonenumbers
     from phonenumbers import PhoneMetadata
 
     meta = PhoneMetadata.metadata_for_region(region)
-    if meta is None or meta.country_code is None:
+    if meta is None or meta.country_code is None or meta.general_desc is None:
         return None
     cc = str(meta.country_code)
     if len(phonenumbers.region_codes_for_country_code(int(cc))) != 1:
@@ -82,21 +82,37 @@ def _region_pattern(region: str) -> tuple[str, str, str] | None:
         meta.national_prefix_for_parsing not in (None, prefix)
     ) or not prefix.isdigit():
         return None
-    pats = [
-        getattr(meta, t).national_number_pattern
-        for t in _TYPES
-        if getattr(meta, t, None) is not None and getattr(meta, t).national_number_pattern
-    ]
-    if not pats:
+    general_lengths = tuple(meta.general_desc.possible_length or ())
+    types = []
+    for t in _TYPES:
+        desc = getattr(meta, t, None)
+        if desc is None or not desc.national_number_pattern:
+            continue
+        lengths = tuple(desc.possible_length or general_lengths)
+        if lengths and lengths[0] == -1:  # the type does not exist in this region
+            continue
+        types.append((desc.national_number_pattern, lengths))
+    if not types or not meta.general_desc.national_number_pattern:
         return None
-    # is_valid_number = the number fits one of the region's number types.
-    return cc, prefix, "|".join(f"(?:{p})" for p in pats)
+    # First rule of is_valid_number: the number fits the region's general description.
+    return cc, prefix, [(meta.general_desc.national_number_pattern, general_lengths), *types]
+
+
+def _valid_sql(nsn: str, types: list[tuple[str, tuple[int, ...]]]) -> str:
+    """SQL: ``nsn`` is a valid national number (phonenumbers' rule: the general description, then
+    the pattern and length of one number type); ``types[0]`` is the general description."""
+    from xrm.identify._text import sql_str
+
+    def fits(pattern: str, lengths: tuple[int, ...]) -> str:
+        size = f" AND length({nsn}) IN ({', '.join(map(str, lengths))})" if lengths else ""
+        return f"(regexp_full_match({nsn}, {sql_str(pattern)}){size})"
+
+    general, *rest = types
+    return f"({fits(*general)} AND ({' OR '.join(fits(*t) for t in rest)}))"
 
 
 def phone_fast_sql(raw: str, region: str, regions: list[str]) -> str:
     """SQL: the E.164 form of ``raw`` for plain shapes in ``regions``; NULL = ask phonenumbers."""
-    from xrm.identify._text import sql_str
-
     clean = f"regexp_replace(replace({raw}, '(0)', ''), '[\\s/\\-.()]+', '', 'g')"
     intl = (
         f"CASE WHEN regexp_full_match({clean}, '\\+\\d+') THEN substr({clean}, 2) "
@@ -108,15 +124,14 @@ def phone_fast_sql(raw: str, region: str, regions: list[str]) -> str:
         found = _region_pattern(r)
         if found is None:
             continue
-        cc, prefix, pattern = found
-        pat = sql_str(pattern)
+        cc, prefix, types = found
         nsn = f"substr(n, {len(prefix) + 1})"
         cases.append(
             f"WHEN i IS NULL AND reg = '{r}' AND starts_with(n, '{prefix}') "
-            f"AND regexp_full_match({nsn}, {pat}) THEN '+{cc}' || {nsn}"
+            f"AND {_valid_sql(nsn, types)} THEN '+{cc}' || {nsn}"
         )
         cases.append(
-            f"WHEN starts_with(i, '{cc}') AND regexp_full_match(substr(i, {len(cc) + 1}), {pat}) "
+            f"WHEN starts_with(i, '{cc}') AND {_valid_sql(f'substr(i, {len(cc) + 1})', types)} "
             f"THEN '+' || i"
         )
     if not cases:

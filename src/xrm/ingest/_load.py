@@ -6,9 +6,10 @@
 A file is read in batches (``settings.batch_rows``); each batch is checked by vectorised SQL in
 DuckDB, its bad rows go to ``rejected_rows`` (file, line, field, value, reason, raw text) and its
 good rows to ``events`` / ``order_lines`` or ``records`` with ``INSERT OR IGNORE`` on their key.
-Batches are committed about every million rows; the ``loads`` table records the file with its sha256 and marks it
-``done`` after the last batch, and a file already done is skipped unless ``force=True``. A load
-that fails half-way keeps the batches it committed (keys make a re-load skip them).
+Batches are committed about every million rows; the ``loads`` table records the file with its
+sha256 and marks it ``done`` after the last batch, and a file already done is skipped unless
+``force=True``. A load that fails half-way keeps the batches it committed (keys make a re-load
+skip them).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from xrm.ingest._report import LoadReport, RejectedRow
 
 if TYPE_CHECKING:
     import duckdb
+    import pyarrow as pa
 
     from xrm.store import Store
 
@@ -87,6 +89,9 @@ def load_file(
         report.notes.append("a file with the same sha256 was loaded before; use force to load it again")
         report.seconds = time.perf_counter() - started
         return report
+    # The plan checks the mapping against the file's columns: refuse before anything is written.
+    plan = (plan_events if resolved.kind == "events" else plan_records)(facts, resolved, _schema(facts))
+    report.notes += plan.notes
     callback = progress or (print_progress if show_progress else None)
     report.load_id = uuid.uuid4().hex
     store.sql(
@@ -98,7 +103,7 @@ def load_file(
     try:
         cur.execute("SET SESSION TimeZone = 'UTC'")
         try:
-            _load_batches(cur, store, facts, resolved, source, report, callback, started)
+            _load_batches(cur, store, facts, resolved, plan, source, report, callback, started)
             _finish(cur, report, "done")
         except BaseException as exc:
             with contextlib.suppress(Exception):  # no transaction may be open
@@ -120,6 +125,18 @@ def load_file(
         "UPDATE loads SET finished_at = timezone('UTC', now()) WHERE load_id = ?", [report.load_id]
     ).fetchall()
     return report
+
+
+def _schema(facts: FileFacts) -> pa.Schema:
+    """The Arrow schema the readers will produce (CSV columns are read as text)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if facts.format == "parquet":
+        return pq.read_schema(facts.path)
+    if facts.format == "csv":
+        return pa.schema([(c, pa.string()) for c in facts.columns])
+    return pa.schema([("__raw", pa.string())])
 
 
 def _is_duckdb_error(exc: BaseException) -> bool:
@@ -153,23 +170,18 @@ def _load_batches(
     store: Store,
     facts: FileFacts,
     mapping: Mapping,
+    plan: Any,
     source: str | None,
     report: LoadReport,
     callback: ProgressCallback | None,
     started: float,
 ) -> None:
     shape = CsvShape()
-    plan: Any = None
     insert = insert_events_sql() if mapping.kind == "events" else insert_records_sql()
     derived = 0
     batch_rows = store.settings.batch_rows
     in_tx, tx_rows = False, 0
     for batch in read_batches(facts, batch_rows, shape):
-        if plan is None:
-            plan = (plan_events if mapping.kind == "events" else plan_records)(
-                facts, mapping, batch.table.schema
-            )
-            report.notes += plan.notes
         cur.register("__xrm_b", batch.table)
         # A transaction per ~1M rows: each commit costs a WAL write or checkpoint, while one
         # transaction for a huge file would hold its primary-key index in memory to the end.
@@ -205,7 +217,8 @@ def _load_batches(
         report.rows_loaded += added
         report.rows_duplicate += rows - bad - added
         if callback:
-            callback(LoadProgress(report.file, report.rows_read, batch.fraction, time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            callback(LoadProgress(report.file, report.rows_read, batch.fraction, elapsed))
     if in_tx:
         cur.execute("COMMIT")
     if facts.format == "csv":
@@ -216,7 +229,9 @@ def _load_batches(
         callback(LoadProgress(report.file, report.rows_read, 1.0, time.perf_counter() - started, done=True))
 
 
-def _fix_csv_lines(cur: duckdb.DuckDBPyConnection, facts: FileFacts, shape: CsvShape, report: LoadReport) -> None:
+def _fix_csv_lines(
+    cur: duckdb.DuckDBPyConnection, facts: FileFacts, shape: CsvShape, report: LoadReport
+) -> None:
     """Row numbers were counted as if each row were one line; correct them when it was not so,
     and keep the rows Arrow skipped for a wrong number of fields."""
     if shape.lines_exact and not facts.blank_lines:

@@ -3,7 +3,7 @@
     >>> from xrm.ingest import load_manifest
     >>> reports = load_manifest(store, "sample/manifest.json")  # doctest: +SKIP
 
-Format (paths relative to the manifest; other top-level keys are ignored)::
+Format (paths relative to the manifest; other keys, such as ``rows``, are ignored)::
 
     {"files": [{"path": "sources/webshop.csv", "mapping": "mappings/webshop.toml"},
                {"path": "events/orders.parquet", "kind": "events"}]}
@@ -11,6 +11,7 @@ Format (paths relative to the manifest; other top-level keys are ignored)::
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,10 @@ def read_manifest(manifest: str | Path) -> list[ManifestEntry]:
             problems.append(f'  {where}: must be an object with a "path", got {item!r}')
             continue
         for key in item:
-            if key not in _ENTRY_KEYS:
-                problems.append(f"  {where}.{key}: unknown key; known: {', '.join(_ENTRY_KEYS)}")
+            # Other keys (rows, description ...) are for people; a near-miss is a typo.
+            close = difflib.get_close_matches(key, _ENTRY_KEYS, n=1, cutoff=0.75)
+            if key not in _ENTRY_KEYS and close:
+                problems.append(f"  {where}.{key}: unknown key (did you mean {close[0]!r}?)")
         path = base / item["path"]
         if not path.is_file():
             problems.append(f"  {where}.path: {path} does not exist")

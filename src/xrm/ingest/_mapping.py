@@ -127,7 +127,7 @@ class Mapping:
         problems: list[str] = []
 
         def problem(key: str, text: str) -> None:
-            problems.append(f"  {key}: {text}")
+            problems.append(f"  {key} {text}" if text.startswith("= ") else f"  {key}: {text}")
 
         for key in data:
             if key not in _KEYS:
@@ -182,7 +182,10 @@ class Mapping:
         columns = _table(data, "columns", problem, fields if kind else None, want="a source column name")
         constants = _table(data, "constants", problem, fields if kind else None, want="a value")
         for key in sorted(set(columns) & set(constants)):
-            problem(f"columns.{key}", "is also set in [constants]; give a field a column or a constant, not both")
+            problem(
+                f"columns.{key}",
+                "is also set in [constants]; give a field a column or a constant, not both",
+            )
         if kind == "records" and "source_key" not in columns:
             problem(
                 "columns.source_key",
@@ -220,7 +223,9 @@ def read_mapping(path: str | Path) -> Mapping:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise MappingError(f"mapping {path} does not exist; check the path (relative to {Path.cwd()})") from None
+        raise MappingError(
+            f"mapping {path} does not exist; check the path (relative to {Path.cwd()})"
+        ) from None
     except UnicodeDecodeError:
         raise MappingError(f"mapping {path} is not UTF-8 text; save it as UTF-8 TOML") from None
     except OSError as exc:

@@ -9,6 +9,7 @@ Memory stays flat whatever the file's size: CSV streams through Arrow's C++ read
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,10 +134,11 @@ def _csv_batches(facts: FileFacts, batch_rows: int, shape: CsvShape) -> Iterator
 def _jsonl_batches(facts: FileFacts, batch_rows: int) -> Iterator[Batch]:
     import numpy as np
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     encoding = "utf-8-sig" if facts.encoding == "utf-8" else (facts.encoding or "utf-8")
     line_no = 0
-    with facts.path.open("r", encoding=encoding, newline=None) as fh:
+    with facts.path.open("rb") as raw_file, io.TextIOWrapper(raw_file, encoding=encoding) as fh:
         while True:
             chunk = list(itertools.islice(fh, batch_rows))
             if not chunk:
@@ -145,10 +147,10 @@ def _jsonl_batches(facts: FileFacts, batch_rows: int) -> Iterator[Batch]:
             line_no += len(chunk)
             raw = pa.array(chunk, type=pa.string())
             # Blank lines are not events: drop them but keep every other line's number.
-            stripped = pa.compute.utf8_trim_whitespace(raw)
-            keep = pa.compute.not_equal(pa.compute.utf8_length(stripped), 0)
+            stripped = pc.utf8_trim_whitespace(raw)
+            keep = pc.not_equal(pc.utf8_length(stripped), 0)
             table = pa.table({"__raw": stripped, "__line": pa.array(lines)}).filter(keep)
-            yield Batch(table, min(fh.buffer.tell() / facts.size, 1.0))
+            yield Batch(table, min(raw_file.tell() / facts.size, 1.0))
 
 
 def _parquet_batches(facts: FileFacts, batch_rows: int) -> Iterator[Batch]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import email.policy
 import hashlib
 import hmac
 import json
@@ -148,7 +149,9 @@ class SmtpTransport:
         return f"<{message_id}@{self.domain}>"
 
     def build(self, m: Outbound) -> EmailMessage:
-        msg = EmailMessage()
+        # Lines up to RFC 5322's 998 characters: a long List-Unsubscribe URL must stay one raw
+        # URL (the default policy would fold it into RFC 2047 encoded words).
+        msg = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
         msg["From"] = self.mail_from
         msg["To"] = m.address
         msg["Subject"] = m.subject or ""

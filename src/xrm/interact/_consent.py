@@ -2,7 +2,8 @@
 expiry and proof; derived from `Consent Updated` events and settable through this API.
 
 The consent of (customer, channel, purpose) at time t is the newest entry given at or before t
-(on a tie the refusal wins); it is *valid* when that entry is ``granted`` and not expired.
+(on a tie the most restrictive: a refusal, else the earliest expiry); it is *valid* when that
+entry is ``granted`` and not expired.
 
     >>> record_consent(store, "u1", "email", "marketing", "granted", source="web form")  # doctest: +SKIP
     >>> has_consent(store, "u1", "email", "marketing")  # doctest: +SKIP
@@ -237,12 +238,24 @@ def current_consents(
             continue
         key = (c.channel, c.purpose)
         prev = out.get(key)
-        # Newest wins; on a tie the refusal wins (the same rule as valid_customers).
+        # Newest wins; on a tie the most restrictive wins: a refusal, else the earliest expiry
+        # (the same rule as valid_customers).
         if prev is None or c.given_at > prev.given_at or (
-            c.given_at == prev.given_at and (prev.status == "granted" or c.status != "granted")
+            c.given_at == prev.given_at and _stricter(c, prev)
         ):
             out[key] = c
     return out
+
+
+def _stricter(a: Consent, b: Consent) -> bool:
+    """Whether ``a`` restricts at least as much as ``b`` (given at the same time)."""
+    if (a.status == "granted") != (b.status == "granted"):
+        return a.status != "granted"
+    if a.status != "granted":
+        return True
+    if a.expires_at is None:
+        return b.expires_at is None
+    return b.expires_at is None or a.expires_at <= b.expires_at
 
 
 def valid_customers(
@@ -261,7 +274,8 @@ def valid_customers(
         SELECT customer FROM (
             SELECT customer, status, expires_at,
                    row_number() OVER (PARTITION BY customer
-                                      ORDER BY given_at DESC, (status = 'granted') ASC, seq DESC) AS rn
+                                      ORDER BY given_at DESC, (status = 'granted') ASC,
+                                               expires_at ASC NULLS LAST, seq DESC) AS rn
             FROM consents
             WHERE channel = ? AND purpose = ? AND given_at <= ?
               AND customer IN (SELECT unnest(?))

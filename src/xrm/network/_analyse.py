@@ -1,8 +1,8 @@
 """One network analysis: graph from the store -> metrics and values -> ``network_traits``.
 
-    >>> from xrm.network import analyse_network
-    >>> analyse_network(store)["parties"]  # doctest: +SKIP
-    20412
+>>> from xrm.network import analyse_network
+>>> analyse_network(store)["parties"]  # doctest: +SKIP
+20412
 """
 
 from __future__ import annotations
@@ -24,8 +24,17 @@ from xrm.store import Store
 
 __all__ = ["analyse_network"]
 
-_METRIC_COLS = ("degree_in", "degree_out", "pagerank", "eigenvector", "coreness", "community",
-                "betweenness", "reach_1", "reach_2")
+_METRIC_COLS = (
+    "degree_in",
+    "degree_out",
+    "pagerank",
+    "eigenvector",
+    "coreness",
+    "community",
+    "betweenness",
+    "reach_1",
+    "reach_2",
+)
 
 
 def _now() -> datetime:
@@ -69,20 +78,27 @@ def analyse_network(
     step("metrics", t)
     t = time.perf_counter()
     cols = ("party_id", *_METRIC_COLS, "run_id")
-    rows = list(zip(pg.names, *(m.get(c, [None] * pg.size) for c in _METRIC_COLS), [run_id] * pg.size,
-                    strict=True))
+    rows = list(
+        zip(pg.names, *(m.get(c, [None] * pg.size) for c in _METRIC_COLS), [run_id] * pg.size, strict=True)
+    )
     with store.transaction() as tx:
         tx.execute("DELETE FROM network_traits")
     if rows:
-        insert_arrow(store, "network_traits", cols, [tuple(_plain(v) for v in r) for r in rows], replace=False)
+        insert_arrow(
+            store, "network_traits", cols, [tuple(_plain(v) for v in r) for r in rows], replace=False
+        )
     own = own_values_sql(store, mode, value_table)
     with store.transaction() as tx:
         # Parties with no relationship still have an own value (reach 0, no community).
-        tx.execute(f"""
+        tx.execute(
+            f"""
             INSERT INTO network_traits (party_id, degree_in, degree_out, reach_1, reach_2, run_id)
-            SELECT p.party_id, 0, 0, 0, 0, ? FROM (SELECT party_id FROM parties UNION SELECT party_id FROM ({own})) p
+            SELECT p.party_id, 0, 0, 0, 0, ?
+            FROM (SELECT party_id FROM parties UNION SELECT party_id FROM ({own})) p
             WHERE p.party_id NOT IN (SELECT party_id FROM network_traits)
-        """, [run_id])
+        """,
+            [run_id],
+        )
         tx.execute(f"""
             UPDATE network_traits SET own_value = coalesce(o.value, 0)
             FROM (SELECT t.party_id, o.value FROM network_traits t LEFT JOIN ({own}) o USING (party_id)) o
@@ -94,15 +110,18 @@ def analyse_network(
             FROM (SELECT t.party_id,
                          sum(CASE WHEN x.rel_type = 'referred' THEN x.through END) AS referred,
                          sum(CASE WHEN x.rel_type <> 'referred' THEN x.through END) AS influenced
-                  FROM network_traits t LEFT JOIN ({attributed_values_sql(own, econ)}) x ON x.credited = t.party_id
+                  FROM network_traits t
+                  LEFT JOIN ({attributed_values_sql(own, econ)}) x ON x.credited = t.party_id
                   GROUP BY t.party_id) a
             WHERE a.party_id = network_traits.party_id
         """)
         tx.execute("UPDATE network_traits SET network_value = own_value + referred_value + influenced_value")
     step("values", t)
     summary = _summary(store, pg.size, pg.undirected.ecount(), mode, seconds)
-    store.sql("UPDATE network_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
-              [_now(), json.dumps(summary), run_id])
+    store.sql(
+        "UPDATE network_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
+        [_now(), json.dumps(summary), run_id],
+    )
     return {"run_id": run_id, **summary}
 
 

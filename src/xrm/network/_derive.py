@@ -12,7 +12,7 @@ has resolved any.
 
     >>> from xrm.network import derive_relationships
     >>> derive_relationships(store)  # doctest: +SKIP
-    {'identity': 'user_id', 'referred': 812, 'household': 2310, 'co-purchased': 40210, 'replied-to': 95, 'mentions': 410}
+    {'identity': 'user_id', 'referred': 812, 'household': 2310, ...}
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def _co_purchased(mode: str, top_k: int, max_buyers: int) -> str:
              LEFT JOIN up ON up.user_id = e.user_id
              WHERE e.user_id IS NOT NULL AND coalesce(ol.product_id, ol.sku) IS NOT NULL),
     b1 AS (SELECT party, product, max(ts) AS ts FROM buys GROUP BY 1, 2),
-    rare AS (SELECT product, count(*) AS n FROM b1 GROUP BY product HAVING count(*) BETWEEN 2 AND {max_buyers}),
+    rare AS (SELECT product, count(*) AS n FROM b1 GROUP BY product
+             HAVING count(*) BETWEEN 2 AND {max_buyers}),
     pairs AS (SELECT a.party AS s, b.party AS d, sum(1.0 / ln(r.n)) AS w,
                      max(greatest(a.ts, b.ts)) AS ts, min(a.product) AS ex
               FROM b1 a JOIN rare r ON r.product = a.product
@@ -141,7 +142,8 @@ def _author_cte() -> str:
 
 def _handle_party(alias: str, handle_expr: str, platform_expr: str) -> str:
     return (
-        f"LEFT JOIN handles {alias}1 ON {alias}1.platform = {platform_expr} AND {alias}1.handle = {handle_expr} "
+        f"LEFT JOIN handles {alias}1 ON {alias}1.platform = {platform_expr} "
+        f"AND {alias}1.handle = {handle_expr} "
         f"LEFT JOIN handles {alias}2 ON {alias}2.platform = '*' AND {alias}2.handle = {handle_expr}"
     )
 
@@ -177,7 +179,8 @@ def derive_handles(store: Store, mode: str) -> int:
     """Handles people told in identify calls (``traits.twitter`` ...) -> the ``handles`` table."""
     parts = [
         f"SELECT '{t}' AS platform, json_extract_string(traits, '$.{t}') AS h, user_id, ts FROM events "
-        f"WHERE type = 'identify' AND user_id IS NOT NULL AND json_extract_string(traits, '$.{t}') IS NOT NULL"
+        f"WHERE type = 'identify' AND user_id IS NOT NULL "
+        f"AND json_extract_string(traits, '$.{t}') IS NOT NULL"
         for t in _HANDLE_TRAITS
     ]
     query = f"""
@@ -192,7 +195,9 @@ def derive_handles(store: Store, mode: str) -> int:
     with store.transaction() as tx:
         tx.execute("DELETE FROM handles WHERE source = 'events:identify traits'")
         tx.execute(query)
-    return int(store.sql("SELECT count(*) FROM handles WHERE source = 'events:identify traits'").fetchall()[0][0])
+    return int(
+        store.sql("SELECT count(*) FROM handles WHERE source = 'events:identify traits'").fetchall()[0][0]
+    )
 
 
 def derive_relationships(
@@ -230,12 +235,14 @@ def derive_relationships(
         with store.transaction() as tx:
             tx.execute("DELETE FROM relationships WHERE origin = 'derived' AND rel_type = ?", [rule])
             tx.execute(
-                "INSERT OR REPLACE INTO relationships (src, dst, rel_type, weight, ts, origin, source, evidence) "
-                + queries[rule]
+                "INSERT OR REPLACE INTO relationships "
+                "(src, dst, rel_type, weight, ts, origin, source, evidence) " + queries[rule]
             )
-        counts[rule] = int(store.sql(
-            "SELECT count(*) FROM relationships WHERE origin = 'derived' AND rel_type = ?", [rule]
-        ).fetchall()[0][0])
+        counts[rule] = int(
+            store.sql(
+                "SELECT count(*) FROM relationships WHERE origin = 'derived' AND rel_type = ?", [rule]
+            ).fetchall()[0][0]
+        )
     _derive_parties(store, mode)
     return counts
 

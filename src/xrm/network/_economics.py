@@ -39,7 +39,9 @@ class RelationshipEconomics:
         try:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ConfigError(f"{p}: relationship economics file not found; pass an existing TOML file") from None
+            raise ConfigError(
+                f"{p}: relationship economics file not found; pass an existing TOML file"
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML ({exc}); see docs/network.md for the shape") from None
         mine = cls._parse(data, str(p))

@@ -53,8 +53,11 @@ class LoadReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "file": self.file, "kind": self.kind, "rows_read": self.rows_read,
-            "rows_loaded": self.rows_loaded, "rows_rejected": self.rows_rejected,
+            "file": self.file,
+            "kind": self.kind,
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
             "problems": self.problems,
         }
 
@@ -87,9 +90,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                 clean = {k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
                 yield line, {k: (None if v == "" else v) for k, v in clean.items()}, raw
     else:
-        raise InputError(
-            f"{path}: '{suffix}' files are not read here; use .csv, .tsv or .jsonl"
-        )
+        raise InputError(f"{path}: '{suffix}' files are not read here; use .csv, .tsv or .jsonl")
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -111,7 +112,9 @@ def normalise_handle(value: str) -> str:
     return "@" + value.strip().lstrip("@").lower()
 
 
-def _text(row: dict[str, Any], name: str, problems: list[Problem], line: int, *, required: bool) -> str | None:
+def _text(
+    row: dict[str, Any], name: str, problems: list[Problem], line: int, *, required: bool
+) -> str | None:
     value = row.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -134,13 +137,17 @@ def _list(value: Any) -> list[str]:
 # -- row validators: a row -> (a tuple to insert, problems) ----------------------------------------
 
 
-def relationship_row(row: dict[str, Any], line: int, file: str) -> tuple[tuple[Any, ...] | None, list[Problem]]:
+def relationship_row(
+    row: dict[str, Any], line: int, file: str
+) -> tuple[tuple[Any, ...] | None, list[Problem]]:
     problems: list[Problem] = []
     src = _text(row, "src", problems, line, required=True)
     dst = _text(row, "dst", problems, line, required=True)
     rel = row.get("rel_type", row.get("type"))
     if rel not in REL_TYPES:
-        problems.append(Problem(line, "rel_type", rel, f"is not a relationship type (one of: {', '.join(REL_TYPES)})"))
+        problems.append(
+            Problem(line, "rel_type", rel, f"is not a relationship type (one of: {', '.join(REL_TYPES)})")
+        )
     weight: float = 1.0
     if row.get("weight") is not None:
         try:
@@ -148,13 +155,17 @@ def relationship_row(row: dict[str, Any], line: int, file: str) -> tuple[tuple[A
         except (TypeError, ValueError):
             weight = -1.0
         if not weight > 0:
-            problems.append(Problem(line, "weight", row["weight"], "must be a number > 0 (leave empty for 1)"))
+            problems.append(
+                Problem(line, "weight", row["weight"], "must be a number > 0 (leave empty for 1)")
+            )
     ts = None
     if row.get("ts", row.get("timestamp")) is not None:
         raw_ts = row.get("ts", row.get("timestamp"))
         ts = parse_timestamp(raw_ts)
         if ts is None:
-            problems.append(Problem(line, "ts", raw_ts, "is not a date or time (expected YYYY-MM-DD[THH:MM:SS])"))
+            problems.append(
+                Problem(line, "ts", raw_ts, "is not a date or time (expected YYYY-MM-DD[THH:MM:SS])")
+            )
     if src and dst and src == dst:
         problems.append(Problem(line, "dst", dst, "equals src; a party is not related to itself"))
     if problems or src is None or dst is None:
@@ -170,7 +181,9 @@ def party_row(row: dict[str, Any], line: int, file: str) -> tuple[tuple[Any, ...
     party_id = _text(row, "party_id", problems, line, required=True)
     kind = row.get("kind") or "person"
     if kind not in PARTY_KINDS:
-        problems.append(Problem(line, "kind", kind, f"is not a party kind (one of: {', '.join(PARTY_KINDS)})"))
+        problems.append(
+            Problem(line, "kind", kind, f"is not a party kind (one of: {', '.join(PARTY_KINDS)})")
+        )
     roles = _list(row.get("roles", row.get("role")))
     for role in roles:
         if role not in ROLES:
@@ -216,8 +229,17 @@ def load_rows(
                 continue
         report.rows_rejected += 1
         for pr in problems:
-            rejects.append((p.name, kind, line, pr.field, None if pr.value is None else str(pr.value),
-                            pr.message(p.name), raw))
+            rejects.append(
+                (
+                    p.name,
+                    kind,
+                    line,
+                    pr.field,
+                    None if pr.value is None else str(pr.value),
+                    pr.message(p.name),
+                    raw,
+                )
+            )
             if len(report.problems) < _MAX_SHOWN:
                 report.problems.append(pr.message(p.name) + "; the row was kept in network_rejects")
     rows = list(good.values())

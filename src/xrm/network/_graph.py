@@ -86,14 +86,18 @@ def load_graph(store: Store, types: Sequence[str] | None = None) -> PartyGraph:
     params: list[Any] = [list(chosen), against or [""], sym or [""]]
     cur = store.con.cursor()
     try:
-        cur.execute("""
+        cur.execute(
+            """
         CREATE OR REPLACE TEMP TABLE _net_v AS
         SELECT party_id, (row_number() OVER (ORDER BY party_id) - 1)::BIGINT AS idx FROM (
             SELECT src AS party_id FROM relationships WHERE list_contains($1, rel_type)
             UNION SELECT dst FROM relationships WHERE list_contains($1, rel_type))
-        """, params[:1])
+        """,
+            params[:1],
+        )
         names = [r[0] for r in cur.execute("SELECT party_id FROM _net_v ORDER BY idx").fetchall()]
-        arrays = cur.execute("""
+        arrays = cur.execute(
+            """
         WITH e AS (
             SELECT CASE WHEN list_contains($2, rel_type) THEN dst ELSE src END AS a,
                    CASE WHEN list_contains($2, rel_type) THEN src ELSE dst END AS b, weight
@@ -103,7 +107,9 @@ def load_graph(store: Store, types: Sequence[str] | None = None) -> PartyGraph:
         SELECT va.idx AS a, vb.idx AS b, sum(e.weight) AS w
         FROM e JOIN _net_v va ON va.party_id = e.a JOIN _net_v vb ON vb.party_id = e.b
         GROUP BY 1, 2
-        """, params).fetchnumpy()
+        """,
+            params,
+        ).fetchnumpy()
         cur.execute("DROP TABLE IF EXISTS _net_v")
     finally:
         cur.close()

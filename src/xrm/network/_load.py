@@ -1,8 +1,8 @@
 """Loading parties, relationships and handles from files into the store.
 
-    >>> from xrm.network import load_relationships
-    >>> load_relationships(store, "partners.csv").rows_loaded  # doctest: +SKIP
-    42
+>>> from xrm.network import load_relationships
+>>> load_relationships(store, "partners.csv").rows_loaded  # doctest: +SKIP
+42
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ _PARTY_COLS = ("party_id", "kind", "roles", "name", "origin", "source")
 _HANDLE_COLS = ("platform", "handle", "party_id", "source")
 
 
-def insert_arrow(store: Store, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
-                 *, replace: bool = True) -> None:
+def insert_arrow(
+    store: Store, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]], *, replace: bool = True
+) -> None:
     """Bulk insert ``rows`` through Arrow (fast for millions of rows); replaces rows on the key."""
     import pyarrow as pa
 
@@ -40,7 +41,10 @@ def insert_arrow(store: Store, table: str, columns: tuple[str, ...], rows: list[
 def load_relationships(store: Store, path: Path | str) -> LoadReport:
     """Typed relationships from CSV/JSONL: src, dst, rel_type, [weight, ts, source, evidence]."""
     return load_rows(
-        store, path, "relationships", relationship_row,
+        store,
+        path,
+        "relationships",
+        relationship_row,
         key=lambda r: (r[0], r[1], r[2], r[6]),
         insert=lambda s, rows: insert_arrow(s, "relationships", _REL_COLS, rows),
     )
@@ -49,7 +53,11 @@ def load_relationships(store: Store, path: Path | str) -> LoadReport:
 def load_parties(store: Store, path: Path | str) -> LoadReport:
     """Parties from CSV/JSONL: party_id, [kind, roles, name]; roles separated by ',' or ';'."""
     return load_rows(
-        store, path, "parties", party_row, key=lambda r: r[0],
+        store,
+        path,
+        "parties",
+        party_row,
+        key=lambda r: r[0],
         insert=lambda s, rows: insert_arrow(s, "parties", _PARTY_COLS, rows),
     )
 
@@ -57,6 +65,10 @@ def load_parties(store: Store, path: Path | str) -> LoadReport:
 def load_handles(store: Store, path: Path | str) -> LoadReport:
     """Handle -> party links from CSV/JSONL: handle, party_id, [platform] ('*' = any platform)."""
     return load_rows(
-        store, path, "handles", handle_row, key=lambda r: (r[0], r[1]),
+        store,
+        path,
+        "handles",
+        handle_row,
+        key=lambda r: (r[0], r[1]),
         insert=lambda s, rows: insert_arrow(s, "handles", _HANDLE_COLS, rows),
     )

@@ -22,8 +22,18 @@ from xrm.store import Store
 __all__ = ["load_posts"]
 
 _MENTION = re.compile(r"(?<![\w@])@([A-Za-z0-9_.]{1,50})")
-_POST_COLS = ("post_id", "platform", "author_handle", "text", "lang", "reply_to", "mentions", "ts",
-              "sentiment", "source")
+_POST_COLS = (
+    "post_id",
+    "platform",
+    "author_handle",
+    "text",
+    "lang",
+    "reply_to",
+    "mentions",
+    "ts",
+    "sentiment",
+    "source",
+)
 
 
 def _post_row(default_lang: str) -> Any:
@@ -38,11 +48,19 @@ def _post_row(default_lang: str) -> Any:
         raw_ts = row.get("timestamp", row.get("ts"))
         ts = parse_timestamp(raw_ts)
         if ts is None:
-            problems.append(Problem(line, "timestamp", raw_ts,
-                                    "is not a date-time (expected ISO 8601, e.g. 2025-03-01T12:00:00Z)"))
+            problems.append(
+                Problem(
+                    line,
+                    "timestamp",
+                    raw_ts,
+                    "is not a date-time (expected ISO 8601, e.g. 2025-03-01T12:00:00Z)",
+                )
+            )
         lang = row.get("lang")
         if lang is not None and str(lang).lower()[:2] not in ("de", "en"):
-            problems.append(Problem(line, "lang", lang, "is not a supported language (de or en; leave empty to detect)"))
+            problems.append(
+                Problem(line, "lang", lang, "is not a supported language (de or en; leave empty to detect)")
+            )
         if problems or post_id is None or author is None or platform is None or not isinstance(text, str):
             return None, problems
         mentions = [normalise_handle(m) for m in _list(row.get("mentions"))] or [
@@ -50,9 +68,18 @@ def _post_row(default_lang: str) -> Any:
         ]
         language = str(lang).lower()[:2] if lang else detect_language(text, default_lang)
         reply_to = row.get("reply_to")
-        return (post_id, platform.lower(), normalise_handle(author), text, language,
-                str(reply_to) if reply_to not in (None, "") else None, mentions, ts,
-                sentiment(text, language), file), []
+        return (
+            post_id,
+            platform.lower(),
+            normalise_handle(author),
+            text,
+            language,
+            str(reply_to) if reply_to not in (None, "") else None,
+            mentions,
+            ts,
+            sentiment(text, language),
+            file,
+        ), []
 
     return validate
 
@@ -60,6 +87,10 @@ def _post_row(default_lang: str) -> Any:
 def load_posts(store: Store, path: Path | str, *, default_lang: str = "de") -> LoadReport:
     """Posts and replies into ``posts`` (re-loading a post replaces it); bad rows are rejected."""
     return load_rows(
-        store, path, "posts", _post_row(default_lang), key=lambda r: r[0],
+        store,
+        path,
+        "posts",
+        _post_row(default_lang),
+        key=lambda r: r[0],
         insert=lambda s, rows: insert_arrow(s, "posts", _POST_COLS, rows),
     )

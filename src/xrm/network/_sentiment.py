@@ -31,16 +31,48 @@ __all__ = ["detect_language", "sentiment"]
 _ALPHA = 15.0
 _SCALE = 4.0  # SentiWS weights lie in -1 .. 1; VADER's in -4 .. 4
 _N_SCALAR = -0.74
-_NEGATORS = frozenset({"nicht", "kein", "keine", "keinen", "keinem", "keiner", "keines", "nie",
-                       "niemals", "nichts", "ohne", "weder", "noch_nie"})
-_BOOSTERS = {"sehr": 1.3, "total": 1.3, "extrem": 1.4, "echt": 1.2, "wirklich": 1.2, "richtig": 1.2,
-             "absolut": 1.3, "besonders": 1.2, "einfach": 1.1, "ziemlich": 1.1, "etwas": 0.8,
-             "kaum": 0.6}
+_NEGATORS = frozenset(
+    {
+        "nicht",
+        "kein",
+        "keine",
+        "keinen",
+        "keinem",
+        "keiner",
+        "keines",
+        "nie",
+        "niemals",
+        "nichts",
+        "ohne",
+        "weder",
+        "noch_nie",
+    }
+)
+_BOOSTERS = {
+    "sehr": 1.3,
+    "total": 1.3,
+    "extrem": 1.4,
+    "echt": 1.2,
+    "wirklich": 1.2,
+    "richtig": 1.2,
+    "absolut": 1.3,
+    "besonders": 1.2,
+    "einfach": 1.1,
+    "ziemlich": 1.1,
+    "etwas": 0.8,
+    "kaum": 0.6,
+}
 _TOKEN = re.compile(r"[\wäöüÄÖÜß]+|[.!?;]")
-_DE_WORDS = frozenset("der die das und ist nicht ich mit von bei mal sehr auch ein eine einen für schon "
-                      "wieder mein meine seit hat heute wie was wir uns sie den dem des zu im auf".split())
-_EN_WORDS = frozenset("the and is not i with from my for this that just still same here great love "
-                      "loving best happy waiting it of to in at be you your so".split())
+_DE_WORDS_TEXT = (
+    "der die das und ist nicht ich mit von bei mal sehr auch ein eine einen für schon wieder  "
+    "mein meine seit hat heute wie was wir uns sie den dem des zu im auf "
+)
+_DE_WORDS = frozenset(_DE_WORDS_TEXT.split())
+_EN_WORDS_TEXT = (
+    "the and is not i with from my for this that just still same here great love loving best  "
+    "happy waiting it of to in at be you your so "
+)
+_EN_WORDS = frozenset(_EN_WORDS_TEXT.split())
 
 
 @cache

@@ -1,8 +1,8 @@
 """The network's vocabulary: party kinds, roles and relationship types, and which way credit flows.
 
-    >>> from xrm.network._types import REL_TYPES, credit_flows_to_dst
-    >>> credit_flows_to_dst("mentions"), credit_flows_to_dst("referred")
-    (True, False)
+>>> from xrm.network._types import REL_TYPES, credit_flows_to_dst
+>>> credit_flows_to_dst("mentions"), credit_flows_to_dst("referred")
+(True, False)
 """
 
 from __future__ import annotations
@@ -19,8 +19,16 @@ __all__ = [
 PARTY_KINDS = ("person", "organisation")
 ROLES = ("customer", "prospect", "partner", "supplier", "employee", "influencer", "media")
 REL_TYPES = (
-    "referred", "household", "works-for", "colleague", "follows", "replied-to", "mentions",
-    "supplies", "partner-of", "co-purchased",
+    "referred",
+    "household",
+    "works-for",
+    "colleague",
+    "follows",
+    "replied-to",
+    "mentions",
+    "supplies",
+    "partner-of",
+    "co-purchased",
 )
 # Stored once with src < dst and read in both directions.
 SYMMETRIC_TYPES = frozenset({"household", "colleague", "partner-of", "co-purchased"})

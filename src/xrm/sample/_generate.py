@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -81,7 +81,7 @@ def _rich_progress(total: int) -> tuple[Progress, Callable[[], None]]:
 class _State:
     """What carries over from chunk to chunk: names given out, orders and posts numbered."""
 
-    names: UniqueNames = field(default_factory=UniqueNames)
+    names: UniqueNames
     orders: int = 0
     posts: int = 0
 
@@ -155,7 +155,8 @@ def generate_sample(
     stop: Callable[[], None] | None = None
     if progress is None and show_progress:
         progress, stop = _rich_progress(customers)
-    state = _State()
+    # e-mail, second e-mail, family e-mail and handle: at most four names per customer
+    state = _State(UniqueNames(capacity=4 * customers))
     try:
         with Sink(out_dir) as sink:
             for chunk, offset in enumerate(range(0, customers, chunk_size)):
