@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import email.policy
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,7 +42,7 @@ class SmtpSink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = message_from_bytes(envelope.content)
+        msg = message_from_bytes(envelope.content, policy=email.policy.default)
         self.messages.append(msg)
         with self.log.open("a") as fh:
             fh.write(f"{msg['Message-ID']}\t{msg['To']}\n")

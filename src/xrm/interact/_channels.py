@@ -137,6 +137,9 @@ class SmtpTransport:
         self._smtp: smtplib.SMTP | None = None
 
     def open(self) -> None:
+        """Nothing yet: the connection is made by the first send, where a refusal is a retry."""
+
+    def _connect(self) -> None:
         smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         if self.starttls:
             smtp.starttls()
@@ -165,10 +168,10 @@ class SmtpTransport:
         return msg
 
     def send(self, message: Outbound) -> SendResult:
-        if self._smtp is None:
-            self.open()
-        assert self._smtp is not None
         try:
+            if self._smtp is None:
+                self._connect()
+            assert self._smtp is not None
             refused = self._smtp.send_message(self.build(message))
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
