@@ -66,6 +66,13 @@ class Settings(BaseSettings):
     batch_rows: int = Field(
         default=100_000, ge=1_000, description="Rows per batch when loading files."
     )
+    identify: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Identity rules (an [identify] table in xrm.toml): blocked values, limits per identifier "
+            "type, priorities; see docs/identify.md."
+        ),
+    )
     # -- interact: permission, channels, tracking --------------------------------------------
     secret_key: SecretStr | None = Field(
         default=None,
@@ -103,6 +110,15 @@ class Settings(BaseSettings):
     outbox_dir: Path = Field(
         default=Path("outbox"),
         description="Where letter print files and call lists for the letter shop and call centre go.",
+    )
+    # -- api: the event API (`xrm serve`) ------------------------------------------------------
+    write_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Segment write keys the event API accepts, each naming its source: "
+            '{"KEY": "webshop"} (TOML: [write_keys] KEY = "webshop"). Empty: any key is '
+            "accepted and a warning is logged once."
+        ),
     )
 
     @field_validator("engine")

@@ -14,6 +14,7 @@ __all__ = [
     "InputError",
     "MappingError",
     "ModelError",
+    "NotFound",
     "NotYetImplemented",
     "StoreBusy",
     "StoreError",
@@ -60,6 +61,10 @@ class ConsentDenied(XrmError, PermissionError):
 
 class EngineUnavailable(XrmError, ImportError):
     """An optional engine (e.g. Spark) was asked for but its extra is not installed."""
+
+
+class NotFound(XrmError, LookupError):
+    """Something asked for by id (a profile, a message ...) is not in the store."""
 
 
 class NotYetImplemented(XrmError, NotImplementedError):

@@ -21,6 +21,12 @@ from xrm.store import Store
 __all__ = ["STEPS", "StepResult", "run_pipeline"]
 
 
+def _identities(store: Store) -> dict[str, Any]:
+    from xrm.identify import resolve_identities
+
+    return resolve_identities(store)
+
+
 def _value_summaries(store: Store) -> dict[str, Any]:
     from xrm.differentiate import build_purchase_summaries
 
@@ -46,6 +52,7 @@ def _network(store: Store) -> dict[str, Any]:
 
 
 STEPS: tuple[tuple[str, Callable[[Store], dict[str, Any]]], ...] = (
+    ("identities", _identities),
     ("purchase summaries", _value_summaries),
     ("value and needs", _value),
     ("recommendations", _recommendations),

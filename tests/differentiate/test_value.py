@@ -230,3 +230,13 @@ def test_report_lists_top_customers(scored):
     clvs = [r["clv"] for r in rep["top_customers"]]
     assert len(clvs) == 5 and clvs == sorted(clvs, reverse=True)
     assert rep["top_customers"][0]["tier"] == "MVC" and rep["run"]["customers"] == 2357
+
+
+def test_pipeline_runs_value_and_needs(cdnow_store):
+    from xrm.pipeline import run_pipeline
+
+    results = {r.step: r for r in run_pipeline(cdnow_store, steps=("purchase summaries", "value and needs"))}
+    step = results["value and needs"]
+    assert step.status == "done", step.message
+    assert step.summary["value"]["customers"] == 2357 and step.summary["needs"]["k"] == 1
+    assert cdnow_store.count("customer_value") == 2357 and cdnow_store.count("customer_needs") == 2357

@@ -3,8 +3,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-
 from tests.interact.conftest import add_event, add_person
+
 from xrm.exceptions import ConfigError, InputError
 from xrm.interact import (
     Campaign,
@@ -28,20 +28,31 @@ T0 = datetime(2026, 3, 2, 10, 0)
 
 
 def test_record_and_validity_with_expiry_and_revocation(store):
-    record_consent(store, "u1", "email", "marketing", "granted", source="web form", at=T0,
-                   expires_at=T0 + timedelta(days=30), proof={"ip": "192.0.2.1"})
+    record_consent(
+        store,
+        "u1",
+        "email",
+        "marketing",
+        "granted",
+        source="web form",
+        at=T0,
+        expires_at=T0 + timedelta(days=30),
+        proof={"ip": "192.0.2.1"},
+    )
     assert has_consent(store, "u1", "email", "marketing", at=T0 + timedelta(days=1))
     assert not has_consent(store, "u1", "email", "marketing", at=T0 - timedelta(seconds=1))
     assert not has_consent(store, "u1", "email", "marketing", at=T0 + timedelta(days=31))
     assert not has_consent(store, "u1", "sms", "marketing", at=T0 + timedelta(days=1))
     assert not has_consent(store, "u1", "email", "profiling", at=T0 + timedelta(days=1))
-    record_consent(store, "u1", "email", "marketing", "revoked", source="preference centre",
-                   at=T0 + timedelta(days=2))
+    record_consent(
+        store, "u1", "email", "marketing", "revoked", source="preference centre", at=T0 + timedelta(days=2)
+    )
     assert not has_consent(store, "u1", "email", "marketing", at=T0 + timedelta(days=3))
     assert has_consent(store, "u1", "email", "marketing", at=T0 + timedelta(days=1))  # history
     # Every change is also a `Consent Updated` event on the timeline.
-    rows = store.sql("SELECT count(*) FROM events WHERE event = 'Consent Updated' "
-                     "AND user_id = 'u1'").fetchall()
+    rows = store.sql(
+        "SELECT count(*) FROM events WHERE event = 'Consent Updated' AND user_id = 'u1'"
+    ).fetchall()
     assert rows[0][0] == 2
 
 
@@ -54,15 +65,39 @@ def test_tie_goes_to_refusal(store):
 
 
 def test_derived_from_ingested_events(store):
-    add_event(store, "Consent Updated", "u2", T0,
-              properties={"channel": "email", "purpose": "marketing", "granted": True,
-                          "expires_at": "2027-01-01T00:00:00"})
-    add_event(store, "Consent Updated", "u2", T0 + timedelta(days=1),
-              properties={"channel": "email", "purpose": "marketing", "granted": False})
-    add_event(store, "Consent Updated", "u3", T0,
-              properties={"channel": "sms", "purpose": "marketing", "granted": False})
-    add_event(store, "Consent Updated", "u4", T0,
-              properties={"channel": "fax", "purpose": "marketing", "granted": True})
+    add_event(
+        store,
+        "Consent Updated",
+        "u2",
+        T0,
+        properties={
+            "channel": "email",
+            "purpose": "marketing",
+            "granted": True,
+            "expires_at": "2027-01-01T00:00:00",
+        },
+    )
+    add_event(
+        store,
+        "Consent Updated",
+        "u2",
+        T0 + timedelta(days=1),
+        properties={"channel": "email", "purpose": "marketing", "granted": False},
+    )
+    add_event(
+        store,
+        "Consent Updated",
+        "u3",
+        T0,
+        properties={"channel": "sms", "purpose": "marketing", "granted": False},
+    )
+    add_event(
+        store,
+        "Consent Updated",
+        "u4",
+        T0,
+        properties={"channel": "fax", "purpose": "marketing", "granted": True},
+    )
     hist = consent_history(store, "u2")
     assert [c.status for c in hist] == ["granted", "revoked"]
     assert hist[0].expires_at == datetime(2027, 1, 1)
@@ -82,8 +117,9 @@ def test_bad_values_are_refused_with_the_rule(store):
 
 
 def test_double_opt_in(store):
-    doi = request_double_opt_in(store, "u5", "Eva@Example.com", source="newsletter form", at=T0,
-                                proof={"ip": "198.51.100.7"})
+    doi = request_double_opt_in(
+        store, "u5", "Eva@Example.com", source="newsletter form", at=T0, proof={"ip": "198.51.100.7"}
+    )
     assert doi.url.startswith("https://xrm.example.com/consent/confirm?token=")
     assert not has_consent(store, "u5", "email", "marketing", at=T0 + timedelta(minutes=5))
     # The confirmation mail itself may go (service purpose, until the link expires).
@@ -113,8 +149,9 @@ def test_one_click_unsubscribe_stops_queued_messages(store):
     for u in ("u1", "u2"):
         add_person(store, u, email=f"{u}@example.com")
         record_consent(store, u, "email", "marketing", "granted", source="form", at=T0)
-    camp = Campaign("news", "News", "email", Template("Hi", subject="News"),
-                    audience=["u1", "u2"], control_share=0.0)
+    camp = Campaign(
+        "news", "News", "email", Template("Hi", subject="News"), audience=["u1", "u2"], control_share=0.0
+    )
     run_campaigns(store, [camp], now=T0 + timedelta(hours=1))
     fake = FakeTransport()
     deliver_outbox(store, {"email": Channel("email", fake)}, now=T0 + timedelta(hours=1), limit=1)

@@ -11,12 +11,11 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-
-from tests.interact.conftest import add_person
+from tests.interact.conftest import add_crowd, add_person
 from tests.interact.sinks import SmtpSink, WebhookReceiver, free_port
+
 from xrm.exceptions import InputError
 from xrm.interact import (
     CallListTransport,
@@ -41,20 +40,30 @@ T0 = datetime(2026, 3, 2, 10, 0)  # 11:00 in Berlin: outside quiet hours
 
 
 def _people(store, n, channel="email", purpose="marketing"):
+    if n > 20:
+        add_crowd(store, "p", n, channels=(channel,), purpose=purpose)
+        return
     for i in range(n):
         add_person(store, f"p{i:04d}", email=f"p{i:04d}@example.com", phone=f"+49170{i:07d}")
-        record_consent(store, f"p{i:04d}", channel, purpose, "granted", source="form",
-                       at=T0 - timedelta(days=1))
+        record_consent(
+            store, f"p{i:04d}", channel, purpose, "granted", source="form", at=T0 - timedelta(days=1)
+        )
 
 
 def _campaign(channel="email", n=None, **kw):
     return Campaign(
-        f"{channel}-camp", "Test", channel,
-        Template("Hallo {{ customer.first_name }}: {{ offer.name }} {{ track('https://shop.example.com/a') }}",
-                 subject="Angebot für {{ customer.first_name }}",
-                 html="<html><body><p>Hallo {{ customer.first_name }}</p></body></html>"),
-        audience="SELECT user_id AS customer FROM records", control_share=0.0,
-        offer=Offer("o1", "10% Rabatt", 5.0), **kw,
+        f"{channel}-camp",
+        "Test",
+        channel,
+        Template(
+            "Hallo {{ customer.first_name }}: {{ offer.name }} {{ track('https://shop.example.com/a') }}",
+            subject="Angebot für {{ customer.first_name }}",
+            html="<html><body><p>Hallo {{ customer.first_name }}</p></body></html>",
+        ),
+        audience="SELECT user_id AS customer FROM records",
+        control_share=0.0,
+        offer=Offer("o1", "10% Rabatt", 5.0),
+        **kw,
     )
 
 
@@ -64,8 +73,12 @@ def test_smtp_delivery_bounce_and_headers(store, tmp_path):
     record_consent(store, "p0003", "email", "marketing", "granted", source="form", at=T0 - timedelta(days=1))
     run_campaigns(store, [_campaign()], now=T0)
     with SmtpSink(tmp_path / "smtp.log", refuse={"nobody@example.com"}) as sink:
-        channels = {"email": Channel("email", SmtpTransport("127.0.0.1", sink.port, starttls=False,
-                                                            mail_from="Shop <news@shop.example>"))}
+        channels = {
+            "email": Channel(
+                "email",
+                SmtpTransport("127.0.0.1", sink.port, starttls=False, mail_from="Shop <news@shop.example>"),
+            )
+        }
         report = deliver_outbox(store, channels, now=T0)
     assert (report.sent, report.bounced) == (3, 1)
     msg = sink.messages[0]
@@ -76,8 +89,12 @@ def test_smtp_delivery_bounce_and_headers(store, tmp_path):
     assert "/t/o/" in html and html.index("/t/o/") < html.index("</body>")  # open pixel
     rows = dict(store.sql("SELECT status, count(*) FROM messages GROUP BY 1").fetchall())
     assert rows == {"sent": 3, "bounced": 1}
-    events = dict(store.sql("SELECT event, count(*) FROM events WHERE source = 'xrm.interact' "
-                            "AND event LIKE 'Email%' GROUP BY 1").fetchall())
+    events = dict(
+        store.sql(
+            "SELECT event, count(*) FROM events WHERE source = 'xrm.interact' "
+            "AND event LIKE 'Email%' GROUP BY 1"
+        ).fetchall()
+    )
     assert events == {"Email Sent": 3, "Email Bounced": 1}
 
 
@@ -138,14 +155,17 @@ def test_letters_and_call_list_with_outcomes(store, tmp_path):
     for i in range(3):
         add_person(store, f"p{i:04d}", email=None, phone=f"+49170{i:07d}", first_name=f"F{i}")
         for ch in ("post", "phone"):
-            record_consent(store, f"p{i:04d}", ch, "marketing", "granted", source="contract",
-                           at=T0 - timedelta(days=1))
+            record_consent(
+                store, f"p{i:04d}", ch, "marketing", "granted", source="contract", at=T0 - timedelta(days=1)
+            )
     letter, call = _campaign("post"), _campaign("phone")
     letter.campaign_id, call.campaign_id = "letter", "call"
     run_campaigns(store, [letter, call], now=T0)
     out = tmp_path / "files"
-    channels = {"post": Channel("post", LetterFileTransport(out), 0.95),
-                "phone": Channel("phone", CallListTransport(out), 2.5)}
+    channels = {
+        "post": Channel("post", LetterFileTransport(out), 0.95),
+        "phone": Channel("phone", CallListTransport(out), 2.5),
+    }
     assert deliver_outbox(store, channels, now=T0).sent == 6
     store.sql("UPDATE messages SET status = 'sending'").fetchall()  # as if killed before commit
     assert deliver_outbox(store, channels, now=T0).sent == 6  # written again? no: ids dedupe
@@ -160,8 +180,10 @@ def test_letters_and_call_list_with_outcomes(store, tmp_path):
         w = csv.DictWriter(fh, fieldnames=list(calls[0]))
         w.writeheader()
         w.writerows(calls)
-    assert record_call_outcomes(store, calls_file, at=T0 + timedelta(hours=2)) == \
-        {"recorded": 2, "do_not_call": 1}
+    assert record_call_outcomes(store, calls_file, at=T0 + timedelta(hours=2)) == {
+        "recorded": 2,
+        "do_not_call": 1,
+    }
     assert not has_consent(store, calls[1]["customer"], "phone", "marketing", at=T0 + timedelta(hours=3))
     calls[2]["outcome"] = "maybe"
     with calls_file.open("w", newline="") as fh:
@@ -188,6 +210,7 @@ with Store.open(Settings(store_path=store_path, secret_key=secret, memory_limit=
 """
 
 
+@pytest.mark.slow
 def test_killed_worker_sends_each_message_once(isettings, tmp_path):
     n = 240
     with Store.open(isettings) as store:
@@ -198,8 +221,13 @@ def test_killed_worker_sends_each_message_once(isettings, tmp_path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     env = {**os.environ, "XRM_CONFIG": str(tmp_path / "none.toml")}
-    args = [sys.executable, str(script), str(isettings.store_path), "0",
-            isettings.secret_key.get_secret_value()]
+    args = [
+        sys.executable,
+        str(script),
+        str(isettings.store_path),
+        "0",
+        isettings.secret_key.get_secret_value(),
+    ]
     kills, reports, in_doubt = 0, [], set()
     with SmtpSink(tmp_path / "sink.log") as sink:
         args[3] = str(sink.port)
@@ -213,8 +241,10 @@ def test_killed_worker_sends_each_message_once(isettings, tmp_path):
             proc.wait()
             kills += 1
             with Store.open(isettings) as store:  # what the restart will find unconfirmed
-                in_doubt |= {r[0] for r in store.sql(
-                    "SELECT message_id FROM messages WHERE status = 'sending'").fetchall()}
+                in_doubt |= {
+                    r[0]
+                    for r in store.sql("SELECT message_id FROM messages WHERE status = 'sending'").fetchall()
+                }
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, check=True)
         reports.append(json.loads(done.stdout.strip().splitlines()[-1]))
         received = sink.ids()

@@ -4,8 +4,8 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
-
 from tests.interact.conftest import add_event, add_person
+
 from xrm.exceptions import InputError
 from xrm.interact import (
     Campaign,
@@ -29,25 +29,59 @@ def _person(store):
     add_person(store, USER, email=EMAIL, phone=PHONE, first_name="Zora", last_name="Quux")
     add_person(store, USER, email=EMAIL.upper(), source="loyalty")
     add_person(store, "cust-other", email="other@example.org", phone="+49 30 1234567")
-    add_event(store, "Page Viewed", None, T0, anonymous_id=ANON,
-              context={"ip": "203.0.113.9", "userAgent": "Firefox"}, type_="page")
+    add_event(
+        store,
+        "Page Viewed",
+        None,
+        T0,
+        anonymous_id=ANON,
+        context={"ip": "203.0.113.9", "userAgent": "Firefox"},
+        type_="page",
+    )
     add_event(store, "alias", USER, T0, type_="alias")
     store.sql("UPDATE events SET previous_id = ? WHERE type = 'alias'", [ANON]).fetchall()
-    add_event(store, "Order Completed", USER, T0, revenue=42.0,
-              properties={"order_id": "o-1", "revenue": 42.0, "email": EMAIL},
-              traits={"email": EMAIL, "name": "Zora Quux"})
-    add_event(store, "Order Completed", "cust-other", T0, revenue=10.0,
-              properties={"order_id": "o-2", "note": f"gift for {EMAIL}"})
-    record_consent(store, USER, "email", "marketing", "granted", source="form", at=T0,
-                   proof={"ip": "203.0.113.9", "email": EMAIL})
+    add_event(
+        store,
+        "Order Completed",
+        USER,
+        T0,
+        revenue=42.0,
+        properties={"order_id": "o-1", "revenue": 42.0, "email": EMAIL},
+        traits={"email": EMAIL, "name": "Zora Quux"},
+    )
+    add_event(
+        store,
+        "Order Completed",
+        "cust-other",
+        T0,
+        revenue=10.0,
+        properties={"order_id": "o-2", "note": f"gift for {EMAIL}"},
+    )
+    record_consent(
+        store,
+        USER,
+        "email",
+        "marketing",
+        "granted",
+        source="form",
+        at=T0,
+        proof={"ip": "203.0.113.9", "email": EMAIL},
+    )
     record_consent(store, "cust-other", "email", "marketing", "granted", source="form", at=T0)
     # Another capability's table that names the person (e.g. Customize's recommendations).
     store.sql("CREATE TABLE IF NOT EXISTS scratch_scores (customer VARCHAR, payload JSON)").fetchall()
-    store.sql("INSERT INTO scratch_scores VALUES (?, NULL), ('cust-other', ?), ('x', ?)",
-              [USER, json.dumps({"email": "other@example.org"}),
-               json.dumps({"emails": [EMAIL]})]).fetchall()
-    camp = Campaign("news", "News", "email", Template("Hi {{ customer.first_name }}", subject="Hi"),
-                    audience=[USER, "cust-other"], control_share=0.0)
+    store.sql(
+        "INSERT INTO scratch_scores VALUES (?, NULL), ('cust-other', ?), ('x', ?)",
+        [USER, json.dumps({"email": "other@example.org"}), json.dumps({"emails": [EMAIL]})],
+    ).fetchall()
+    camp = Campaign(
+        "news",
+        "News",
+        "email",
+        Template("Hi {{ customer.first_name }}", subject="Hi"),
+        audience=[USER, "cust-other"],
+        control_share=0.0,
+    )
     run_campaigns(store, [camp], now=T0 + timedelta(hours=1))
     deliver_outbox(store, {"email": Channel("email", FakeTransport())}, now=T0 + timedelta(hours=1))
 
@@ -61,8 +95,10 @@ def _search(store, needles):
     hits = []
     for table, col in cols:
         for needle in needles:
-            n = store.sql(f'SELECT count(*) FROM "{table}" WHERE contains(lower(CAST("{col}" AS VARCHAR)), ?)',
-                          [needle.lower()]).fetchall()[0][0]
+            n = store.sql(
+                f'SELECT count(*) FROM "{table}" WHERE contains(lower(CAST("{col}" AS VARCHAR)), ?)',
+                [needle.lower()],
+            ).fetchall()[0][0]
             if n:
                 hits.append((table, col, needle, n))
     return hits
@@ -92,8 +128,9 @@ def test_erase_leaves_no_trace_and_suppresses(store):
     assert _search(store, [USER, EMAIL, "171 9876543", "+491719876543", ANON, "Zora"]) == []
     # Others are untouched; anonymised events still count for aggregates.
     assert store.sql("SELECT count(*) FROM records WHERE user_id = 'cust-other'").fetchall()[0][0] == 1
-    assert store.sql("SELECT sum(revenue) FROM events WHERE event = 'Order Completed'").fetchall() \
-        == [(52.0,)]
+    assert store.sql("SELECT sum(revenue) FROM events WHERE event = 'Order Completed'").fetchall() == [
+        (52.0,)
+    ]
     assert store.sql("SELECT count(*) FROM messages").fetchall()[0][0] == 2  # counts kept
     assert is_suppressed(store, email=" Zora.Quux@Example.org ")
     assert is_suppressed(store, phone="0171 9876543")  # same number, national form
@@ -106,11 +143,17 @@ def test_a_later_load_neither_recreates_nor_recontacts(store):
     erase_profile(store, USER, reason="request", at=T0 + timedelta(days=1))
     # The same source file is loaded again, and a consent event for the person comes in.
     add_person(store, USER, email=EMAIL, phone=PHONE, first_name="Zora", last_name="Quux")
-    add_event(store, "Consent Updated", USER, T0 + timedelta(days=2),
-              properties={"channel": "email", "purpose": "marketing", "granted": True})
+    add_event(
+        store,
+        "Consent Updated",
+        USER,
+        T0 + timedelta(days=2),
+        properties={"channel": "email", "purpose": "marketing", "granted": True},
+    )
     # A campaign run before the clean-up still cannot reach them: the gate checks the hashes.
-    camp = Campaign("again", "Again", "email", Template("Hi", subject="Hi"), audience=[USER],
-                    control_share=0.0)
+    camp = Campaign(
+        "again", "Again", "email", Template("Hi", subject="Hi"), audience=[USER], control_share=0.0
+    )
     run = run_campaigns(store, [camp], now=T0 + timedelta(days=2, hours=1))[0]
     assert run.outcomes == {"suppressed": 1}
     out = apply_suppressions(store, at=T0 + timedelta(days=2, hours=2))

@@ -112,7 +112,7 @@ def test_mappings_are_valid_and_name_real_columns(small_sample):
 def test_every_record_maps_to_a_person(small_sample):
     out, manifest = small_sample
     truth = pq.read_table(out / "truth/record_person.parquet").to_pylist()
-    persons = set(pq.read_table(out / "truth/persons.parquet", columns=["person_id"])["person_id"].to_pylist())
+    persons = set(pq.read_table(out / "truth/persons.parquet")["person_id"].to_pylist())
     by_record = {(t["source"], t["source_key"]): t["person_id"] for t in truth}
     assert len(by_record) == len(truth)  # record keys are unique
     assert set(by_record.values()) <= persons
@@ -153,7 +153,8 @@ def test_noise_shows_in_the_loyalty_file(small_sample):
     out, manifest = small_sample
     entry = next(e for e in manifest["files"] if e["path"] == "sources/loyalty_cards.csv")
     _, rows = _read_source(out, entry)
-    rp = {r["source_key"]: r["person_id"] for r in pq.read_table(out / "truth/record_person.parquet").to_pylist()}
+    truth = pq.read_table(out / "truth/record_person.parquet").to_pylist()
+    rp = {r["source_key"]: r["person_id"] for r in truth}
     persons = {p["person_id"]: p for p in pq.read_table(out / "truth/persons.parquet").to_pylist()}
     differ = sum(persons[rp[r["kartennr"]]]["last_name"] != r["nachname"] for r in rows) / len(rows)
     first_differ = sum(persons[rp[r["kartennr"]]]["first_name"] != r["vorname"] for r in rows) / len(rows)
@@ -289,7 +290,9 @@ def test_subscriptions_follow_sbg_churn(small_sample):
     # renewal after the first month: P(renew) = E[1 - θ] = β / (α + β) for those observed a month
     first_renewals = {e["properties"]["subscription_id"] for e in events
                       if e["event"] == "Subscription Renewed" and e["properties"]["period"] == 2}
-    cancelled_first = {e["properties"]["subscription_id"] for e in cancelled if e["properties"]["periods"] == 1}
+    cancelled_first = {
+        e["properties"]["subscription_id"] for e in cancelled if e["properties"]["periods"] == 1
+    }
     decided = len(first_renewals) + len(cancelled_first)
     share = len(first_renewals) / decided
     assert abs(share - b.beta_sbg / (b.alpha_sbg + b.beta_sbg)) < 0.06
@@ -312,7 +315,8 @@ def test_identify_links_a_device_to_its_owner(small_sample):
 def test_referrals_and_households_in_truth(small_sample):
     out, _ = small_sample
     referrals = pq.read_table(out / "truth/referrals.parquet").to_pylist()
-    events = [json.loads(x) for x in (out / "events/referrals.jsonl").read_text(encoding="utf-8").splitlines()]
+    lines = (out / "events/referrals.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [json.loads(x) for x in lines]
     assert len(referrals) == len(events) > 0
     owners = _identifier_owner(out)
     pairs = {(r["referrer_person_id"], r["referred_person_id"]) for r in referrals}

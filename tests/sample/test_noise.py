@@ -35,5 +35,7 @@ def test_scramble_is_a_permutation_and_names_are_unique():
     x = scramble(np.arange(10**6), 6)
     assert (np.sort(x) == np.arange(10**6)).all() and (x[:10] != np.arange(10)).any()
     names, rng = UniqueNames(), np.random.default_rng(1)
-    got = [names.claim("hans.mueller@web.de", rng) for _ in range(5)] + [names.claim("@hans", rng, "_")]
-    assert len(set(got)) == 6 and got[0] == "hans.mueller@web.de" and got[-1] == "@hans"
+    got = names.claim(["hans.mueller@web.de"] * 3, rng) + names.claim(["hans.mueller@web.de", "@hans"], rng)
+    got += names.claim(["@hans"], rng, "_")
+    assert len(set(got)) == 6 and got[0] == "hans.mueller@web.de" and got[4] == "@hans"
+    assert got[5].startswith("@hans_") and all(g.endswith("@web.de") for g in got[:4])

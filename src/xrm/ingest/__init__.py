@@ -7,6 +7,13 @@ Bad rows are kept in ``rejected_rows`` with file, line, field, value and reason;
 file (or the same events) again adds nothing. See docs/loading.md.
 """
 
+from xrm.ingest._api_batch import (
+    EventProblem,
+    drop_staged,
+    insert_staged_events,
+    stage_events,
+    staged_ids,
+)
 from xrm.ingest._load import load_file
 from xrm.ingest._manifest import is_manifest, load_manifest, read_manifest
 from xrm.ingest._mapping import DEFAULT_DATE_FORMATS, EVENT_FIELDS, RECORD_FIELDS, Mapping, read_mapping
@@ -17,14 +24,19 @@ __all__ = [
     "DEFAULT_DATE_FORMATS",
     "EVENT_FIELDS",
     "RECORD_FIELDS",
+    "EventProblem",
     "LoadProgress",
     "LoadReport",
     "Mapping",
     "ProgressCallback",
     "RejectedRow",
+    "drop_staged",
+    "insert_staged_events",
     "is_manifest",
     "load_file",
     "load_manifest",
     "read_manifest",
     "read_mapping",
+    "stage_events",
+    "staged_ids",
 ]

@@ -39,6 +39,7 @@ from xrm.interact._consent import (
     sync_consents,
 )
 from xrm.interact._contacts import Contact, load_contacts
+from xrm.interact._demo import demo_campaigns, run_demo_campaigns
 from xrm.interact._gdpr import apply_suppressions, erase_profile, export_profile
 from xrm.interact._outbox import DeliveryReport, deliver_outbox
 from xrm.interact._policy import Caps, ContactPolicy
@@ -99,6 +100,7 @@ __all__ = [
     "current_consents",
     "default_channels",
     "deliver_outbox",
+    "demo_campaigns",
     "erase_profile",
     "export_profile",
     "has_consent",
@@ -113,6 +115,7 @@ __all__ = [
     "record_open",
     "request_double_opt_in",
     "run_campaigns",
+    "run_demo_campaigns",
     "sign_webhook",
     "sync_consents",
     "unsubscribe",

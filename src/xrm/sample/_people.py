@@ -76,31 +76,41 @@ class UniqueNames:
 
     def __init__(self, capacity: int = 100_000) -> None:
         bits = 1 << max(20, int(np.ceil(np.log2(16 * max(capacity, 1)))))
-        self._mask = bits - 1
-        self._bits = bytearray(bits // 8)
+        self._mask = np.uint64(bits - 1)
+        self._bits = np.zeros(bits // 8, dtype=np.uint8)
         self.claimed = 0
 
-    def _slots(self, name: str) -> list[int]:
-        raw = name.encode("utf-8")
-        h1, h2 = zlib.crc32(raw), zlib.adler32(raw) * 2 + 1
-        return [(h1 + k * h2) & self._mask for k in range(self._PROBES)]
+    def _slots(self, names: list[str]) -> np.ndarray:
+        raw = [x.encode("utf-8") for x in names]
+        h1 = np.fromiter((zlib.crc32(b) for b in raw), dtype=np.uint64, count=len(raw))
+        h2 = np.fromiter((zlib.adler32(b) for b in raw), dtype=np.uint64, count=len(raw))
+        probes = np.arange(self._PROBES, dtype=np.uint64)
+        return (h1[:, None] + probes * (h2[:, None] * np.uint64(2) + np.uint64(1))) & self._mask
 
-    def _taken(self, slots: list[int]) -> bool:
-        bits = self._bits
-        return all(bits[s >> 3] & (1 << (s & 7)) for s in slots)
-
-    def claim(self, wanted: str, rng: np.random.Generator, sep: str = "") -> str:
-        """``wanted``, or, if taken, ``wanted`` with a number before the ``@`` (or at the end)."""
-        name = wanted
-        local, at, domain = wanted.rpartition("@") if "@" in wanted[1:] else (wanted, "", "")
-        slots = self._slots(name)
-        while self._taken(slots):
-            name = f"{local}{sep}{int(rng.integers(1, 1000))}{at}{domain}"
-            slots = self._slots(name)
-        for s in slots:
-            self._bits[s >> 3] |= 1 << (s & 7)
-        self.claimed += 1
-        return name
+    def claim(self, wanted: list[str], rng: np.random.Generator, sep: str = "") -> list[str]:
+        """Each wanted name, or, if taken, with a number before the ``@`` (or at the end)."""
+        names = list(wanted)
+        pending = np.arange(len(names))
+        tries = 0
+        while len(pending):
+            slots = self._slots([names[i] for i in pending])
+            byte, bit = slots >> np.uint64(3), np.left_shift(1, slots & np.uint64(7)).astype(np.uint8)
+            free = ~np.all(self._bits[byte] & bit, axis=1)
+            # of equal free names in this round, the first one wins
+            candidates = np.flatnonzero(free)
+            _, first = np.unique(np.array([names[pending[c]] for c in candidates], dtype=object),
+                                 return_index=True)
+            won = np.zeros(len(pending), dtype=bool)
+            won[candidates[first]] = True
+            np.bitwise_or.at(self._bits, byte[won].ravel(), bit[won].ravel())
+            self.claimed += int(won.sum())
+            pending = pending[~won]
+            tries += 1  # widen the numbers if a common name has used up the short ones
+            top = 10 ** (3 + tries // 20)
+            for i, number in zip(pending.tolist(), rng.integers(1, top, len(pending)).tolist(), strict=True):
+                local, at, domain = wanted[i].rpartition("@") if "@" in wanted[i][1:] else (wanted[i], "", "")
+                names[i] = f"{local}{sep}{number}{at}{domain}"
+        return names
 
 
 @dataclass
@@ -269,23 +279,25 @@ def draw_people(
         options = nicknames[i]
         return options[nick_pick[i] % len(options)] if options else first[i]
 
-    email = np.empty(n, dtype=object)
-    alt_email = np.empty(n, dtype=object)
-    for i in range(n):
-        name_for_mail = maiden[i] if use_maiden[i] else last[i]
-        local = _email_local(first[i], name_for_mail, int(years[i]), int(kind[i]), nick(i))
-        email[i] = names.claim(f"{local}@{domain[i]}", rng)
-        local2 = _email_local(first[i], last[i], int(years[i]), int(alt_kind[i]), nick(i))
-        alt_email[i] = names.claim(f"{local2}@{alt_domain[i]}", rng)
+    lasts = np.where(use_maiden, maiden, last)
+    nicks = [nick(i) for i in range(n)]
+    email = np.array(names.claim([
+        f"{_email_local(f, la, int(y), int(k), ni)}@{d}"
+        for f, la, y, k, ni, d in zip(first, lasts, years, kind, nicks, domain, strict=True)
+    ], rng), dtype=object)
+    alt_email = np.array(names.claim([
+        f"{_email_local(f, la, int(y), int(k), ni)}@{d}"
+        for f, la, y, k, ni, d in zip(first, last, years, alt_kind, nicks, alt_domain, strict=True)
+    ], rng), dtype=object)
 
     family = np.full(n, None, dtype=object)
-    fam_hh = (sizes >= 2) & (rng.random(n_hh) < 0.4)
+    fam_hh = np.flatnonzero((sizes >= 2) & (rng.random(n_hh) < 0.4))
     fam_domain = dom[rng.choice(len(dom), size=n_hh, p=_weights(EMAIL_DOMAINS, 1))]
     fam_pick = rng.integers(0, 3, n_hh)
-    for h in np.flatnonzero(fam_hh).tolist():
-        la = ascii_fold(hh_last[h])
-        local = (f"familie.{la}", f"{la}.familie", f"fam{la}")[fam_pick[h]]
-        addr = names.claim(f"{local}@{fam_domain[h]}", rng)
+    fam_local = [(f"familie.{la}", f"{la}.familie", f"fam{la}")[fam_pick[h]]
+                 for h, la in zip(fam_hh, (ascii_fold(x) for x in hh_last[fam_hh]), strict=True)]
+    fam_addr = names.claim([f"{loc}@{fam_domain[h]}" for loc, h in zip(fam_local, fam_hh, strict=True)], rng)
+    for h, addr in zip(fam_hh.tolist(), fam_addr, strict=True):
         family[starts[h] : starts[h] + sizes[h]] = addr
 
     mobile = np.full(n, None, dtype=object)
@@ -306,11 +318,14 @@ def draw_people(
     social = rng.random(n) < cov.social_handle
     plat = np.where(rng.random(n) < 0.5, "twitter", "instagram")
     h_kind = rng.integers(0, 4, n)
-    for i in np.flatnonzero(social).tolist():
-        f, la, yy = ascii_fold(nick(i)), ascii_fold(last[i]), int(years[i]) % 100
-        want = (f"{f}_{la}", f"{f}.{la}{yy:02d}", f"{la}_{f}", f"{f}{la[:1]}{yy:02d}")[h_kind[i]]
-        handle[i] = names.claim("@" + want, rng, sep="_")
-        platform[i] = plat[i]
+    social_i = np.flatnonzero(social)
+    wanted = []
+    for i in social_i.tolist():
+        f, la, yy = ascii_fold(nicks[i]), ascii_fold(last[i]), int(years[i]) % 100
+        options = (f"{f}_{la}", f"{f}.{la}{yy:02d}", f"{la}_{f}", f"{f}{la[:1]}{yy:02d}")
+        wanted.append("@" + options[h_kind[i]])
+    handle[social_i] = names.claim(wanted, rng, sep="_")
+    platform[social_i] = plat[social_i]
 
     return People(
         gidx=gidx,

@@ -1,0 +1,96 @@
+"""`make demo`'s campaigns: one triggered (abandoned basket) and one batch campaign on the sample
+business, in dry run or through an SMTP server (a local sink), with their results.
+
+    >>> run_demo_campaigns(store)  # doctest: +SKIP
+    {'now': ..., 'campaigns': [...], 'delivery': None, 'results': []}
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from xrm.interact._campaigns import Campaign, Offer, run_campaigns
+from xrm.interact._channels import Channel, SmtpTransport
+from xrm.interact._clock import utc
+from xrm.interact._outbox import deliver_outbox
+from xrm.interact._results import campaign_results
+from xrm.interact._templates import Template
+from xrm.interact._triggers import AbandonedBasket
+
+__all__ = ["demo_campaigns", "run_demo_campaigns"]
+
+_BASKET = Template(
+    subject="{{ customer.first_name | default('Hallo') }}, Ihr Warenkorb wartet",
+    text=(
+        "Hallo {{ customer.first_name | default('') }},\n\nSie haben etwas in Ihrem Warenkorb "
+        "gelassen. Mit {{ offer.name }} ist es heute noch günstiger:\n"
+        "{{ track('https://shop.example.com/cart') }}\n\nAbmelden: {{ unsubscribe_url }}\n"
+    ),
+    html=(
+        "<html><body><p>Hallo {{ customer.first_name | default('') }},</p><p>Ihr Warenkorb wartet"
+        " &ndash; mit {{ offer.name }}: <a href=\"{{ track('https://shop.example.com/cart') }}\">"
+        "zum Warenkorb</a></p></body></html>"
+    ),
+    name="demo basket template",
+)
+_BATCH = Template(
+    subject="{{ customer.first_name | default('Hallo') }}, {{ offer.name }} für Sie",
+    text=(
+        "Hallo {{ customer.first_name | default('') }},\n\n{{ offer.name }}: "
+        "{{ track('https://shop.example.com/abo') }}\n\nAbmelden: {{ unsubscribe_url }}\n"
+    ),
+    name="demo batch template",
+)
+
+
+def demo_campaigns() -> list[Campaign]:
+    """The two demo campaigns (fixed offers: Customize's next-best offer plugs in as offer_fn)."""
+    return [
+        Campaign("demo-basket", "Abandoned basket (1 h)", "email", _BASKET,
+                 trigger=AbandonedBasket(wait=timedelta(hours=1), lookback=timedelta(days=7)),
+                 offer=Offer("free-shipping", "Gratisversand", 4.0), control_share=0.1, seed=1,
+                 priority=10),
+        Campaign("demo-subscription", "Coffee subscription for buyers", "email", _BATCH,
+                 audience=("SELECT DISTINCT user_id AS customer FROM events "
+                           "WHERE event = 'Order Completed' AND user_id IS NOT NULL"),
+                 offer=Offer("abo-10", "10 % auf das Kaffee-Abo", 6.0), control_share=0.2,
+                 seed=2, priority=5),
+    ]
+
+
+def run_demo_campaigns(
+    store: Any,
+    *,
+    now: datetime | None = None,
+    smtp_host: str | None = None,
+    smtp_port: int = 25,
+    dry_run: bool | None = None,
+) -> dict[str, Any]:
+    """Run the demo campaigns; without ``smtp_host`` a dry run (nothing written or sent).
+
+    ``now`` defaults to an hour after the newest event, so the sample's baskets can fire.
+    """
+    dry = smtp_host is None if dry_run is None else dry_run
+    if now is None:
+        newest = store.sql("SELECT max(ts) FROM events").fetchall()[0][0]
+        now = (newest + timedelta(hours=1)) if newest else utc()
+    at = utc(now)
+    original = store.settings
+    if original.secret_key is None:
+        # Links need a secret; the demo makes a throwaway one (its links will not verify later).
+        store.settings = original.model_copy(update={"secret_key": secrets.token_urlsafe(40)})
+    try:
+        runs = run_campaigns(store, demo_campaigns(), now=at, dry_run=dry)
+        delivery = None
+        results = []
+        if not dry and smtp_host is not None:
+            channels = {"email": Channel("email", SmtpTransport(smtp_host, smtp_port, starttls=False,
+                                                                mail_from=store.settings.mail_from))}
+            delivery = deliver_outbox(store, channels, now=at).as_dict()
+            results = [campaign_results(store, r.campaign_id) for r in runs]
+    finally:
+        store.settings = original
+    return {"now": at.isoformat(), "dry_run": dry,
+            "campaigns": [r.as_dict() for r in runs], "delivery": delivery, "results": results}

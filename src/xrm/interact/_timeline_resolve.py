@@ -1,0 +1,314 @@
+"""Events to their profiles in bulk: Identify's online path for a group of events in one transaction.
+
+``xrm.identify.resolve_event`` resolves one event with a dozen single-row statements; at the event
+API's rate (thousands of events a second) that is too slow. The two common cases are done here
+with a few set-based statements per group, with the same result and bookkeeping as
+``resolve_event`` (tests compare the two):
+
+- *known*: every glue identifier of the event is in the graph, all in one profile: that profile;
+- *new*: none of its glue identifiers is in the graph, and none is shared with an event of the
+  group that has other identifiers: a new profile holding them.
+
+Every other event (an alias call, a new identifier for a known profile, two profiles seen
+together) goes through ``resolve_event`` itself, one by one, after the bulk cases and in the same
+transaction, so the result is that of resolving the group's events in some serial order.
+
+    >>> resolve_events(cur, settings, [("m1", {"type": "track", "userId": "u1"})])  # doctest: +SKIP
+    ResolveSummary(known=0, new=1, one_by_one=0, unresolved=0, order=('m1',))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from xrm.identify import IdentityRules, normalize_identifier, resolve_event
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["IdentifierCache", "ResolveSummary", "resolve_events"]
+
+ONLINE_RUN = 0  # identify's run_id for what its online path writes
+_Ident = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class ResolveSummary:
+    known: int
+    new: int
+    one_by_one: int
+    unresolved: int  # no usable identifier (all missing or blocked): left to the batch run
+    order: tuple[str, ...] = ()  # message ids in the serial order the result corresponds to
+
+
+class IdentifierCache:
+    """Normalised identifiers by (type, raw value); the same visitors come back again and again."""
+
+    def __init__(self, rules: IdentityRules, size: int = 200_000) -> None:
+        self.rules, self.size = rules, size
+        self._cache: dict[tuple[str, str], str | None] = {}
+
+    def norm(self, id_type: str, value: Any) -> str | None:
+        key = (id_type, str(value))
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        if len(self._cache) >= self.size:
+            self._cache.clear()
+        got = self._cache[key] = normalize_identifier(self.rules, id_type, value)[0]
+        return got
+
+    def identifiers(self, event: Mapping[str, Any]) -> tuple[list[_Ident], list[_Ident]]:
+        """(glue by priority, evidence) as ``identify``'s online path reads them (no alias)."""
+        raw: list[tuple[str, Any]] = [
+            ("user_id", _get(event, "userId", "user_id")),
+            ("anonymous_id", _get(event, "anonymousId", "anonymous_id")),
+        ]
+        traits = _traits(event)
+        for trait, id_type in self.rules.event_trait_identifiers.items():
+            raw.append((id_type, traits.get(trait)))
+        glue: set[_Ident] = set()
+        evidence: set[_Ident] = set()
+        for id_type, value in raw:
+            if value is None:
+                continue
+            norm = self.norm(id_type, value)
+            if norm is not None:
+                (glue if self.rules.rule(id_type).glue else evidence).add((id_type, norm))
+        rule = self.rules.rule
+        return sorted(glue, key=lambda p: (rule(p[0]).priority, p[0], p[1])), sorted(evidence)
+
+
+def _get(event: Mapping[str, Any], *names: str) -> Any:
+    for n in names:
+        if event.get(n) not in (None, ""):
+            return event[n]
+    return None
+
+
+def _traits(event: Mapping[str, Any]) -> dict[str, Any]:
+    ctx = event.get("context")
+    inner = ctx.get("traits") if isinstance(ctx, dict) else None
+    own = event.get("traits")
+    return {**(inner if isinstance(inner, dict) else {}), **(own if isinstance(own, dict) else {})}
+
+
+class _InTransaction:
+    """What ``resolve_event`` needs of a store, inside the caller's open transaction."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, settings: Any) -> None:
+        self.cur, self.settings = cur, settings
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        yield self.cur
+
+
+def resolve_events(
+    cur: duckdb.DuckDBPyConnection,
+    settings: Any,
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    cache: IdentifierCache | None = None,
+) -> ResolveSummary:
+    """Resolve (message_id, event) pairs not resolved yet; the caller's transaction holds it all."""
+    import pyarrow as pa
+
+    cache = cache or IdentifierCache(IdentityRules.for_settings(settings))
+    rules = cache.rules
+    seen_ids: set[str] = set()
+    todo: list[tuple[str, Mapping[str, Any]]] = []
+    for mid, ev in events:
+        if mid not in seen_ids:
+            seen_ids.add(mid)
+            todo.append((mid, ev))
+    if not todo:
+        return ResolveSummary(0, 0, 0, 0)
+    cur.register("__xrm_r", pa.table({"message_id": [m for m, _ in todo]}))
+    try:
+        done = {
+            r[0] for r in cur.execute(
+                "SELECT message_id FROM event_profiles WHERE message_id IN "
+                "(SELECT message_id FROM __xrm_r)"
+            ).fetchall()
+        }
+    finally:
+        cur.unregister("__xrm_r")
+    todo = [(m, e) for m, e in todo if m not in done]
+    event_of = dict(todo)
+    position = {m: k for k, (m, _) in enumerate(todo)}
+
+    slow: list[tuple[str, Mapping[str, Any]]] = []
+    bulk: list[tuple[str, list[_Ident], list[_Ident]]] = []
+    unresolved = 0
+    for mid, ev in todo:
+        if ev.get("type") == "alias":
+            slow.append((mid, ev))
+            continue
+        glue, evidence = cache.identifiers(ev)
+        if not glue:
+            unresolved += 1
+        elif len({t for t, _ in glue}) < len(glue):  # two values of one type: limits apply
+            slow.append((mid, ev))
+        else:
+            bulk.append((mid, glue, evidence))
+
+    owner = _owners(cur, {i for _, glue, _ in bulk for i in glue})
+    # Identifiers shared by events with different identifier sets are resolved one by one.
+    tuples_of: dict[_Ident, set[tuple[_Ident, ...]]] = defaultdict(set)
+    for _, glue, _ in bulk:
+        for i in glue:
+            tuples_of[i].add(tuple(glue))
+    known: list[tuple[str, list[_Ident], list[_Ident], int]] = []
+    new: list[tuple[str, list[_Ident], list[_Ident]]] = []
+    for mid, glue, evidence in bulk:
+        pids = {owner.get(i) for i in glue}
+        first = owner.get(glue[0])
+        if len(pids) == 1 and first is not None:
+            known.append((mid, glue, evidence, first))
+        elif pids == {None} and all(len(tuples_of[i]) == 1 for i in glue):
+            new.append((mid, glue, evidence))
+        else:
+            slow.append((mid, event_of[mid]))
+    _write_bulk(cur, known, new)
+    store = _InTransaction(cur, settings)
+    slow.sort(key=lambda p: position[p[0]])
+    for mid, ev in slow:
+        resolve_event(store, {**_clean(ev), "messageId": mid}, rules)
+    quick = {m for m, *_ in known} | {m for m, *_ in new}
+    order = tuple(m for m, _ in todo if m in quick) + tuple(m for m, _ in slow)
+    return ResolveSummary(len(known), len(new), len(slow), unresolved, order)
+
+
+def _clean(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The event with any non-object ``context.traits`` left out (resolve_event expects a dict)."""
+    ev = dict(event)
+    ctx = ev.get("context")
+    if isinstance(ctx, dict) and "traits" in ctx and not isinstance(ctx["traits"], dict):
+        ev["context"] = {k: v for k, v in ctx.items() if k != "traits"}
+    return ev
+
+
+def _owners(cur: duckdb.DuckDBPyConnection, idents: set[_Ident]) -> dict[_Ident, int]:
+    if not idents:
+        return {}
+    import pyarrow as pa
+
+    items = sorted(idents)
+    cur.register("__xrm_i", pa.table({"id_type": [t for t, _ in items], "id_value": [v for _, v in items]}))
+    try:
+        rows = cur.execute(
+            "SELECT i.id_type, i.id_value, i.profile_id FROM identifiers i "
+            "JOIN __xrm_i q ON q.id_type = i.id_type AND q.id_value = i.id_value"
+        ).fetchall()
+    finally:
+        cur.unregister("__xrm_i")
+    return {(t, v): int(p) for t, v, p in rows}
+
+
+def _write_bulk(
+    cur: duckdb.DuckDBPyConnection,
+    known: Sequence[tuple[str, list[_Ident], list[_Ident], int]],
+    new: Sequence[tuple[str, list[_Ident], list[_Ident]]],
+) -> None:
+    """What ``resolve_event`` writes for these events, as set-based statements."""
+    import pyarrow as pa
+
+    if not known and not new:
+        return
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    assigned: list[tuple[str, int, list[_Ident], list[_Ident]]] = [
+        (mid, pid, glue, ev) for mid, glue, ev, pid in known
+    ]
+    new_pid: dict[tuple[_Ident, ...], int] = {}
+    if new:
+        (base,), = cur.execute("SELECT coalesce(max(profile_id), 0) FROM profiles").fetchall()
+        for mid, glue, ev in new:
+            key = tuple(glue)
+            if key not in new_pid:
+                new_pid[key] = int(base) + len(new_pid) + 1
+            assigned.append((mid, new_pid[key], glue, ev))
+    seen: Counter[_Ident] = Counter()
+    evidence: Counter[tuple[int, str, str]] = Counter()
+    links: list[tuple[str, str, str, str, str]] = []
+    for mid, pid, glue, ev in assigned:
+        seen.update(glue)
+        evidence.update((pid, t, v) for t, v in ev)
+        links += [(glue[0][0], glue[0][1], t, v, f"event:{mid}") for t, v in glue[1:]]
+    fresh = {i: pid for key, pid in new_pid.items() for i in key}
+
+    def put(name: str, columns: dict[str, list[Any]], sql: str, params: list[Any] | None = None) -> None:
+        cur.register(name, pa.table(columns))
+        try:
+            cur.execute(sql, params) if params else cur.execute(sql)
+        finally:
+            cur.unregister(name)
+
+    if new_pid:
+        put(
+            "__xrm_p",
+            {"profile_id": list(new_pid.values()), "n": [len(k) for k in new_pid]},
+            "INSERT INTO profiles (profile_id, status, created_run, created_at, updated_at, "
+            "n_identifiers) SELECT profile_id, 'active', ?, ?, ?, n FROM __xrm_p",
+            [ONLINE_RUN, now, now],
+        )
+        # A new identifier is inserted with n_seen 1 by its first event; later ones add to it.
+        put(
+            "__xrm_ni",
+            {
+                "id_type": [t for t, _ in fresh],
+                "id_value": [v for _, v in fresh],
+                "profile_id": list(fresh.values()),
+                "n": [seen[i] for i in fresh],
+            },
+            "INSERT INTO identifiers SELECT id_type, id_value, profile_id, ?, ?, n FROM __xrm_ni",
+            [now, now],
+        )
+    old = [i for i in seen if i not in fresh]
+    if old:
+        put(
+            "__xrm_si",
+            {"id_type": [t for t, _ in old], "id_value": [v for _, v in old], "n": [seen[i] for i in old]},
+            "UPDATE identifiers SET last_seen = ?, n_seen = identifiers.n_seen + s.n FROM __xrm_si s "
+            "WHERE identifiers.id_type = s.id_type AND identifiers.id_value = s.id_value",
+            [now],
+        )
+        touched = sorted({pid for _, pid, _, _ in assigned if pid not in new_pid.values()})
+        put(
+            "__xrm_tp", {"profile_id": touched},
+            "UPDATE profiles SET updated_at = ? WHERE profile_id IN (SELECT profile_id FROM __xrm_tp)",
+            [now],
+        )
+    if links:
+        put(
+            "__xrm_l",
+            {
+                "ta": [x[0] for x in links], "va": [x[1] for x in links],
+                "tb": [x[2] for x in links], "vb": [x[3] for x in links],
+                "occ": [x[4] for x in links],
+            },
+            "INSERT INTO identity_links SELECT ta, va, tb, vb, 'linked', occ, ?, 'seen together', ? "
+            "FROM __xrm_l",
+            [now, ONLINE_RUN],
+        )
+    put(
+        "__xrm_ep",
+        {"message_id": [a[0] for a in assigned], "profile_id": [a[1] for a in assigned]},
+        "INSERT OR REPLACE INTO event_profiles SELECT message_id, profile_id FROM __xrm_ep",
+    )
+    if evidence:
+        keys = list(evidence)
+        put(
+            "__xrm_ev",
+            {
+                "profile_id": [k[0] for k in keys], "id_type": [k[1] for k in keys],
+                "id_value": [k[2] for k in keys], "n": [evidence[k] for k in keys],
+            },
+            "INSERT INTO profile_evidence SELECT profile_id, id_type, id_value, n FROM __xrm_ev "
+            "ON CONFLICT DO UPDATE SET n_seen = n_seen + excluded.n_seen",
+        )
