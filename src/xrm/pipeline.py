@@ -21,6 +21,13 @@ from xrm.store import Store
 __all__ = ["STEPS", "StepResult", "run_pipeline"]
 
 
+def _suppressions(store: Store) -> dict[str, Any]:
+    # Erased people must not come back through a later load: erase them again first.
+    from xrm.interact import apply_suppressions
+
+    return apply_suppressions(store)
+
+
 def _identities(store: Store) -> dict[str, Any]:
     from xrm.identify import resolve_identities
 
@@ -52,6 +59,7 @@ def _network(store: Store) -> dict[str, Any]:
 
 
 STEPS: tuple[tuple[str, Callable[[Store], dict[str, Any]]], ...] = (
+    ("suppressions", _suppressions),
     ("identities", _identities),
     ("purchase summaries", _value_summaries),
     ("value and needs", _value),

@@ -4,11 +4,11 @@ import json
 from datetime import datetime, timedelta
 
 import typer
+from tests.interact.conftest import SECRET, add_crowd, add_event
+from tests.interact.sinks import SmtpSink
 from typer.testing import CliRunner
 
 import xrm.interact
-from tests.interact.conftest import SECRET, add_crowd, add_event
-from tests.interact.sinks import SmtpSink
 from xrm.cli._interact import campaign_app, consent_app, gdpr_app
 from xrm.cli._output import CliState
 from xrm.interact import run_demo_campaigns
@@ -45,13 +45,13 @@ def test_demo_dry_run_and_through_a_smtp_sink(store, tmp_path):
     dry = run_demo_campaigns(store)
     assert dry["dry_run"] and dry["now"] == (T0 + timedelta(hours=1)).isoformat()
     outcomes = {c["campaign_id"]: c["outcomes"] for c in dry["campaigns"]}
-    assert sum(outcomes["demo-basket"].values()) == 6 and sum(outcomes["demo-subscription"].values()) == 10
+    assert sum(outcomes["demo-trigger"].values()) == 6 and sum(outcomes["demo-batch"].values()) == 30
     assert store.count("messages") == 0
     with SmtpSink(tmp_path / "demo.log") as sink:
         sent = run_demo_campaigns(store, smtp_host="127.0.0.1", smtp_port=sink.port)
     queued = sum(c["outcomes"].get("queued", 0) for c in sent["campaigns"])
     assert sent["delivery"]["sent"] == queued == len(sink.ids()) > 0
-    assert {r["campaign_id"] for r in sent["results"]} == {"demo-basket", "demo-subscription"}
+    assert {r["campaign_id"] for r in sent["results"]} == {"demo-trigger", "demo-batch"}
 
 
 def test_cli_consent_campaign_gdpr(isettings, tmp_path):

@@ -195,4 +195,4 @@ def test_no_message_without_valid_consent(tmp_path):
 
         check()
         # The draws exercised both sides of the rule.
-        assert checked["sent"] > 30 and checked["blocked"] > 20, checked
+        assert checked["sent"] >= 20 and checked["blocked"] >= 10, checked

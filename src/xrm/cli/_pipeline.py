@@ -38,6 +38,16 @@ def pipeline(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             emit([asdict(r) for r in results], True)
 
 
+def _demo_campaigns(store: Any) -> Any:
+    from xrm.exceptions import NotYetImplemented
+    from xrm.interact import run_demo_campaigns
+
+    try:
+        return run_demo_campaigns(store)
+    except NotYetImplemented as exc:
+        return {"status": "not yet built", "message": str(exc)}
+
+
 def demo(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Option("--dir", help="Where the sample files go.")] = Path(
@@ -69,11 +79,13 @@ def demo(
         with Store.open(settings) as store:
             reports = load_manifest(store, manifest, show_progress=not as_json)
             results = run_pipeline(store, on_step=None if as_json else _show_step)
+            campaigns = _demo_campaigns(store)
             tables = {t: store.count(t) for t in store.tables()}
         data = {
             "store": str(settings.store_path),
             "loads": [r.as_dict() for r in reports],
             "pipeline": [asdict(r) for r in results],
+            "campaigns": campaigns,
             "tables": tables,
         }
 
@@ -84,6 +96,7 @@ def demo(
             for name, rows in d["tables"].items():
                 table.add_row(name, f"{rows:,}")
             console.print(table)
+            console.print("campaigns (dry run):", d["campaigns"], highlight=False)
             if not no_serve:
                 console.print("(the server is not built yet; `xrm serve` comes with issue 5)")
 

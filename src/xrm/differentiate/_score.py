@@ -30,7 +30,7 @@ from xrm.differentiate._paretonbd import ParetoNBD
 from xrm.differentiate._policy import PURCHASE_MODELS, ValuePolicy
 from xrm.differentiate._tiers import assign_tiers, tier_table
 from xrm.differentiate._wallet import estimate_wallet
-from xrm.exceptions import InputError, ModelError
+from xrm.exceptions import ConfigError, InputError, ModelError
 from xrm.store import Store
 
 __all__ = ["KEEP_RUNS", "NO_PURCHASES", "fit_value_models", "load_value_models", "score_value"]
@@ -53,7 +53,8 @@ _WALLET_NOTE = (
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    # Microseconds kept: "the latest fit/run" is ordered by this time, and runs can be a second apart.
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _new_id(prefix: str, at: dt.datetime) -> str:
@@ -207,6 +208,11 @@ def score_value(
     those of :class:`ValuePolicy`, given as keywords or as ``policy``.  A store without purchase
     summaries returns ``{"customers": 0, "skipped": <why>}`` and clears ``customer_value``.
     """
+    if policy is not None and settings:
+        raise ConfigError(
+            f"score_value: pass the settings either in `policy` or as keywords, not both "
+            f"(keywords given: {', '.join(sorted(settings))})"
+        )
     if policy is None:
         policy = ValuePolicy(
             model=model, horizon_weeks=horizon_weeks, discount_rate=discount_rate, **settings

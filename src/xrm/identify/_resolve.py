@@ -16,6 +16,7 @@ import numpy as np
 
 from xrm.identify._components import Override, connected_labels, solve_with_rules
 from xrm.identify._occurrences import build_occurrences
+from xrm.identify._probabilistic import merge_probabilistic
 from xrm.identify._records import normalize_records
 from xrm.identify._rules import RECORD_TYPE, IdentityRules
 from xrm.identify._stable import assign_profile_ids
@@ -27,8 +28,14 @@ def resolve_identities(store: Any, rules: IdentityRules | None = None) -> dict[s
     """Normalise records, build the identity graph, write profiles; returns summary counts."""
     rules = rules or IdentityRules.for_settings(store.settings)
     norm = normalize_records(store, rules)
+    linkage: dict[str, Any] = {}
+    if rules.linkage.enabled:
+        from xrm.identify._linkage import link_records
+
+        linkage = link_records(store, rules)
     graph = resolve_graph(store, rules)
-    return {**graph, "normalize_seconds": norm["seconds"], "normalize_records_per_s": norm["records_per_s"]}
+    return {**graph, "normalize_seconds": norm["seconds"], "normalize_records_per_s": norm["records_per_s"],
+            "linkage": linkage}
 
 
 def _now() -> dt.datetime:
@@ -137,6 +144,14 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             k = base + len(relabel)
             dropped_links = [lk for lk in solved_links if lk.status == "dropped"]
 
+        # -- probabilistic pass: fuzzy links join the final components, below every rule -------
+        prob_links: list[tuple[int, int, str, str, Any, str]] = []
+        prob_counts: dict[str, int] = {}
+        if rules.linkage.enabled:
+            labels, prob_links, prob_counts = merge_probabilistic(
+                cur, rules, labels, types, limits, overrides, now
+            )
+
         cur.register(
             "assign_arrow",
             pa.table({"node": pa.array(np.arange(n_nodes), pa.int32()),
@@ -186,6 +201,21 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             )
             cur.unregister("links_arrow")
 
+        if prob_links:
+            cur.register(
+                "prob_arrow",
+                pa.table({
+                    "a": pa.array([x[0] for x in prob_links], pa.int32()),
+                    "b": pa.array([x[1] for x in prob_links], pa.int32()),
+                    "status": [x[2] for x in prob_links],
+                    "occ": [x[3] for x in prob_links],
+                    "ts": pa.array([x[4] for x in prob_links], pa.timestamp("us")),
+                    "reason": [x[5] for x in prob_links],
+                }),
+            )
+            cur.execute("INSERT INTO run_links SELECT a, b, status, occ, ts, reason FROM prob_arrow")
+            cur.unregister("prob_arrow")
+
         id_stats = assign_profile_ids(cur, run_id, now)
         _write(cur, run_id, now)
         summary = _summary(cur, stats, id_stats, len(dropped_links), len(bad_nodes))
@@ -193,6 +223,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
         summary["occurrence_seconds"] = round(t_occ, 3)
         summary["components_seconds"] = round(t_cc, 3)
         summary["run_id"] = int(run_id)
+        summary.update(prob_counts)
         cur.execute(
             "UPDATE identity_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
             [_now(), json.dumps(summary), run_id],

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from xrm.exceptions import ConfigError
+from xrm.identify._linkage_settings import LinkageSettings
 
 __all__ = ["RECORD_TYPE", "IdentifierRule", "IdentityRules"]
 
@@ -113,6 +114,10 @@ class IdentityRules(BaseModel):
             "account_id": "account_id",
         },
         description="Event trait name -> identifier type, read from traits of every event.",
+    )
+    linkage: LinkageSettings = Field(
+        default_factory=LinkageSettings,
+        description="Probabilistic record linkage (Splink): thresholds, training caps, cannot-link rules.",
     )
 
     @model_validator(mode="after")

@@ -134,7 +134,64 @@ CREATE TABLE identity_overrides (
 );
 """
 
+_V2 = """
+-- Record pairs scored by the probabilistic linkage (Splink) at or above the review threshold.
+CREATE TABLE linkage_pairs (
+    record_a          VARCHAR NOT NULL,        -- record_a < record_b
+    record_b          VARCHAR NOT NULL,
+    match_weight      DOUBLE NOT NULL,         -- log2 Bayes factor, prior included
+    match_probability DOUBLE NOT NULL,
+    weights           JSON NOT NULL,           -- {comparison: partial match weight}
+    status            VARCHAR NOT NULL,        -- linked | refused | review | same | decided
+    reason            VARCHAR,                 -- why linked or refused (rule, conflict, decision)
+    model_id          INTEGER                  -- the linkage model (run) that scored the pair
+);  -- no primary key: rewritten whole by each run, unique by construction (cheaper at 1M pairs)
+
+-- Grey-zone pairs for a person to decide; decisions are kept and obeyed by every later run.
+CREATE TABLE review_queue (
+    record_a          VARCHAR NOT NULL,
+    record_b          VARCHAR NOT NULL,
+    match_weight      DOUBLE,
+    match_probability DOUBLE,
+    weights           JSON,
+    status            VARCHAR NOT NULL,        -- pending | accepted | rejected
+    queued_at         TIMESTAMP NOT NULL,
+    decided_by        VARCHAR,
+    decided_at        TIMESTAMP,
+    reason            VARCHAR,
+    PRIMARY KEY (record_a, record_b)
+);
+
+-- The linkage model of each run (trained or packaged), so learned weights can be checked.
+CREATE TABLE linkage_models (
+    model_id          INTEGER PRIMARY KEY,     -- one per linkage run
+    trained_at        TIMESTAMP NOT NULL,
+    n_records         BIGINT NOT NULL,
+    source            VARCHAR NOT NULL,        -- trained | packaged | trained+packaged
+    parameters        JSON NOT NULL,           -- lambda, m, u and weight per comparison level
+    summary           JSON
+);
+
+-- The best value of each attribute per profile, with the record it came from (lineage).
+CREATE TABLE golden_records (
+    profile_id        BIGINT NOT NULL,
+    attribute         VARCHAR NOT NULL,        -- first_name, last_name, birth_date, address, email, phone
+    value             VARCHAR,
+    value_json        JSON,                    -- structured value (the address parts)
+    rule              VARCHAR NOT NULL,        -- the survivorship rule that chose it
+    source            VARCHAR,
+    record_id         VARCHAR,
+    record_updated_at TIMESTAMP,
+    n_records         INTEGER,                 -- records of the profile holding this value
+    n_candidates      INTEGER,                 -- distinct values the profile holds
+    PRIMARY KEY (profile_id, attribute)
+);
+"""
+
 SCHEMA = Schema(
     "identify",
-    (Migration(1, "normalised records, identity graph, profiles, merge log, overrides", _V1),),
+    (
+        Migration(1, "normalised records, identity graph, profiles, merge log, overrides", _V1),
+        Migration(2, "probabilistic linkage pairs, review queue, linkage models, golden records", _V2),
+    ),
 )

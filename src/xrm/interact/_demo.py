@@ -14,10 +14,11 @@ from typing import Any
 from xrm.interact._campaigns import Campaign, Offer, run_campaigns
 from xrm.interact._channels import Channel, SmtpTransport
 from xrm.interact._clock import utc
+from xrm.interact._consent import sync_consents
 from xrm.interact._outbox import deliver_outbox
 from xrm.interact._results import campaign_results
 from xrm.interact._templates import Template
-from xrm.interact._triggers import AbandonedBasket
+from xrm.interact._triggers import AbandonedBasket, TraitBelow
 
 __all__ = ["demo_campaigns", "run_demo_campaigns"]
 
@@ -35,6 +36,15 @@ _BASKET = Template(
     ),
     name="demo basket template",
 )
+_WINBACK = Template(
+    subject="{{ customer.first_name | default('Hallo') }}, wir vermissen Sie",
+    text=(
+        "Hallo {{ customer.first_name | default('') }},\n\nlange nicht gesehen! {{ offer.name }} "
+        "für Ihre nächste Bestellung: {{ track('https://shop.example.com/') }}\n\n"
+        "Abmelden: {{ unsubscribe_url }}\n"
+    ),
+    name="demo win-back template",
+)
 _BATCH = Template(
     subject="{{ customer.first_name | default('Hallo') }}, {{ offer.name }} für Sie",
     text=(
@@ -45,16 +55,28 @@ _BATCH = Template(
 )
 
 
-def demo_campaigns() -> list[Campaign]:
-    """The two demo campaigns (fixed offers: Customize's next-best offer plugs in as offer_fn)."""
+def demo_campaigns(store: Any = None) -> list[Campaign]:
+    """The two demo campaigns (fixed offers: Customize's next-best offer plugs in as offer_fn).
+
+    Triggered: a win-back when Differentiate's P(alive) is below 0.3 (table ``customer_value``)
+    if the store has it, else an abandoned basket. Batch: the e-mail list (everyone who ever
+    gave e-mail marketing consent; the gate keeps those whose consent is valid now).
+    """
+    has_value = store is not None and bool(store.sql(
+        "SELECT 1 FROM information_schema.columns WHERE table_name = 'customer_value' "
+        "AND column_name = 'p_alive'").fetchall()) and store.count("customer_value") > 0
+    trigger: Any = (
+        TraitBelow(0.3, "p_alive", "customer_value", "customer_id") if has_value
+        else AbandonedBasket(wait=timedelta(hours=1), lookback=timedelta(days=7))
+    )
     return [
-        Campaign("demo-basket", "Abandoned basket (1 h)", "email", _BASKET,
-                 trigger=AbandonedBasket(wait=timedelta(hours=1), lookback=timedelta(days=7)),
-                 offer=Offer("free-shipping", "Gratisversand", 4.0), control_share=0.1, seed=1,
-                 priority=10),
-        Campaign("demo-subscription", "Coffee subscription for buyers", "email", _BATCH,
-                 audience=("SELECT DISTINCT user_id AS customer FROM events "
-                           "WHERE event = 'Order Completed' AND user_id IS NOT NULL"),
+        Campaign("demo-trigger", "Win back (P(alive) < 0.3)" if has_value
+                 else "Abandoned basket (1 h)", "email", _BASKET if not has_value else _WINBACK,
+                 trigger=trigger, offer=Offer("welcome-back", "Gratisversand", 4.0),
+                 control_share=0.1, seed=1, priority=10),
+        Campaign("demo-batch", "Coffee subscription for the e-mail list", "email", _BATCH,
+                 audience=("SELECT DISTINCT customer FROM consents "
+                           "WHERE channel = 'email' AND purpose = 'marketing'"),
                  offer=Offer("abo-10", "10 % auf das Kaffee-Abo", 6.0), control_share=0.2,
                  seed=2, priority=5),
     ]
@@ -82,13 +104,19 @@ def run_demo_campaigns(
         # Links need a secret; the demo makes a throwaway one (its links will not verify later).
         store.settings = original.model_copy(update={"secret_key": secrets.token_urlsafe(40)})
     try:
-        runs = run_campaigns(store, demo_campaigns(), now=at, dry_run=dry)
+        with store.transaction() as tx:
+            sync_consents(tx)  # the batch audience reads the consent list
+        runs = run_campaigns(store, demo_campaigns(store), now=at, dry_run=dry)
         delivery = None
         results = []
         if not dry and smtp_host is not None:
             channels = {"email": Channel("email", SmtpTransport(smtp_host, smtp_port, starttls=False,
                                                                 mail_from=store.settings.mail_from))}
-            delivery = deliver_outbox(store, channels, now=at).as_dict()
+            # The worker runs when the last message is due (quiet hours may defer them to
+            # the morning in the customer's time zone).
+            due = store.sql("SELECT max(not_before) FROM messages WHERE run_id IN "
+                            "(SELECT unnest(?))", [[r.run_id for r in runs]]).fetchall()[0][0]
+            delivery = deliver_outbox(store, channels, now=max(at, due or at)).as_dict()
             results = [campaign_results(store, r.campaign_id) for r in runs]
     finally:
         store.settings = original

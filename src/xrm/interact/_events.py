@@ -57,11 +57,16 @@ def write_events(cur: duckdb.DuckDBPyConnection, events: Iterable[TrackEvent]) -
     ]
     if not rows:
         return 0
-    before = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    cur.executemany(
-        "INSERT OR IGNORE INTO events (message_id, type, event, user_id, ts, source, properties, "
-        "context) VALUES (?, 'track', ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
-    after = cur.execute("SELECT count(*) FROM events").fetchall()[0][0]
-    return int(after - before)
+    # Skip ids already stored (an index lookup; counting the table would scan it).
+    seen = {r[0] for r in cur.execute(
+        "SELECT message_id FROM events WHERE message_id IN (SELECT unnest(?))",
+        [[r[0] for r in rows]],
+    ).fetchall()}
+    new = [r for r in rows if r[0] not in seen]
+    if new:
+        cur.executemany(
+            "INSERT OR IGNORE INTO events (message_id, type, event, user_id, ts, source, "
+            "properties, context) VALUES (?, 'track', ?, ?, ?, ?, ?, ?)",
+            new,
+        )
+    return len(new)

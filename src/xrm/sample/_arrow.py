@@ -37,8 +37,8 @@ EVENT_SCHEMA = pa.schema(
         ("type", _DICT),
         ("event", _DICT),
         ("name", _DICT),
-        ("user_id", pa.string()),
-        ("anonymous_id", pa.string()),
+        ("user_id", _DICT),
+        ("anonymous_id", _DICT),
         ("group_id", pa.string()),
         ("previous_id", pa.string()),
         ("timestamp", pa.timestamp("ms", tz="UTC")),
@@ -101,10 +101,20 @@ def take(values: np.ndarray | pa.Array, index: np.ndarray, valid: np.ndarray | N
     return arr.take(idx)
 
 
-def lookup(dictionary: pa.Array | list[str], index: np.ndarray) -> pa.DictionaryArray:
-    """``dictionary[index]`` without copying strings: a dictionary-encoded array."""
+def lookup(
+    dictionary: pa.Array | list[str] | np.ndarray, index: np.ndarray, valid: np.ndarray | None = None
+) -> pa.DictionaryArray:
+    """``dictionary[index]`` without copying strings: a dictionary-encoded array (null where not
+    ``valid``)."""
     values = dictionary if isinstance(dictionary, pa.Array) else pa.array(dictionary, type=pa.string())
-    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(index, dtype=np.int32)), values)
+    # Parquet refuses nulls inside a dictionary and writes one with repeated values differently
+    # from run to run: reduce it to its distinct values and renumber the indices to match
+    encoded = values.dictionary_encode()
+    renumber = encoded.indices.fill_null(0).to_numpy()
+    values = encoded.dictionary
+    index = renumber[np.asarray(index, dtype=np.int64)]
+    idx = pa.array(index.astype(np.int32), mask=None if valid is None else ~np.asarray(valid))
+    return pa.DictionaryArray.from_arrays(idx, values)
 
 
 def _column(value: Any, kind: pa.DataType, n: int) -> pa.Array:
@@ -123,11 +133,20 @@ def _column(value: Any, kind: pa.DataType, n: int) -> pa.Array:
     return arr.cast(kind)
 
 
-def event_table(rng: np.random.Generator, ts_ms: np.ndarray, **columns: Any) -> pa.Table:
-    """An events table in :data:`EVENT_SCHEMA`: missing columns are null, scalars repeat."""
+def event_table(
+    rng: np.random.Generator, ts_ms: np.ndarray, plain: tuple[str, ...] = (), **columns: Any
+) -> pa.Table:
+    """An events table in :data:`EVENT_SCHEMA`: missing columns are null, scalars repeat.
+
+    Columns named in ``plain`` are kept as plain strings (for values that are all different,
+    where a dictionary would only cost time).
+    """
     n = len(ts_ms)
+    schema = EVENT_SCHEMA
+    for name in plain:
+        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
     arrays = []
-    for field in EVENT_SCHEMA:
+    for field in schema:
         if field.name == "message_id":
             arrays.append(uuid4(rng, n))
         elif field.name == "timestamp":
@@ -136,4 +155,4 @@ def event_table(rng: np.random.Generator, ts_ms: np.ndarray, **columns: Any) -> 
             arrays.append(_column(columns.pop(field.name, None), field.type, n))
     if columns:
         raise TypeError(f"unknown event columns: {sorted(columns)}")
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -11,8 +11,6 @@ the second file format the loader reads.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -26,22 +24,22 @@ from xrm.sample._people import DAY_MS, People, scramble
 __all__ = ["MONTH_MS", "iso", "referral_code", "referral_lines", "subscription_lines"]
 
 MONTH_MS = int(30.4375 * DAY_MS)
-_CONTEXT = {"library": {"name": "subscription-service", "version": "2.0.4"}}
-_REFERRAL_CONTEXT = {"library": {"name": "referral-service", "version": "1.1.0"}}
+_CONTEXT = '{"library":{"name":"subscription-service","version":"2.0.4"}}'
+_REFERRAL_CONTEXT = '{"library":{"name":"referral-service","version":"1.1.0"}}'
 _REASONS = ("zu teuer", "Urlaub", "Geschmack", "zu viel Müsli", "kein Grund angegeben")
+_PLAN = "Müsli-Mix Box monatlich"
 
 
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+def iso(ms: np.ndarray) -> list[str]:
+    """ISO 8601 UTC timestamps (``2024-05-01T12:00:00.000Z``) for millisecond times."""
+    text = np.datetime_as_string(np.asarray(ms, dtype="datetime64[ms]"), unit="ms")
+    return [t + "Z" for t in text.tolist()]
 
 
-def _line(message_id: str, user_id: str, ms: int, event: str, properties: dict[str, object],
-          context: Mapping[str, object] = _CONTEXT) -> str:
-    obj = {
-        "messageId": message_id, "type": "track", "event": event, "userId": user_id,
-        "timestamp": iso(ms), "properties": properties, "context": context,
-    }
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _line(message_id: str, user_id: str, ts: str, event: str, properties: str, context: str) -> str:
+    # every value is an id, a number or text from the sample's own lists: no escaping needed
+    return (f'{{"messageId":"{message_id}","type":"track","event":"{event}","userId":"{user_id}",'
+            f'"timestamp":"{ts}","properties":{properties},"context":{context}}}')
 
 
 def subscription_lines(
@@ -67,44 +65,56 @@ def subscription_lines(
     reason = rng.integers(0, len(_REASONS), len(subs))
     cancel_early = (rng.uniform(1, 10, len(subs)) * DAY_MS).astype(np.int64) // 1000 * 1000
     ids = scramble(people.gidx[subs], 8)
-    n_events = 2 + np.minimum(months, (end_ms - start) // MONTH_MS + 1)
-    message_ids = iter(uuid4(rng, int(n_events.sum())).to_pylist())
-    price = b.subscription_price
+
+    # renewals k = 1 .. months-1 that fall before the end; a cancellation if it falls before the end
+    renewals = np.clip(np.minimum(months - 1, (end_ms - 1 - start) // MONTH_MS), 0, None)
+    cancel = np.maximum(start + months * MONTH_MS - cancel_early, start + 1000)
+    cancels = cancel < end_ms
+    per = 1 + renewals + cancels
+    sub = np.repeat(np.arange(len(subs)), per)
+    k = np.arange(len(sub)) - np.repeat(np.cumsum(per) - per, per)  # 0 start, 1.. renewals, last cancel
+    is_cancel = cancels[sub] & (k == per[sub] - 1)
+    ts = np.where(is_cancel, cancel[sub], start[sub] + k * MONTH_MS)
+    stamps = iso(ts)
+    message_ids = uuid4(rng, len(sub)).to_pylist()
+    price = repr(b.subscription_price)
+    started = [
+        f'{{"subscription_id":"ABO-{ids[j]:08d}","plan":"{_PLAN}","mix":'
+        + json.dumps([MIX_COMPONENTS[c] for c in mixes[j]], ensure_ascii=False, separators=(",", ":"))
+        + f',"revenue":{price},"currency":"EUR"}}'
+        for j in range(len(subs))
+    ]
     lines: list[str] = []
-    for j, i in enumerate(subs):
-        user = keys.account[i]
-        sid = f"ABO-{ids[j]:08d}"
-        mix = [MIX_COMPONENTS[c] for c in mixes[j]]
-        lines.append(_line(next(message_ids), user, int(start[j]), "Subscription Started", {
-            "subscription_id": sid, "plan": "Müsli-Mix Box monatlich", "mix": mix,
-            "revenue": price, "currency": "EUR"}))
-        for k in range(1, int(months[j])):
-            ts = int(start[j]) + k * MONTH_MS
-            if ts >= end_ms:
-                break
-            lines.append(_line(next(message_ids), user, ts, "Subscription Renewed", {
-                "subscription_id": sid, "period": k + 1, "revenue": price, "currency": "EUR"}))
-        cancel = int(start[j]) + int(months[j]) * MONTH_MS - int(cancel_early[j])
-        if cancel < end_ms:
-            lines.append(_line(next(message_ids), user, max(cancel, int(start[j]) + 1000),
-                               "Subscription Cancelled", {
-                "subscription_id": sid, "periods": int(months[j]), "reason": _REASONS[reason[j]]}))
+    for e, (j, kk, cancelled) in enumerate(zip(sub.tolist(), k.tolist(), is_cancel.tolist(), strict=True)):
+        user = keys.account[subs[j]]
+        if kk == 0:
+            event, props = "Subscription Started", started[j]
+        elif cancelled:
+            event = "Subscription Cancelled"
+            props = (f'{{"subscription_id":"ABO-{ids[j]:08d}","periods":{int(months[j])},'
+                     f'"reason":"{_REASONS[reason[j]]}"}}')
+        else:
+            event = "Subscription Renewed"
+            props = (f'{{"subscription_id":"ABO-{ids[j]:08d}","period":{kk + 1},"revenue":{price},'
+                     '"currency":"EUR"}')
+        lines.append(_line(message_ids[e], user, stamps[e], event, props, _CONTEXT))
     return lines, theta
 
 
-def referral_code(gidx: int) -> str:
-    """The referral code a person hands to friends."""
-    return f"FREUND-{int(scramble(np.array([gidx]), 6)[0]):06d}"
+def referral_code(gidx: np.ndarray) -> list[str]:
+    """The referral codes the given persons hand to friends."""
+    return [f"FREUND-{x:06d}" for x in scramble(np.asarray(gidx), 6).tolist()]
 
 
 def referral_lines(rng: np.random.Generator, people: People, beh: Behaviour, keys: Keys) -> list[str]:
     """`Referral Completed` when a referred friend makes their first purchase."""
     referred = np.flatnonzero(beh.referrer >= 0)
-    ids = iter(uuid4(rng, len(referred)).to_pylist())
-    lines = []
-    for i in referred:
-        r = beh.referrer[i]
-        code = referral_code(int(people.gidx[r]))
-        lines.append(_line(next(ids), keys.account[i], int(beh.t0[i]) // 1000 * 1000, "Referral Completed", {
-            "referrer_user_id": keys.account[r], "referral_code": code}, _REFERRAL_CONTEXT))
-    return lines
+    referrer = beh.referrer[referred]
+    ids = uuid4(rng, len(referred)).to_pylist()
+    codes = referral_code(people.gidx[referrer])
+    stamps = iso(beh.t0[referred] // 1000 * 1000)
+    return [
+        _line(ids[e], keys.account[i], stamps[e], "Referral Completed",
+              f'{{"referrer_user_id":"{keys.account[r]}","referral_code":"{codes[e]}"}}', _REFERRAL_CONTEXT)
+        for e, (i, r) in enumerate(zip(referred.tolist(), referrer.tolist(), strict=True))
+    ]

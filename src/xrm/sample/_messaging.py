@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pyarrow as pa
 
-from xrm.sample._arrow import event_table, lookup, take
+from xrm.sample._arrow import event_table, lookup
 from xrm.sample._catalogue import PAGES, SITE
 from xrm.sample._keys import Keys
 from xrm.sample._params import SampleParams
@@ -113,7 +113,7 @@ def email_events(
 
     def table(rows: np.ndarray, ts: np.ndarray, event: str, props: pa.Array) -> pa.Table:
         return event_table(rng, np.minimum(ts, end_ms - 1000), type="track", event=event,
-                           user_id=take(user, sub[rows]), properties=lookup(props, camp[rows]),
+                           user_id=lookup(user, sub[rows]), properties=lookup(props, camp[rows]),
                            context=lookup(context, sub[rows]))
 
     every = np.arange(len(sub))

@@ -35,6 +35,7 @@ _LINE_HEAD = pa.array(
     ]
 )
 _STORES = pa.array([f"F{i:03d}" for i in range(1, 61)])
+_PLAIN = ("properties", "context", "anonymous_id")  # one per order: no use for a dictionary
 _CONTEXT_WEB = '{"library":{"name":"analytics.js","version":"4.1.0"}}'
 _CONTEXT_APP = '{"library":{"name":"analytics-ios","version":"4.5.0"},"app":{"name":"Kaffeekorb"}}'
 _CONTEXT_POS = '{"library":{"name":"kasse-connector","version":"2.3.1"}}'
@@ -93,7 +94,8 @@ def order_events(
     props = concat('{"order_id":"', oid, '","revenue":', money(orders.revenue_cents),
                    ',"currency":"EUR","channel":', channel, ',"products":', products, "}")
     completed = event_table(
-        rng, orders.ts, type="track", event="Order Completed", user_id=pa.array(user, type=pa.string()),
+        rng, orders.ts, _PLAIN, type="track", event="Order Completed",
+        user_id=pa.array(user, type=pa.string()),
         anonymous_id=anon, properties=props, context=context, order_id=oid,
         revenue=orders.revenue_cents / 100.0, currency="EUR",
     )
@@ -117,7 +119,7 @@ def order_events(
     ref_props = concat('{"order_id":"', ref_oid, '","revenue":', money(ref_cents),
                        ',"currency":"EUR","products":', ref_products, "}")
     refunded = event_table(
-        rng, ref_ts, type="track", event="Order Refunded",
+        rng, ref_ts, _PLAIN, type="track", event="Order Refunded",
         user_id=pa.array(user[ref], type=pa.string()), anonymous_id=anon.take(pa.array(ref)),
         properties=ref_props, context=context.take(pa.array(ref)), order_id=ref_oid,
         revenue=ref_cents / 100.0, currency="EUR",

@@ -6,9 +6,11 @@
 - newsletter: an e-mail address as typed (case, spaces), sometimes a first name.
 - call centre (CRM): titles, landlines, careful but sometimes outdated.
 
-Rates come from :class:`~xrm.sample.NoiseRates`; each record's person goes to ground truth.
+Rates come from :class:`~xrm.sample.NoiseRates`.  Every decision is drawn as an array for all
+records at once; Python only touches the few values that actually get noise.  Each record's
+person goes to ground truth.
 
-    >>> recs = make_records(rng, people, keys, params, card_revenue)  # doctest: +SKIP
+    >>> recs = make_records(rng, people, keys, params, (rev1, rev2), end_ms)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -20,16 +22,9 @@ import numpy as np
 import pyarrow as pa
 
 from xrm.sample._keys import Keys
-from xrm.sample._noise import (
-    PHONE_FORMATS,
-    email_variant,
-    phone_variant,
-    street_variant,
-    transliterate,
-    typo,
-)
+from xrm.sample._noise import PHONE_FORMATS, email_variant, phone_variant, street_variant, transliterate, typo
 from xrm.sample._params import SampleParams
-from xrm.sample._people import People
+from xrm.sample._people import NULL, People
 
 __all__ = ["CRM_SCHEMA", "LOYALTY_COLUMNS", "NEWSLETTER_COLUMNS", "WEBSHOP_COLUMNS", "Records",
            "make_records"]
@@ -56,7 +51,7 @@ class Records:
     loyalty: list[tuple[Any, ...]]
     newsletter: list[tuple[Any, ...]]
     crm: pa.Table
-    truth: pa.Table  # source, source_key, person_id
+    truth: pa.Table  # record_id, source, source_key, person_id
 
 
 def _stamps(ms: np.ndarray) -> np.ndarray:
@@ -66,100 +61,96 @@ def _stamps(ms: np.ndarray) -> np.ndarray:
 
 
 def _dmy(iso: np.ndarray) -> np.ndarray:
-    """``dd.mm.yyyy`` from ``YYYY-MM-DD`` strings."""
-    return np.array([f"{d[8:10]}.{d[5:7]}.{d[0:4]}" for d in iso], dtype=object)
+    """``dd.mm.yyyy`` from ``YYYY-MM-DD`` strings (None stays None)."""
+    return np.array([None if d is None else f"{d[8:10]}.{d[5:7]}.{d[0:4]}" for d in iso], dtype=object)
 
 
-class _Uniforms:
-    """Uniform draws handed out one at a time from a pre-drawn block (much faster than rng.random())."""
-
-    def __init__(self, rng: np.random.Generator, block: int = 65_536) -> None:
-        self.rng, self.block = rng, block
-        self.buf: list[float] = []
-        self.pos = 0
-
-    def __call__(self) -> float:
-        if self.pos >= len(self.buf):
-            self.buf = self.rng.random(self.block).tolist()
-            self.pos = 0
-        self.pos += 1
-        return self.buf[self.pos - 1]
-
-
-class _Writer:
-    """Noise for one source: draws come from the chunk's generator, rates from the params."""
+class _Source:
+    """The noise of one source system, applied to the records of persons ``pi``."""
 
     def __init__(self, rng: np.random.Generator, people: People, params: SampleParams, source: str,
-                 birth_iso: np.ndarray) -> None:
-        self.rng, self.p, self.src = rng, people, source
-        self.u = _Uniforms(rng)
-        self.birth_iso = birth_iso
+                 pi: np.ndarray, older: np.ndarray) -> None:
+        self.rng, self.p, self.pi, self.older = rng, people, pi, older
         nz = params.noise
-        self.typo = nz.typo[source]
-        self.nick = nz.nickname[source]
-        self.translit = nz.transliterate[source]
-        self.maiden = nz.maiden_name[source]
-        self.old = nz.old_address[source]
-        self.no_birth = nz.missing_birth_date[source]
-        self.no_phone = nz.missing_phone[source]
-        self.no_email = nz.missing_email[source]
-        self.abbrev = nz.street_abbreviation
+        self.rates = {
+            "typo": nz.typo[source], "nick": nz.nickname[source], "translit": nz.transliterate[source],
+            "maiden": nz.maiden_name[source], "old": nz.old_address[source],
+            "no_birth": nz.missing_birth_date[source], "no_phone": nz.missing_phone[source],
+            "no_email": nz.missing_email[source], "abbrev": nz.street_abbreviation,
+        }
 
-    def chance(self, rate: float) -> bool:
-        return self.u() < rate
+    def chance(self, what: str | float) -> np.ndarray:
+        rate = self.rates[what] if isinstance(what, str) else what
+        return self.rng.random(len(self.pi)) < rate
 
-    def pick(self, k: int) -> int:
-        return min(int(self.u() * k), k - 1)
+    def _text(self, values: np.ndarray) -> np.ndarray:
+        out = values.copy()
+        for i in np.flatnonzero(self.chance("typo")).tolist():
+            out[i] = typo(out[i], self.rng)
+        for i in np.flatnonzero(self.chance("translit")).tolist():
+            out[i] = transliterate(out[i])
+        return out
 
-    def _text(self, text: str) -> str:
-        if self.chance(self.typo):
-            text = typo(text, self.rng)
-        if self.chance(self.translit):
-            text = transliterate(text)
-        return text
+    def first(self) -> np.ndarray:
+        p, pi = self.p, self.pi
+        out = p.first_name[pi].copy()
+        use = self.chance("nick")
+        pick = self.rng.random(len(pi))
+        for i in np.flatnonzero(use).tolist():
+            nicks = p.nicknames[pi[i]]
+            if nicks:
+                out[i] = nicks[int(pick[i] * len(nicks))]
+        return self._text(out)
 
-    def first(self, i: int) -> str:
-        name = self.p.first_name[i]
-        nicks = self.p.nicknames[i]
-        if nicks and self.chance(self.nick):
-            name = nicks[self.pick(len(nicks))]
-        return self._text(name)
+    def last(self) -> np.ndarray:
+        p, pi = self.p, self.pi
+        maiden = p.maiden_name[pi]
+        use = (maiden != None) & self.older & self.chance("maiden")  # noqa: E711
+        return self._text(np.where(use, maiden, p.last_name[pi]))
 
-    def last(self, i: int, older: bool = True) -> str:
-        maiden = self.p.maiden_name[i]
-        name = maiden if maiden is not None and older and self.chance(self.maiden) else self.p.last_name[i]
-        return self._text(name)
-
-    def address(self, i: int, older: bool = True) -> tuple[str, str, str, str]:
-        p = self.p
-        if p.moved[i] and older and self.chance(self.old):
-            street, house = p.old_street[i], p.old_house_number[i]
-            plz, city = p.old_postcode[i], p.old_city[i]
-        else:
-            street, house, plz, city = p.street[i], p.house_number[i], p.postcode[i], p.city[i]
-        if self.chance(self.abbrev):
-            street = street_variant(street, self.rng)
-        if self.chance(self.translit):
-            city = transliterate(city)
+    def address(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        p, pi = self.p, self.pi
+        old = p.moved[pi] & self.older & self.chance("old")
+        street = np.where(old, p.old_street[pi], p.street[pi])
+        house = np.where(old, p.old_house_number[pi], p.house_number[pi])
+        plz = np.where(old, p.old_postcode[pi], p.postcode[pi])
+        city = np.where(old, p.old_city[pi], p.city[pi])
+        for i in np.flatnonzero(self.chance("abbrev")).tolist():
+            street[i] = street_variant(street[i], self.rng)
+        for i in np.flatnonzero(self.chance("translit")).tolist():
+            city[i] = transliterate(city[i])
         return self._text(street), house, plz, city
 
-    def birth(self, i: int, dmy: bool = False) -> str:
-        if self.chance(self.no_birth):
-            return ""
-        iso = self.birth_iso[i]
-        return f"{iso[8:10]}.{iso[5:7]}.{iso[0:4]}" if dmy else iso
+    def birth(self, iso: np.ndarray) -> np.ndarray:
+        return np.where(self.chance("no_birth"), NULL, iso[self.pi])
 
-    def phone(self, i: int, landline_first: bool = False) -> str:
-        if self.chance(self.no_phone):
-            return ""
-        mobile, land = self.p.mobile[i], self.p.landline[i]
-        number = (land or mobile) if landline_first else (mobile or land)
-        if number is None:
-            return ""
-        return phone_variant(number[0], number[1], self.pick(PHONE_FORMATS))
+    def phone(self, landline_first: bool = False) -> np.ndarray:
+        p, pi = self.p, self.pi
+        a, b = (p.landline, p.mobile) if landline_first else (p.mobile, p.landline)
+        number = np.where(a[pi] != None, a[pi], b[pi])  # noqa: E711
+        number[self.chance("no_phone")] = None
+        fmt = self.rng.integers(0, PHONE_FORMATS, len(pi))
+        out = np.full(len(pi), None, dtype=object)
+        for i in np.flatnonzero(number != None).tolist():  # noqa: E711
+            out[i] = phone_variant(number[i][0], number[i][1], int(fmt[i]))
+        return out
 
-    def email(self, i: int) -> str:
-        return "" if self.chance(self.no_email) else str(self.p.email[i])
+    def email(self) -> np.ndarray:
+        return np.where(self.chance("no_email"), NULL, self.p.email[self.pi])
+
+
+def _both(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Record rows for keys ``first`` and ``second`` (None: absent): persons, which, older."""
+    i1 = np.flatnonzero(first != None)  # noqa: E711
+    i2 = np.flatnonzero(second != None)  # noqa: E711
+    pi = np.concatenate((i1, i2))
+    is_second = np.concatenate((np.zeros(len(i1), bool), np.ones(len(i2), bool)))
+    order = np.argsort(pi, kind="stable")  # a person's records next to each other
+    return pi[order], is_second[order], ~is_second[order]
+
+
+def _empty(values: np.ndarray) -> list[str]:
+    return ["" if v is None else v for v in values.tolist()]
 
 
 def make_records(
@@ -170,89 +161,95 @@ def make_records(
     card_revenue: tuple[np.ndarray, np.ndarray],
     end_ms: int,
 ) -> Records:
-    pid = people.person_id
-    truth: list[tuple[str, str, str]] = []
-    birth_iso = np.datetime_as_string(people.birth.astype("datetime64[D]")).astype(object)
-    n = len(people)
-    acc_at, acc2_at = _stamps(keys.account_at), _stamps(keys.account2_at)
-    updated = keys.account_at + (rng.random(n) * np.maximum(end_ms - keys.account_at, 0)).astype(np.int64)
-    updated2 = keys.account2_at + (rng.random(n) * np.maximum(end_ms - keys.account2_at, 0)).astype(np.int64)
-    upd, upd2 = _stamps(updated), _stamps(updated2)
-
-    web = _Writer(rng, people, params, "webshop", birth_iso)
-    webshop = []
-    for i in np.flatnonzero(keys.account != None).tolist():  # noqa: E711
-        for acc, at, up, email, older in (
-            (keys.account[i], acc_at[i], upd[i], people.email[i], True),
-            (keys.account2[i], acc2_at[i], upd2[i], people.alt_email[i], False),
-        ):
-            if acc is None:
-                continue
-            street, house, plz, city = web.address(i, older)
-            webshop.append((acc, email, web.first(i), web.last(i, older), web.birth(i),
-                            street, house, plz, city, web.phone(i), at, up))
-            truth.append(("webshop", acc, pid[i]))
-
-    loy = _Writer(rng, people, params, "loyalty", birth_iso)
-    card_at, card2_at = _dmy(_stamps(keys.card_at)), _dmy(_stamps(keys.card2_at))
-    loyalty = []
-    rev1, rev2 = card_revenue
-    for i in np.flatnonzero(keys.card != None).tolist():  # noqa: E711
-        for card, at, rev, older in ((keys.card[i], card_at[i], rev1[i], True),
-                                     (keys.card2[i], card2_at[i], rev2[i], False)):
-            if card is None:
-                continue
-            street, house, plz, city = loy.address(i, older)
-            euros = int(rev)
-            loyalty.append((card, "Frau" if people.gender[i] == "f" else "Herr", loy.first(i),
-                            loy.last(i, older), f"{street} {house}", plz, city,
-                            loy.phone(i, landline_first=True), loy.email(i), loy.birth(i, dmy=True),
-                            at, f"{euros // 100},{euros % 100:02d}", str(euros // 100)))
-            truth.append(("loyalty", card, pid[i]))
-
-    news = _Writer(rng, people, params, "newsletter", birth_iso)
-    optin, optin2 = _stamps(keys.optin_at), _stamps(keys.optin2_at)
     nz = params.noise
-    newsletter = []
-    for i in np.flatnonzero(keys.subscriber != None).tolist():  # noqa: E711
-        for sid, email, at in ((keys.subscriber[i], keys.subscriber_email[i], optin[i]),
-                               (keys.subscriber2[i], keys.subscriber2_email[i], optin2[i])):
-            if sid is None:
-                continue
-            u = news.u()
-            kind = (1 if u < nz.email_upper else 2 if u < nz.email_upper + nz.email_capitalised
-                    else 3 if u < nz.email_upper + nz.email_capitalised + nz.email_whitespace else 0)
-            first = "" if news.chance(nz.missing_first_name_newsletter) else news.first(i)
-            source = ("Webshop", "Filiale", "Gewinnspiel", "Facebook")[news.pick(4)]
-            newsletter.append((sid, email_variant(str(email), kind), first, at[:10], source))
-            truth.append(("newsletter", sid, pid[i]))
+    pid = people.person_id
+    birth_iso = np.datetime_as_string(people.birth.astype("datetime64[D]")).astype(object)
+    truth: list[tuple[str, np.ndarray, np.ndarray]] = []
 
-    crm = _Writer(rng, people, params, "crm", birth_iso)
-    cols: dict[str, list[object]] = {f.name: [] for f in CRM_SCHEMA}
-    for i in np.flatnonzero(keys.crm != None).tolist():  # noqa: E711
-        title = people.title[i] if people.title[i] and crm.chance(nz.crm_title_shown) else ""
-        first = crm.first(i)
-        if title and crm.chance(0.3):  # typed into the first-name field instead
-            first, title = f"{title} {first}", ""
-        street, house, plz, city = crm.address(i)
-        birth = None if crm.chance(crm.no_birth) else people.birth[i].astype("datetime64[D]").item()
-        row = {
-            "crm_id": keys.crm[i], "salutation": "Frau" if people.gender[i] == "f" else "Herr",
-            "title": title or None, "first_name": first, "last_name": crm.last(i),
-            "phone": crm.phone(i, landline_first=True) or None, "email": crm.email(i) or None,
-            "street": street, "house_number": house, "postcode": plz, "city": city, "birth_date": birth,
-            "last_contact": int(keys.crm_at[i]),
-        }
-        for k, v in row.items():
-            cols[k].append(v)
-        truth.append(("crm", keys.crm[i], pid[i]))
+    # web shop: one row per account; a second account has another e-mail and is newer
+    pi, second, older = _both(keys.account, keys.account2)
+    src = _Source(rng, people, params, "webshop", pi, older)
+    key = np.where(second, keys.account2[pi], keys.account[pi])
+    created = np.where(second, keys.account2_at[pi], keys.account_at[pi])
+    updated = created + (rng.random(len(pi)) * np.maximum(end_ms - created, 0)).astype(np.int64)
+    street, house, plz, city = src.address()
+    webshop = list(zip(
+        key.tolist(), np.where(second, people.alt_email[pi], people.email[pi]).tolist(),
+        src.first().tolist(), src.last().tolist(), _empty(src.birth(birth_iso)), street.tolist(),
+        house.tolist(), plz.tolist(), city.tolist(), _empty(src.phone()), _stamps(created).tolist(),
+        _stamps(updated).tolist(), strict=True,
+    ))
+    truth.append(("webshop", key, pid[pi]))
 
-    crm_table = pa.Table.from_pydict(cols, schema=CRM_SCHEMA)
-    src, key, person = zip(*truth, strict=True) if truth else ((), (), ())
-    truth_table = pa.table({
-        "record_id": pa.array([f"{s}:{k}" for s, k in zip(src, key, strict=True)], pa.string()),
-        "source": pa.array(src, pa.string()),
-        "source_key": pa.array(key, pa.string()),
-        "person_id": pa.array(person, pa.string()),
-    })
-    return Records(webshop, loyalty, newsletter, crm_table, truth_table)
+    # loyalty cards: one row per card; the old card carries old names and addresses
+    pi, second, older = _both(keys.card, keys.card2)
+    src = _Source(rng, people, params, "loyalty", pi, older)
+    key = np.where(second, keys.card2[pi], keys.card[pi])
+    issued = _dmy(_stamps(np.where(second, keys.card2_at[pi], keys.card_at[pi])))
+    rev1, rev2 = card_revenue
+    cents = np.where(second, rev2[pi], rev1[pi])
+    street, house, plz, city = src.address()
+    loyalty = list(zip(
+        key.tolist(), np.where(people.gender[pi] == "f", "Frau", "Herr").tolist(), src.first().tolist(),
+        src.last().tolist(), [f"{s} {h}" for s, h in zip(street.tolist(), house.tolist(), strict=True)],
+        plz.tolist(), city.tolist(), _empty(src.phone(landline_first=True)), _empty(src.email()),
+        _empty(_dmy(src.birth(birth_iso))), issued.tolist(),
+        [f"{c // 100},{c % 100:02d}" for c in cents.tolist()], [str(c // 100) for c in cents.tolist()],
+        strict=True,
+    ))
+    truth.append(("loyalty", key, pid[pi]))
+
+    # newsletter: the address as typed, a first name now and then
+    pi, second, older = _both(keys.subscriber, keys.subscriber2)
+    src = _Source(rng, people, params, "newsletter", pi, older)
+    key = np.where(second, keys.subscriber2[pi], keys.subscriber[pi])
+    email = np.where(second, keys.subscriber2_email[pi], keys.subscriber_email[pi])
+    u = rng.random(len(pi))
+    kind = np.select([u < nz.email_upper, u < nz.email_upper + nz.email_capitalised,
+                      u < nz.email_upper + nz.email_capitalised + nz.email_whitespace], [1, 2, 3], 0)
+    first = np.where(src.chance(nz.missing_first_name_newsletter), NULL, src.first())
+    opt_in = _stamps(np.where(second, keys.optin2_at[pi], keys.optin_at[pi]))
+    channel = np.array(["Webshop", "Filiale", "Gewinnspiel", "Facebook"], dtype=object)
+    newsletter = list(zip(
+        key.tolist(), [email_variant(e, k) for e, k in zip(email.tolist(), kind.tolist(), strict=True)],
+        _empty(first), [t[:10] for t in opt_in.tolist()],
+        channel[rng.integers(0, len(channel), len(pi))].tolist(), strict=True,
+    ))
+    truth.append(("newsletter", key, pid[pi]))
+
+    # call centre: titles (sometimes typed into the first name), landline first
+    pi = np.flatnonzero(keys.crm != None)  # noqa: E711
+    src = _Source(rng, people, params, "crm", pi, np.ones(len(pi), bool))
+    title = np.where((people.title[pi] != "") & src.chance(nz.crm_title_shown), people.title[pi], NULL)
+    first = src.first()
+    in_first = (title != None) & src.chance(0.3)  # noqa: E711
+    for i in np.flatnonzero(in_first).tolist():
+        first[i] = f"{title[i]} {first[i]}"
+    title[in_first] = None
+    street, house, plz, city = src.address()
+    birth = src.birth(birth_iso)
+    crm = pa.table({
+        "crm_id": pa.array(keys.crm[pi], pa.string()),
+        "salutation": pa.array(np.where(people.gender[pi] == "f", "Frau", "Herr"), pa.string()),
+        "title": pa.array(title, pa.string()),
+        "first_name": pa.array(first, pa.string()),
+        "last_name": pa.array(src.last(), pa.string()),
+        "phone": pa.array(src.phone(landline_first=True), pa.string()),
+        "email": pa.array(src.email(), pa.string()),
+        "street": pa.array(street, pa.string()),
+        "house_number": pa.array(house, pa.string()),
+        "postcode": pa.array(plz, pa.string()),
+        "city": pa.array(city, pa.string()),
+        "birth_date": pa.array(birth, pa.string()).cast(pa.date32()),
+        "last_contact": pa.array(keys.crm_at[pi], pa.timestamp("ms", tz="UTC")),
+    }, schema=CRM_SCHEMA)
+    truth.append(("crm", keys.crm[pi], pid[pi]))
+
+    sources = np.concatenate([np.full(len(k), s, dtype=object) for s, k, _ in truth])
+    source_keys = np.concatenate([k for _, k, _ in truth])
+    return Records(webshop, loyalty, newsletter, crm, pa.table({
+        "record_id": pa.array([f"{s}:{k}" for s, k in zip(sources, source_keys, strict=True)], pa.string()),
+        "source": pa.array(sources, pa.string()),
+        "source_key": pa.array(source_keys, pa.string()),
+        "person_id": pa.array(np.concatenate([p for _, _, p in truth]), pa.string()),
+    }))

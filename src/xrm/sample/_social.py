@@ -70,14 +70,16 @@ def social_posts(
     reply_tpl = rng.integers(0, len(_REPLIES), len(author))
     product = rng.integers(0, len(PRODUCTS), len(author))
     pick = rng.random(len(author))
+    stamps = iso(ts)
+    later = iso(np.minimum(ts + 3_600_000, end_ms - 1000))
     lines: list[str] = []
     seen: dict[str, list[tuple[str, str]]] = {"twitter": [], "instagram": []}
 
     def emit(post_id: str, handle: str, platform: str, lang: str, text: str, mentions: list[str],
-             reply_to: str | None, ms: int) -> None:
+             reply_to: str | None, ms: str) -> None:
         lines.append(json.dumps({
             "post_id": post_id, "author_handle": handle, "platform": platform, "lang": lang,
-            "text": text, "mentions": mentions, "reply_to": reply_to, "timestamp": iso(ms),
+            "text": text, "mentions": mentions, "reply_to": reply_to, "timestamp": ms,
         }, ensure_ascii=False, separators=(",", ":")))
 
     number = offset
@@ -91,15 +93,14 @@ def social_posts(
             target_id, target_author = earlier[int(pick[k] * len(earlier))]
             lang, text = _REPLIES[reply_tpl[k]]
             text = text.format(a=target_author.lstrip("@"), p=pname)
-            emit(post_id, handle, platform, lang, text, [target_author], target_id, int(ts[k]))
+            emit(post_id, handle, platform, lang, text, [target_author], target_id, stamps[k])
             continue
         lang, text = _POSTS[template[k]]
         emit(post_id, handle, platform, lang, text.format(p=pname, b=BRAND_HANDLE), ["@" + BRAND_HANDLE],
-             None, int(ts[k]))
+             None, stamps[k])
         earlier.append((post_id, handle))
         if template[k] in _COMPLAINTS:
             number += 1
             emit(f"{platform[:2]}-{number:09d}", "@" + BRAND_HANDLE, platform, "de",
-                 _BRAND_REPLY.format(a=handle.lstrip("@")), [handle], post_id,
-                 min(int(ts[k]) + 3_600_000, end_ms - 1000))
+                 _BRAND_REPLY.format(a=handle.lstrip("@")), [handle], post_id, later[k])
     return lines

@@ -127,8 +127,7 @@ def truth_tables(
         "referrer_person_id": pa.array(pid[beh.referrer[referred]], pa.string()),
         "referred_person_id": pa.array(pid[referred], pa.string()),
         "referred_at": _ts(beh.t0[referred] // 1000 * 1000),
-        "referral_code": pa.array([referral_code(int(people.gidx[r])) for r in beh.referrer[referred]],
-                                  pa.string()),
+        "referral_code": pa.array(referral_code(people.gidx[beh.referrer[referred]]), pa.string()),
     })
     return {"persons": persons, "identifier_person": identifiers, "households": households,
             "referrals": referrals}

@@ -21,7 +21,7 @@ from xrm.sample._behaviour import Behaviour, segment_cumsum
 from xrm.sample._catalogue import PAGES, SITE
 from xrm.sample._keys import Keys
 from xrm.sample._params import SampleParams
-from xrm.sample._people import DAY_MS, NULL, People
+from xrm.sample._people import DAY_MS, People
 
 __all__ = ["Devices", "draw_devices", "web_events"]
 
@@ -128,11 +128,15 @@ def web_events(
     pick = (rng.random(s) * options).astype(np.int64)
     on_shared = pick >= devices.n_own[sp]
     col = np.minimum(pick, devices.n_own[sp] - 1)
-    device = np.where(on_shared, devices.shared[sp], devices.own[sp, col])
+    # ids are looked up in per-chunk dictionaries (own devices, then tablets; accounts, then
+    # second accounts) rather than copied per event
+    device_dict = np.concatenate((devices.own.ravel(), devices.shared))
+    device = np.where(on_shared, 3 * n + sp, 3 * sp + col)
     kind = np.where(on_shared, 2, devices.own_app[sp, col].astype(np.int64))  # 0 web, 1 app, 2 tablet
     login = online[sp] & (rng.random(s) < b.login_share)
     acc2 = (keys.account2[sp] != None) & (s_start >= keys.account2_at[sp]) & (rng.random(s) < 0.5)  # noqa: E711
-    user = np.where(login, np.where(acc2, keys.account2[sp], keys.account[sp]), NULL)
+    user_dict = np.concatenate((keys.account, keys.account2))
+    user = np.where(acc2, n + sp, sp)
 
     # pages: 1 + Poisson more per session, seconds to minutes apart
     n_pages = 1 + rng.poisson(b.pages_per_session - 1, s)
@@ -148,8 +152,8 @@ def web_events(
         p_ts,
         type=lookup(["page", "screen"], is_screen),
         name=lookup(_NAMES, page),
-        user_id=pa.array(user[ps], type=pa.string()),
-        anonymous_id=pa.array(device[ps], type=pa.string()),
+        user_id=lookup(user_dict, user[ps], login[ps]),
+        anonymous_id=lookup(device_dict, device[ps]),
         properties=lookup(_PROPS, page + is_screen * len(PAGES)),
         context=lookup(_CONTEXT, p_kind),
     )
@@ -158,8 +162,8 @@ def web_events(
         rng,
         s_start[li] // 1000 * 1000,
         type="identify",
-        user_id=pa.array(user[li], type=pa.string()),
-        anonymous_id=pa.array(device[li], type=pa.string()),
+        user_id=lookup(user_dict, user[li]),
+        anonymous_id=lookup(device_dict, device[li]),
         traits=pa.array(devices.traits[sp[li]], type=pa.string()),
         context=lookup(_CONTEXT, kind[li]),
     )

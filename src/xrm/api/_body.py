@@ -1,0 +1,68 @@
+"""Request bodies: read with a size limit, gzip undone (also with the limit), parsed as JSON.
+
+The limit applies to the body as the application sees it (after gzip), so a small compressed
+body cannot unpack into a large one.
+
+    >>> payload = await read_json(request, limit=500 * 1024, what="batch")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from starlette.requests import Request
+
+from xrm.api._errors import ApiError
+
+__all__ = ["BATCH_LIMIT", "EVENT_LIMIT", "read_json", "too_large"]
+
+EVENT_LIMIT = 32 * 1024  # Segment: 32 KB per call
+BATCH_LIMIT = 500 * 1024  # Segment: 500 KB per batch request
+
+
+def too_large(what: str, size: int, limit: int) -> ApiError:
+    return ApiError(
+        413, "payload_too_large",
+        f"{what}: {size:,} bytes is over the limit of {limit // 1024} KB; send fewer or smaller "
+        f"events per request (Segment's limits: 32 KB per event, 500 KB per batch)",
+    )
+
+
+async def read_json(request: Request, *, limit: int, what: str) -> Any:
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", ""):
+        raise ApiError(
+            415, "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported; send the body plain or gzip-compressed",
+        )
+    declared = request.headers.get("content-length")
+    if encoding != "gzip" and declared and declared.isdigit() and int(declared) > limit:
+        raise too_large(what, int(declared), limit)
+    chunks, size = [], 0
+    inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
+    async for chunk in request.stream():
+        if inflate is not None:
+            try:
+                chunk = inflate.decompress(chunk, limit + 1 - size)
+            except zlib.error as exc:
+                raise ApiError(
+                    400, "invalid_gzip",
+                    f"body: Content-Encoding is gzip but the body is not valid gzip ({exc})",
+                ) from None
+            if inflate.unconsumed_tail:
+                raise too_large(what, limit + 1, limit)
+        size += len(chunk)
+        if size > limit:
+            raise too_large(what, size, limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", f"{what}: the body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, "invalid_json", f"{what}: the body is not valid JSON ({exc}); send one JSON object"
+        ) from None

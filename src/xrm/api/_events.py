@@ -1,0 +1,188 @@
+"""The Segment tracking API: /v1/identify, /v1/track, /v1/page, /v1/screen, /v1/group, /v1/alias, /v1/batch.
+
+A drop-in for Segment's HTTP tracking API: point an official client's ``host`` here. The write
+key comes as the HTTP Basic user name (empty password) or as ``writeKey`` in the body; bodies may
+be gzip-compressed; a call may be 32 KB, a batch 500 KB. Success is exactly HTTP 200 with
+``{"success": true}``, sent after the events are committed (the clients retry anything else);
+errors are 4xx with ``{"code": ..., "message": ...}`` naming the field and the problem.
+
+    >>> httpx.post(url + "/v1/track", json={"userId": "u1", "event": "Shop"}, auth=(k, ""))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from xrm.api._body import BATCH_LIMIT, EVENT_LIMIT, read_json, too_large
+from xrm.api._errors import ApiError
+from xrm.api._writer import EventWriter, Submission
+
+__all__ = ["CALLS", "WriteKeys", "router"]
+
+log = logging.getLogger("xrm.api")
+
+CALLS = ("identify", "track", "page", "screen", "group", "alias")
+SUCCESS = {"success": True}
+
+router = APIRouter(prefix="/v1", tags=["events (Segment tracking API)"])
+
+_OBJECT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+    },
+    "responses": {
+        "200": {"description": "Committed.", "content": {"application/json": {"example": SUCCESS}}},
+        "400": {"description": "A field breaks a rule: {code, message, errors}."},
+        "401": {"description": "Missing or unknown write key."},
+        "413": {"description": "Over 32 KB per event or 500 KB per batch."},
+    },
+}
+
+
+class WriteKeys:
+    """Which write keys are accepted, and the source each names."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.keys = dict(keys)
+        self._warned = False
+
+    def source(self, request: Request, body: dict[str, Any]) -> str:
+        key = _basic_user(request.headers.get("authorization")) or body.get("writeKey")
+        if not self.keys:
+            if not self._warned:
+                log.warning(
+                    "no write_keys are configured: every write key is accepted. Set write_keys "
+                    "(xrm.toml [write_keys] KEY = \"source\") to accept only yours."
+                )
+                self._warned = True
+            return "api"
+        if not key:
+            raise ApiError(
+                401, "missing_write_key",
+                "writeKey: missing; send the write key as the HTTP Basic user name (empty password) "
+                "or as writeKey in the body",
+            )
+        source = self.keys.get(str(key))
+        if source is None:
+            raise ApiError(
+                401, "invalid_write_key",
+                f"writeKey: {str(key)[:4]}... is not a configured write key; use one of the keys "
+                f"in the server's write_keys setting",
+            )
+        return source
+
+
+def _basic_user(header: str | None) -> str | None:
+    if not header or header[:6].lower() != "basic ":
+        return None
+    try:
+        user, _, _ = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            401, "invalid_authorization",
+            "Authorization: not valid HTTP Basic credentials; send base64('WRITE_KEY:')",
+        ) from None
+    return user or None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _prepare(
+    event: dict[str, Any], where: str, received: str, shared: dict[str, Any] | None
+) -> str:
+    """The event as stored: batch-level context merged in, a missing time set to receipt."""
+    event.pop("writeKey", None)
+    if shared:
+        own = event.get("context")
+        event["context"] = {**shared, **own} if isinstance(own, dict) else (own or dict(shared))
+    if event.get("timestamp") in (None, "") and event.get("originalTimestamp") in (None, ""):
+        event["timestamp"] = received  # Segment: no timestamp means the time it was received
+    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+    size = len(text.encode("utf-8"))
+    if size > EVENT_LIMIT:
+        raise too_large(where or "event", size, EVENT_LIMIT)
+    return text
+
+
+async def _store(request: Request, sub: Submission, prefix: str) -> JSONResponse:
+    writer: EventWriter = request.app.state.writer
+    try:
+        outcome = await writer.submit(sub)
+    except Exception as exc:
+        raise ApiError(
+            503, "unavailable", f"the events were not stored ({type(exc).__name__}); send them again"
+        ) from None
+    if outcome.problems:
+        errors = [
+            {"index": p.line, "field": p.field, "value": p.value, "reason": p.reason}
+            for p in outcome.problems
+        ]
+        where = [f"{prefix.format(p.line)}{p.field}: {p.reason}" for p in outcome.problems[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        n = len(sub.texts)
+        raise ApiError(
+            400, "invalid_event",
+            f"{len(errors)} of {n} event{'s' if n != 1 else ''} invalid, nothing stored: "
+            + "; ".join(where) + more,
+            errors=errors,
+        )
+    return JSONResponse(SUCCESS)
+
+
+def _single(call: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def endpoint(request: Request) -> JSONResponse:
+        body = await read_json(request, limit=EVENT_LIMIT, what=call)
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", f"{call}: the body must be a JSON object {{...}}")
+        source = request.app.state.write_keys.source(request, body)
+        body["type"] = call  # the endpoint names the call, as in Segment
+        text = _prepare(body, call, _now(), None)
+        return await _store(request, Submission(f"POST /v1/{call}", source, [text], [body]), "")
+
+    endpoint.__name__ = call
+    endpoint.__doc__ = f"Segment `{call}` call: one event, committed before the 200."
+    return endpoint
+
+
+for _call in CALLS:
+    router.add_api_route(
+        f"/{_call}", _single(_call), methods=["POST"], openapi_extra=_OBJECT_BODY,
+        summary=f"{_call.title()} call",
+    )
+
+
+@router.post("/batch", summary="Batch of calls", openapi_extra=_OBJECT_BODY)
+async def batch(request: Request) -> JSONResponse:
+    """Segment `batch`: ``{"batch": [call, ...], "context": {...}}``; all stored or none."""
+    body = await read_json(request, limit=BATCH_LIMIT, what="batch")
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "batch: the body must be a JSON object {\"batch\": [...]}")
+    source = request.app.state.write_keys.source(request, body)
+    items = body.get("batch")
+    if not isinstance(items, list):
+        raise ApiError(
+            400, "invalid_batch",
+            f"batch: {'missing' if items is None else 'not a list'}; send {{\"batch\": [{{...}}, ...]}}",
+        )
+    shared = body.get("context") if isinstance(body.get("context"), dict) else None
+    received = _now()
+    texts: list[str] = []
+    for k, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ApiError(400, "invalid_batch", f"batch[{k}]: is not a JSON object; each call is {{...}}")
+        texts.append(_prepare(item, f"batch[{k}]", received, shared))
+    if not texts:
+        return JSONResponse(SUCCESS)
+    return await _store(request, Submission("POST /v1/batch", source, texts, items), "batch[{}].")

@@ -1,0 +1,63 @@
+"""Profiles and their timeline over HTTP: GET /v1/profiles/{id}, /v1/profiles/{id}/timeline.
+
+    >>> httpx.get(f"{url}/v1/profiles/17/timeline", params={"type": "track", "limit": 20})  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from xrm.interact import MAX_TIMELINE_LIMIT, profile_view, timeline
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/profiles", tags=["profiles and timeline"])
+
+
+@router.get("")
+def find_profiles(
+    request: Request,
+    id_type: Annotated[str, Query(description="Identifier type: user_id, anonymous_id, email ...")],
+    id_value: Annotated[str, Query(description="The identifier's value (normalised as identify does).")],
+) -> dict[str, Any]:
+    """Active profiles holding an identifier (evidence such as an e-mail may give several)."""
+    from xrm.identify import lookup_profiles
+
+    ids = lookup_profiles(request.app.state.store, id_type, id_value)
+    return {"id_type": id_type, "id_value": id_value, "profile_ids": ids}
+
+
+@router.get("/{profile_id}")
+def get_profile(request: Request, profile_id: int) -> dict[str, Any]:
+    """A profile's identifiers, evidence, traits (newest value of each) and event counts."""
+    return profile_view(request.app.state.store, profile_id)
+
+
+@router.get("/{profile_id}/timeline")
+def get_timeline(
+    request: Request,
+    profile_id: int,
+    type: Annotated[
+        list[str] | None,
+        Query(description="Call types or entries: track, page, identify, consent, merge ... (repeatable)"),
+    ] = None,
+    channel: Annotated[
+        list[str] | None, Query(description="Channels: email, sms, web, app, online, store ... (repeatable)")
+    ] = None,
+    event: Annotated[
+        list[str] | None, Query(description="Event or page names, e.g. Order Completed (repeatable)")
+    ] = None,
+    since: Annotated[datetime | None, Query(description="From this time (ISO 8601, inclusive).")] = None,
+    until: Annotated[datetime | None, Query(description="Before this time (ISO 8601, exclusive).")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_TIMELINE_LIMIT, description="Items per page.")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+) -> dict[str, Any]:
+    """Every interaction of the profile across channels, newest first, one page at a time."""
+    page = timeline(
+        request.app.state.store, profile_id, types=type or (), channels=channel or (),
+        events=event or (), since=since, until=until, limit=limit, cursor=cursor,
+    )
+    return page.as_dict()

@@ -1,0 +1,34 @@
+"""Run the app on uvicorn: one process (it owns the store), httptools and uvloop where installed.
+
+    >>> run_server(Settings(store_path="demo/xrm.duckdb"), port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from xrm.config import Settings
+
+__all__ = ["run_server"]
+
+
+def run_server(
+    settings: Settings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve until interrupted; SIGINT / SIGTERM write what is queued, then close the store."""
+    import uvicorn
+
+    from xrm.api._app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        workers=1,  # DuckDB allows one writing process: the server is it
+        log_level=log_level,
+        access_log=access_log,
+        timeout_graceful_shutdown=10,
+    )

@@ -1,0 +1,85 @@
+"""Settings of the probabilistic record linkage (the ``[identify.linkage]`` table).
+
+    >>> LinkageSettings().link_probability
+    0.9
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, model_validator
+
+__all__ = ["LinkageSettings"]
+
+
+class LinkageSettings(BaseModel):
+    """How fuzzy duplicates are found (Splink) and which of them become links."""
+
+    model_config = {"extra": "forbid", "frozen": True}
+
+    enabled: bool = Field(
+        default=True,
+        description="Run probabilistic record linkage (Splink) over normalised records in each batch.",
+    )
+    link_probability: float = Field(
+        default=0.9,
+        gt=0,
+        le=1,
+        description=(
+            "Pairs whose match probability reaches this become 'probabilistic' links in the "
+            "identity graph (below deterministic glue: limits, overrides and conflicts still apply)."
+        ),
+    )
+    review_probability: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description=(
+            "Pairs from here up to link_probability are the grey zone: they go to the review "
+            "queue unless their records already share a profile."
+        ),
+    )
+    min_train_records: int = Field(
+        default=5_000,
+        ge=100,
+        description=(
+            "Train m and u on the data only from this many records up; smaller data uses the "
+            "packaged parameters (trained on the sample business)."
+        ),
+    )
+    u_max_pairs: float = Field(
+        default=1e7, ge=1e4, description="Random pairs sampled to estimate u (Splink max_pairs)."
+    )
+    em_max_pairs: float = Field(
+        default=2e6, ge=1e3, description="Cap on blocked pairs per EM training run (memory stays flat)."
+    )
+    seed: int = Field(default=42, description="Seed of the u sampling, so runs are repeatable.")
+    memory_limit: str | None = Field(
+        default=None,
+        description="DuckDB memory_limit of the linkage connection; default: the store's memory_limit.",
+    )
+    first_name_conflict_below: float = Field(
+        default=0.8,
+        ge=0,
+        le=1,
+        description=(
+            "Cannot-link rule: two records whose nickname-folded first names have a Jaro-Winkler "
+            "similarity below this are different people (households share surname, address, phone)."
+        ),
+    )
+    birth_date_conflict_edits: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "Cannot-link rule: two known birth dates more than this many character edits apart "
+            "(YYYY-MM-DD) are different people; 1 forgives one typo."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> LinkageSettings:
+        if self.review_probability > self.link_probability:
+            raise ValueError(
+                f"review_probability ({self.review_probability}) must not exceed link_probability "
+                f"({self.link_probability})"
+            )
+        return self

@@ -1,0 +1,270 @@
+"""One timeline: every interaction of a profile, newest first, across channels and sources.
+
+What a profile did and what was done with it, from three places: its events (purchases, web and
+app, e-mail and SMS responses, call-centre outcomes: everything in ``events``), its consents
+(those not already recorded as ``Consent Updated`` events) and its identity history (merges,
+splits, unmerges from identify's ``merge_log``). An event belongs to the profile that identify
+resolved it to (``event_profiles``); an event not resolved yet belongs to the profile holding its
+``userId`` (else its ``anonymousId``).
+
+Pages are keyset-paginated (``next_cursor``): a page never repeats or skips items when new
+events arrive meanwhile.
+
+    >>> page = timeline(store, 17, types=["track"], limit=20)  # doctest: +SKIP
+    >>> page.items[0].name, page.next_cursor  # doctest: +SKIP
+    ('Order Completed', 'WyIyMDI0LTA1LTAxVDEyOjAwOjAwIiwgIm0xIl0')
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from xrm.exceptions import InputError, NotFound
+
+__all__ = [
+    "MAX_TIMELINE_LIMIT",
+    "TIMELINE_TYPES",
+    "TimelineItem",
+    "TimelinePage",
+    "active_profile",
+    "profile_view",
+    "timeline",
+]
+
+# What `types` may name: the Segment call types, and the timeline's own kinds of entry.
+TIMELINE_TYPES = (
+    "identify", "track", "page", "screen", "group", "alias",  # events
+    "consent",  # consents not recorded as events
+    "merge", "split", "unmerge", "retire",  # identity history
+)
+MAX_TIMELINE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class TimelineItem:
+    """One entry: ``kind`` is event, consent or identity; ``type`` the call type or action."""
+
+    ts: datetime
+    kind: str
+    type: str
+    name: str | None
+    channel: str | None
+    source: str | None
+    item_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ts": _iso(self.ts), "kind": self.kind, "type": self.type, "name": self.name,
+            "channel": self.channel, "source": self.source, "id": self.item_id, "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    profile_id: int
+    items: list[TimelineItem]
+    next_cursor: str | None
+    requested_id: int  # differs from profile_id when the requested profile was merged into it
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "profile_id": self.profile_id,
+            "requested_id": self.requested_id,
+            "items": [i.as_dict() for i in self.items],
+            "next_cursor": self.next_cursor,
+        }
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.isoformat(timespec="milliseconds") + "Z"
+
+
+def active_profile(store: Any, profile_id: int) -> int:
+    """The profile's id, or the id of the profile it was merged into (followed to the end)."""
+    pid, hops = int(profile_id), 0
+    while True:
+        rows = store.sql(
+            "SELECT status, merged_into FROM profiles WHERE profile_id = ?", [pid]
+        ).fetchall()
+        if not rows:
+            if hops:
+                return pid
+            raise NotFound(
+                f"profile {profile_id} does not exist; find a profile by identifier with "
+                f"`xrm.identify.lookup_profiles` or GET /v1/profiles?id_type=user_id&id_value=..."
+            )
+        status, merged_into = rows[0]
+        if status != "merged" or merged_into is None or hops > 50:
+            return pid
+        pid, hops = int(merged_into), hops + 1
+
+
+def _encode(ts: datetime, item_id: str) -> str:
+    raw = json.dumps([ts.isoformat(), item_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, item_id = json.loads(raw)
+        return datetime.fromisoformat(ts), str(item_id)
+    except (ValueError, TypeError) as exc:
+        raise InputError(
+            f"cursor {cursor[:60]!r} is not a timeline cursor ({exc}); pass the next_cursor of the "
+            f"previous page unchanged, or leave it out for the first page"
+        ) from None
+
+
+_ITEMS = """
+WITH ids AS (SELECT id_type, id_value FROM identifiers WHERE profile_id = $pid),
+uids AS (SELECT id_value FROM ids WHERE id_type = 'user_id'),
+aids AS (SELECT id_value FROM ids WHERE id_type = 'anonymous_id'),
+mine AS (SELECT message_id FROM event_profiles WHERE profile_id = $pid),
+ev AS (
+    SELECT e.* FROM events e WHERE e.message_id IN (SELECT message_id FROM mine)
+    UNION ALL
+    SELECT e.* FROM events e
+    WHERE (e.user_id IN (SELECT id_value FROM uids)
+           OR (e.user_id IS NULL AND e.anonymous_id IN (SELECT id_value FROM aids)))
+      AND NOT EXISTS (SELECT 1 FROM event_profiles p WHERE p.message_id = e.message_id)
+),
+items AS (
+    SELECT ts, 'event' AS kind, type, coalesce(event, name) AS name,
+        coalesce(properties->>'channel', CASE type WHEN 'page' THEN 'web' WHEN 'screen' THEN 'app' END,
+                 context->>'channel') AS channel,
+        source, message_id AS item_id,
+        json_object('user_id', user_id, 'anonymous_id', anonymous_id, 'properties', properties,
+                    'traits', traits, 'context', context, 'order_id', order_id, 'revenue', revenue,
+                    'currency', currency, 'received_at', received_at) AS data
+    FROM ev
+    UNION ALL
+    SELECT given_at, 'consent', 'consent', status, channel, source, 'consent:' || seq,
+        json_object('customer', customer, 'purpose', purpose, 'status', status,
+                    'expires_at', expires_at, 'proof', proof)
+    FROM consents
+    WHERE customer IN (SELECT id_value FROM uids)
+      AND (event_message_id IS NULL OR event_message_id NOT IN (SELECT message_id FROM ev))
+    UNION ALL
+    SELECT logged_at, 'identity', action, action, NULL, 'identify', 'identity:' || log_id,
+        json_object('profile_id', profile_id, 'other_profile_id', other_profile_id,
+                    'reason', reason, 'details', details)
+    FROM merge_log WHERE profile_id = $pid OR other_profile_id = $pid
+)
+"""
+
+
+def timeline(
+    store: Any,
+    profile_id: int,
+    *,
+    types: Sequence[str] = (),
+    channels: Sequence[str] = (),
+    events: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> TimelinePage:
+    """One page of the profile's timeline, newest first; filters combine with AND.
+
+    ``types``: call types and entry kinds (:data:`TIMELINE_TYPES`); ``events``: event or page
+    names (``"Order Completed"``); ``channels``: ``email``, ``web``, ``store`` ...; ``since`` /
+    ``until``: UTC times, ``since`` inclusive, ``until`` exclusive.
+    """
+    unknown = [t for t in types if t not in TIMELINE_TYPES]
+    if unknown:
+        raise InputError(
+            f"type {unknown[0]!r} is not a timeline type; use one of {', '.join(TIMELINE_TYPES)}"
+        )
+    if not 1 <= limit <= MAX_TIMELINE_LIMIT:
+        raise InputError(f"limit = {limit} is out of range; use 1 to {MAX_TIMELINE_LIMIT}")
+    requested = int(profile_id)
+    pid = active_profile(store, requested)
+    where: list[str] = ["TRUE"]
+    params: dict[str, Any] = {"pid": pid, "n": limit + 1}
+    for name, values, column in (("t", types, "type"), ("c", channels, "channel"), ("e", events, "name")):
+        if values:
+            where.append(f"{column} IN (SELECT unnest(${name}))")
+            params[name] = list(values)
+    if since is not None:
+        where.append("ts >= $since")
+        params["since"] = _naive_utc(since)
+    if until is not None:
+        where.append("ts < $until")
+        params["until"] = _naive_utc(until)
+    if cursor:
+        c_ts, c_id = _decode(cursor)
+        where.append("(ts < $cts OR (ts = $cts AND item_id < $cid))")
+        params.update(cts=c_ts, cid=c_id)
+    sql = (
+        f"{_ITEMS} SELECT ts, kind, type, name, channel, source, item_id, data FROM items "
+        f"WHERE {' AND '.join(where)} ORDER BY ts DESC, item_id DESC LIMIT $n"
+    )
+    rows = store.sql(sql, params).fetchall()
+    items = [
+        TimelineItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else {})
+        for r in rows[:limit]
+    ]
+    nxt = _encode(items[-1].ts, items[-1].item_id) if len(rows) > limit else None
+    return TimelinePage(pid, items, nxt, requested)
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    from datetime import UTC
+
+    return ts.astimezone(UTC).replace(tzinfo=None) if ts.tzinfo else ts
+
+
+def profile_view(store: Any, profile_id: int) -> dict[str, Any]:
+    """The basics of a profile: identifiers, evidence, traits (newest value of each) and counts."""
+    requested = int(profile_id)
+    pid = active_profile(store, requested)
+    (status, created, updated), = store.sql(
+        "SELECT status, created_at, updated_at FROM profiles WHERE profile_id = ?", [pid]
+    ).fetchall() or [("unknown", None, None)]
+    identifiers = [
+        {"type": t, "value": v, "first_seen": _iso(f), "last_seen": _iso(last), "n_seen": n}
+        for t, v, f, last, n in store.sql(
+            "SELECT id_type, id_value, first_seen, last_seen, n_seen FROM identifiers "
+            "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]
+        ).fetchall()
+    ]
+    evidence = [
+        {"type": t, "value": v, "n_seen": n}
+        for t, v, n in store.sql(
+            "SELECT id_type, id_value, n_seen FROM profile_evidence WHERE profile_id = ? "
+            "ORDER BY id_type, id_value", [pid]
+        ).fetchall()
+    ]
+    stats = store.sql(
+        f"{_ITEMS} SELECT count(*) FILTER (WHERE kind = 'event'), min(ts) FILTER (WHERE kind = 'event'), "
+        "max(ts) FILTER (WHERE kind = 'event'), "
+        "list(json_extract(data, '$.traits') ORDER BY ts) FILTER (WHERE type = 'identify') "
+        "FROM items",
+        {"pid": pid},
+    ).fetchall()[0]
+    traits: dict[str, Any] = {}
+    for t in stats[3] or []:
+        got = json.loads(t) if isinstance(t, str) else t
+        if isinstance(got, dict):
+            traits.update(got)
+    return {
+        "profile_id": pid,
+        "requested_id": requested,
+        "status": status,
+        "created_at": _iso(created),
+        "updated_at": _iso(updated),
+        "identifiers": identifiers,
+        "evidence": evidence,
+        "traits": traits,
+        "events": stats[0],
+        "first_event_at": _iso(stats[1]),
+        "last_event_at": _iso(stats[2]),
+    }
