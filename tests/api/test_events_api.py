@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import KEY, Live, serve_in_thread
 from xrm.config import Settings
 from xrm.store import Store
+
+from .live import KEY, Live, serve_in_thread
 
 
 def test_track_is_committed_and_answered_exactly_success(live: Live) -> None:
@@ -31,7 +32,8 @@ def test_track_is_committed_and_answered_exactly_success(live: Live) -> None:
     page = live.client.get(f"/v1/profiles/{pid}/timeline").json()
     assert [i["id"] for i in page["items"]] == ["m-1"]
     prof = live.client.get(f"/v1/profiles/{pid}").json()
-    assert {(i["type"], i["value"]) for i in prof["identifiers"]} == {("user_id", "u1"), ("anonymous_id", "a1")}
+    idents = {(i["type"], i["value"]) for i in prof["identifiers"]}
+    assert idents == {("user_id", "u1"), ("anonymous_id", "a1")}
 
 
 @pytest.mark.parametrize("call", ["identify", "page", "screen", "group", "alias"])
@@ -134,7 +136,8 @@ def test_malformed_requests(live: Live) -> None:
     assert r.status_code == 400 and r.json()["message"].startswith("batch: not a list")
     r = live.client.post("/v1/batch", json={"batch": [1]}, auth=(KEY, ""))
     assert r.status_code == 400 and r.json()["message"].startswith("batch[0]")
-    r = live.client.post("/v1/track", content=b"garbage", headers={"Content-Encoding": "gzip"}, auth=(KEY, ""))
+    gz = {"Content-Encoding": "gzip"}
+    r = live.client.post("/v1/track", content=b"garbage", headers=gz, auth=(KEY, ""))
     assert r.status_code == 400 and r.json()["code"] == "invalid_gzip"
     r = live.client.post("/v1/track", content=b"{}", headers={"Content-Encoding": "br"}, auth=(KEY, ""))
     assert r.status_code == 415

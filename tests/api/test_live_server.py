@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.conftest import KEY, ServerProcess, free_port
 from xrm.store import Store
+
+from .live import KEY, ServerProcess, free_port
 
 ENV = {"XRM_WRITE_KEYS": json.dumps({KEY: "python-sdk"}), "XRM_MEMORY_LIMIT": "1GB", "XRM_THREADS": "1"}
 

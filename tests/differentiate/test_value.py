@@ -212,6 +212,11 @@ def test_settings_are_checked_together():
         ValuePolicy.from_dict({"horizon": 52})
 
 
+def test_policy_and_keywords_are_not_mixed(store):
+    with pytest.raises(ConfigError, match="not both"):
+        score_value(store, policy=ValuePolicy(), mvc_share=0.1)
+
+
 def test_a_saved_model_of_another_format_is_refused(scored):
     out = score_value(scored)
     scored.sql(

@@ -68,6 +68,11 @@ def damerau_levenshtein(a: str, b: str) -> int:
     return prev[-1]
 
 
+def _is_subsequence(short: str, long_: str) -> bool:
+    it = iter(long_)
+    return all(ch in it for ch in short)
+
+
 def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
     (kx, cx, _), (ky, cy, _) = x, y
     if not (kx and ky):
@@ -77,6 +82,9 @@ def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
     tokens_x = set((cx or kx).split()) | set(kx.split())
     tokens_y = set((cy or ky).split()) | set(ky.split())
     if tokens_x & tokens_y:  # 'hans peter' and 'peter'
+        return False
+    short, long_ = sorted((cx or kx, cy or ky), key=len)
+    if short[0] == long_[0] and _is_subsequence(short, long_):  # 'ue' / 'uwe', 'wlfi' / 'wolfi'
         return False
     best = max(jaro_winkler(kx, ky), jaro_winkler(cx or kx, cy or ky))
     return best < threshold

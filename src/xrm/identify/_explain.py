@@ -124,13 +124,13 @@ def explain_profile(store: Any, profile_id: int, rules: IdentityRules | None = N
         [pid],
     ).fetchall()
     mine = set(idents)
-    adj: dict[tuple[str, str], list[tuple[tuple[str, str], str, str]]] = {}
+    adj: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, str]]] = {}
     dropped = []
     for ta, va, tb, vb, st, occ, ts, reason in links:
         a, b = (ta, va), (tb, vb)
         if st == "linked" and b in mine:
-            adj.setdefault(a, []).append((b, occ, ts))
-            adj.setdefault(b, []).append((a, occ, ts))
+            adj.setdefault(a, []).append((b, occ, ts, reason))
+            adj.setdefault(b, []).append((a, occ, ts, reason))
         elif st == "dropped":
             dropped.append({"type_a": ta, "value_a": va, "type_b": tb, "value_b": vb,
                             "occurrence": occ, "ts": ts, "reason": reason})
@@ -141,13 +141,14 @@ def explain_profile(store: Any, profile_id: int, rules: IdentityRules | None = N
         queue = deque([root])
         while queue:
             node = queue.popleft()
-            for nxt, occ, ts in adj.get(node, []):
+            for nxt, occ, ts, reason in adj.get(node, []):
                 if nxt in depth:
                     continue
                 depth[nxt] = depth[node] + 1
-                chain.append(LinkStep(node[0], node[1], nxt[0], nxt[1], occ, ts,
-                                      _rule_text(rules, nxt[0] if nxt[0] != RECORD_TYPE else node[0]),
-                                      depth[node]))
+                # A probabilistic link carries its own reason: match weight and weight per field.
+                rule = reason if occ.startswith("linkage:") else _rule_text(
+                    rules, nxt[0] if nxt[0] != RECORD_TYPE else node[0])
+                chain.append(LinkStep(node[0], node[1], nxt[0], nxt[1], occ, ts, rule, depth[node]))
                 queue.append(nxt)
     records = [
         dict(zip(("record_id", "source", "first_name", "last_name", "email", "phone"), r, strict=True))

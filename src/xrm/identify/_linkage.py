@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from xrm.identify._linkage_model import (
@@ -44,9 +47,22 @@ def _arrow(relation: Any) -> Any:
 def _records(store: Any) -> Any:
     cur = store.con.cursor()
     try:
-        return _arrow(cur.sql(f"SELECT {', '.join(INPUT_COLUMNS)} FROM normalized_records ORDER BY record_id"))
+        query = f"SELECT {', '.join(INPUT_COLUMNS)} FROM normalized_records ORDER BY record_id"
+        return _arrow(cur.sql(query))
     finally:
         cur.close()
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    """Splink logs each untrainable level as a warning; xrm reports them in its summary."""
+    log = logging.getLogger("splink")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _connection(store: Any, rules: IdentityRules) -> Any:
@@ -81,12 +97,19 @@ def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], 
     return Linker(df, splink_settings(params, lam), log_level=None), params, weights_look_right(params)
 
 
-def link_records(store: Any, rules: IdentityRules | None = None, *, train: bool | None = None) -> dict[str, Any]:
+def link_records(
+    store: Any, rules: IdentityRules | None = None, *, train: bool | None = None
+) -> dict[str, Any]:
     """Score record pairs with Splink; rewrites ``linkage_pairs`` and logs the model.
 
     ``train`` None: train on the data from ``linkage.min_train_records`` records up, else use
     the packaged parameters.
     """
+    with _quiet_splink():
+        return _link_records(store, rules, train)
+
+
+def _link_records(store: Any, rules: IdentityRules | None, train: bool | None) -> dict[str, Any]:
     from splink import DuckDBAPI, Linker
 
     rules = rules or IdentityRules.for_settings(store.settings)
@@ -161,7 +184,8 @@ def train_linkage_parameters(store: Any, rules: IdentityRules | None = None) -> 
     records = _records(store)
     con = _connection(store, rules)
     try:
-        _, params, problems = _train(DuckDBAPI(con).register(records), rules, records.num_rows)
+        with _quiet_splink():
+            _, params, problems = _train(DuckDBAPI(con).register(records), rules, records.num_rows)
     finally:
         con.close()
     if problems:

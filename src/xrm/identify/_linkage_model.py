@@ -69,7 +69,7 @@ def comparison_specs() -> list[tuple[str, Callable[[], list[Any]]]]:
 
     def name(key: str, canon: str | None) -> Callable[[], list[Any]]:
         def levels() -> list[Any]:
-            out = [cll.NullLevel(key)]
+            out: list[Any] = [cll.NullLevel(key)]
             out.append(
                 cll.ExactMatchLevel(canon).configure(label_for_charts="same (nicknames folded)")
                 if canon else cll.ExactMatchLevel(key).configure(label_for_charts="same")
@@ -129,7 +129,7 @@ def splink_settings(parameters: dict[str, Any] | None = None, prior: float | Non
     import splink.comparison_library as cl
     from splink import SettingsCreator
 
-    comparisons = []
+    comparisons: list[Any] = []
     for name, make in comparison_specs():
         levels = make()
         if parameters is not None:

@@ -1,7 +1,7 @@
 """Settings of the probabilistic record linkage (the ``[identify.linkage]`` table).
 
     >>> LinkageSettings().link_probability
-    0.9
+    0.8
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class LinkageSettings(BaseModel):
         description="Run probabilistic record linkage (Splink) over normalised records in each batch.",
     )
     link_probability: float = Field(
-        default=0.9,
+        default=0.8,
         gt=0,
         le=1,
         description=(
@@ -30,7 +30,7 @@ class LinkageSettings(BaseModel):
         ),
     )
     review_probability: float = Field(
-        default=0.4,
+        default=0.3,
         gt=0,
         le=1,
         description=(
@@ -56,6 +56,14 @@ class LinkageSettings(BaseModel):
     memory_limit: str | None = Field(
         default=None,
         description="DuckDB memory_limit of the linkage connection; default: the store's memory_limit.",
+    )
+    respect_limits: bool = Field(
+        default=False,
+        description=(
+            "Refuse fuzzy links that would break a per-type limit. Off by default: limits guard "
+            "against shared devices and cards in deterministic glue, while a person with a web "
+            "account and a loyalty card legitimately holds two user ids (one per source system)."
+        ),
     )
     first_name_conflict_below: float = Field(
         default=0.8,

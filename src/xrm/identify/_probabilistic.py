@@ -5,10 +5,11 @@ rule). Pairs at or above ``link_probability`` and pairs a person accepted are jo
 (accepted first, then by match weight, highest first) through a union-find over components
 that refuses a join when it would break
 
-1. a limit per identifier type (two user ids in one profile),
-2. an override from an unmerge, or a pair a person rejected in the review queue,
-3. a cannot-link rule between any record of one side and any of the other (first names that
-   differ, birth dates that differ): households are not merged.
+1. an override from an unmerge, or a pair a person rejected in the review queue,
+2. a cannot-link rule between any record of one side and any of the other (first names that
+   differ, birth dates that differ): households are not merged,
+3. with ``linkage.respect_limits``, a limit per identifier type (off by default: one person
+   holds a web-shop user id and a loyalty-card user id, one per source system).
 
 Grey-zone pairs whose records end in different profiles go to the review queue. Every
 decision is written back to ``linkage_pairs`` with its reason, and joins become links of the
@@ -64,7 +65,8 @@ class _Clusters:
         for oid, side in ta:
             if (oid, 1 - side) in tb:
                 return f"refused: override #{oid} keeps these apart ({reasons[oid]})"
-        small, other = (ra, rb) if len(self.rejected.get(ra, ())) <= len(self.rejected.get(rb, ())) else (rb, ra)
+        na, nb = len(self.rejected.get(ra, ())), len(self.rejected.get(rb, ()))
+        small, other = (ra, rb) if na <= nb else (rb, ra)
         for rec in self.rejected.get(small, ()):
             if self.find(label_of[rec]) == other:
                 return "refused: a person rejected a pair of these records in the review queue"
@@ -134,7 +136,7 @@ def merge_probabilistic(
     in_involved = np.zeros(k, dtype=bool)
     in_involved[involved] = True
     lim_counts: dict[int, dict[int, int]] = {}
-    for code in limits:
+    for code in limits if lk.respect_limits else ():
         per = np.bincount(labels[types == code], minlength=k)
         for lab in np.nonzero(per * in_involved)[0].tolist():
             lim_counts.setdefault(lab, {})[code] = int(per[lab])
@@ -162,7 +164,7 @@ def merge_probabilistic(
             rid[node] = record_id
             records.setdefault(lab, []).append(node)
             label_of[node] = lab
-    uf = _Clusters(lim_counts, tags, records, limits)
+    uf = _Clusters(lim_counts, tags, records, limits if lk.respect_limits else {})
     reasons = {o.override_id: o.reason for o in overrides}
     for _, _, na, nb, status, _, _ in decided:
         if status == "rejected":
@@ -172,7 +174,7 @@ def merge_probabilistic(
     status_rows: list[tuple[str, str, str, str | None]] = []
     links: list[tuple[int, int, str, str, Any, str]] = []
 
-    def join(ra_node: int, rb_node: int, check_conflicts: bool) -> str | None:
+    def join(ra_node: int, rb_node: int, check_conflicts: bool, dry_run: bool = False) -> str | None:
         ra, rb = uf.find(int(labels[ra_node])), uf.find(int(labels[rb_node]))
         if ra == rb:
             return None
@@ -186,7 +188,7 @@ def merge_probabilistic(
                         break
                 if why:
                     break
-        if why is None:
+        if why is None and not dry_run:
             uf.union(ra, rb)
         return why
 
@@ -197,8 +199,8 @@ def merge_probabilistic(
         why = join(na, nb, check_conflicts=False)
         if why is None:
             counts["accepted"] += 1
-            links.append((int(na), int(nb), "linked", f"linkage:{a}|{b}", now,
-                          f"{LINK_KIND}: accepted in review by {by or 'someone'}: {why_text or 'no reason given'}"))
+            text = f"{LINK_KIND}: accepted in review by {by or 'someone'}: {why_text or 'no reason given'}"
+            links.append((int(na), int(nb), "linked", f"linkage:{a}|{b}", now, text))
     # 2. scored pairs above the link threshold, strongest first
     strong = sorted((p for p in pairs if p[5] >= lk.link_probability and p[7] is None),
                     key=lambda p: (-p[4], p[0], p[1]))
@@ -221,6 +223,8 @@ def merge_probabilistic(
         elif prob < lk.link_probability:
             if uf.find(int(labels[na])) == uf.find(int(labels[nb])):
                 status_rows.append((a, b, "same", "already one profile"))
+            elif why := join(na, nb, check_conflicts=True, dry_run=True):
+                status_rows.append((a, b, "refused", why))  # a household, not worth a review
             else:
                 status_rows.append((a, b, "review", "grey zone: in the review queue"))
                 review.append((a, b, w, prob, weights))
@@ -267,7 +271,8 @@ def _write_review(cur: Any, rows: list[tuple[str, str, float, float, str]], now:
     )
     cur.execute(
         """
-        INSERT INTO review_queue (record_a, record_b, match_weight, match_probability, weights, status, queued_at)
+        INSERT INTO review_queue (record_a, record_b, match_weight, match_probability, weights, status,
+                                  queued_at)
         SELECT record_a, record_b, match_weight, match_probability, weights, 'pending', ? FROM review_arrow
         ON CONFLICT (record_a, record_b) DO UPDATE SET match_weight = excluded.match_weight,
             match_probability = excluded.match_probability, weights = excluded.weights

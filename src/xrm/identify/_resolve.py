@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from xrm.identify._components import Override, connected_labels, solve_with_rules
+from xrm.identify._golden import build_golden_records
 from xrm.identify._occurrences import build_occurrences
 from xrm.identify._probabilistic import merge_probabilistic
 from xrm.identify._records import normalize_records
@@ -224,6 +225,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
         summary["components_seconds"] = round(t_cc, 3)
         summary["run_id"] = int(run_id)
         summary.update(prob_counts)
+        summary.update(build_golden_records(cur, rules.golden))
         cur.execute(
             "UPDATE identity_runs SET finished_at = ?, summary = ? WHERE run_id = ?",
             [_now(), json.dumps(summary), run_id],

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from xrm.exceptions import ConfigError
+from xrm.identify._golden import GoldenRules
 from xrm.identify._linkage_settings import LinkageSettings
 
 __all__ = ["RECORD_TYPE", "IdentifierRule", "IdentityRules"]
@@ -118,6 +119,10 @@ class IdentityRules(BaseModel):
     linkage: LinkageSettings = Field(
         default_factory=LinkageSettings,
         description="Probabilistic record linkage (Splink): thresholds, training caps, cannot-link rules.",
+    )
+    golden: GoldenRules = Field(
+        default_factory=GoldenRules,
+        description="Golden records: the survivorship rule per attribute and the trust order of sources.",
     )
 
     @model_validator(mode="after")

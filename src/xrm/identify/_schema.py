@@ -183,9 +183,8 @@ CREATE TABLE golden_records (
     record_id         VARCHAR,
     record_updated_at TIMESTAMP,
     n_records         INTEGER,                 -- records of the profile holding this value
-    n_candidates      INTEGER,                 -- distinct values the profile holds
-    PRIMARY KEY (profile_id, attribute)
-);
+    n_candidates      INTEGER                  -- distinct values the profile holds
+);  -- rebuilt whole by each run: no primary key to maintain (one row per profile and attribute)
 """
 
 SCHEMA = Schema(

@@ -32,7 +32,14 @@ from xrm.ingest._sql import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["INSERT_ORDER_LINES", "SEGMENT_TYPES", "EventPlan", "insert_events_sql", "plan_events"]
+__all__ = [
+    "INSERT_ORDER_LINES",
+    "SEGMENT_TYPES",
+    "EventPlan",
+    "insert_events_sql",
+    "insert_order_lines_sql",
+    "plan_events",
+]
 
 _QUOTED = re.compile(r"__q\((\w+)\)")  # __q(col) in a reason: the value in quotes
 
@@ -81,11 +88,18 @@ class EventPlan:
     notes: list[str] = field(default_factory=list)
 
 
-def plan_events(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPlan:
-    """Build the SQL for a file of events (JSONL Segment objects, or flat CSV / Parquet)."""
+def plan_events(
+    facts: FileFacts, mapping: Mapping, schema: pa.Schema, padded: frozenset[str] | None = None
+) -> EventPlan:
+    """Build the SQL for a file of events (JSONL Segment objects, or flat CSV / Parquet).
+
+    ``padded``: the text columns whose values may have spaces at either end (from
+    :func:`~xrm.ingest._padding.padded_columns` on a batch); the others skip ``trim``. ``None``
+    trims every column.
+    """
     if facts.format == "jsonl":
         return EventPlan(_normalise(_jsonl_fields(mapping), mapping), "b.__raw")
-    return _flat_plan(facts, mapping, schema)
+    return _flat_plan(facts, mapping, schema, padded)
 
 
 def _jsonl_fields(mapping: Mapping) -> str:
@@ -130,7 +144,9 @@ def _string() -> pa.DataType:
     return pa.string()
 
 
-def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPlan:
+def _flat_plan(
+    facts: FileFacts, mapping: Mapping, schema: pa.Schema, padded: frozenset[str] | None
+) -> EventPlan:
     cols = resolve_columns(facts, mapping, EVENT_FIELDS, _ALIASES)
     types = {name: schema.field(name).type for name in schema.names}
     notes: list[str] = []
@@ -150,19 +166,22 @@ def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPl
             return lit(mapping.constants[fld]), _string()
         return None
 
+    def clean(fld: str) -> bool:
+        return padded is not None and fld in cols and cols[fld] not in padded
+
     def txt(fld: str) -> str:
         got = src(fld)
-        return text_sql(*got) if got else "CAST(NULL AS VARCHAR)"
+        return text_sql(*got, clean=clean(fld)) if got else "CAST(NULL AS VARCHAR)"
 
     def jsn(fld: str) -> str:
         got = src(fld)
-        return f"NULLIF({json_sql(*got)}, 'null')" if got else "CAST(NULL AS JSON)"
+        return f"NULLIF({json_sql(*got, clean=clean(fld))}, 'null')" if got else "CAST(NULL AS JSON)"
 
     def bad_json(fld: str, parsed: str) -> str:
         got = src(fld)
         if not got:
             return "FALSE"
-        return f"({text_sql(*got)} IS NOT NULL AND {parsed} IS NULL)"
+        return f"({text_sql(*got, clean=clean(fld))} IS NOT NULL AND {parsed} IS NULL)"
 
     ts = src("timestamp")
     assert ts is not None
@@ -191,7 +210,8 @@ def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPl
     ts_expr, ts_type = ts
     # A typed timestamp column needs no text (casting every value to text is slow).
     ts_text = (
-        text_sql(*ts) if pa.types.is_string(ts_type) or pa.types.is_large_string(ts_type)
+        text_sql(*ts, clean=clean("timestamp"))
+        if pa.types.is_string(ts_type) or pa.types.is_large_string(ts_type)
         else f"CASE WHEN {ts_expr} IS NOT NULL THEN '(typed)' END"
     )
     rev = src("revenue")
@@ -199,14 +219,16 @@ def _flat_plan(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> EventPl
     SELECT __line, FALSE AS __not_json, FALSE AS __not_object, CAST(NULL AS VARCHAR) AS __raw_head,
         {', '.join(f'{txt(f)} AS {"type_text" if f == "type" else f}' for f in _TEXT_FIELDS)},
         {ts_text} AS ts_text,
-        {timestamp_sql(*ts, mapping.timestamp_column_timezone, mapping.date_formats)} AS ts,
+        {timestamp_sql(*ts, mapping.timestamp_column_timezone, mapping.date_formats,
+                       clean=clean("timestamp"))} AS ts,
         {props} AS properties, {traits} AS traits, {jsn('context')} AS context,
         {bad_json('properties', '__props')} AS __props_text_bad,
         {bad_json('traits', '__traits')} AS __traits_text_bad,
         {bad_json('context', jsn('context'))} AS __context_text_bad,
         {txt('order_id')} AS flat_order_id,
         {txt('revenue')} AS flat_revenue_text,
-        {number_sql(*rev, mapping.decimal) if rev else 'CAST(NULL AS DOUBLE)'} AS flat_revenue,
+        {number_sql(*rev, mapping.decimal, clean=clean("revenue")) if rev else 'CAST(NULL AS DOUBLE)'}
+            AS flat_revenue,
         {txt('currency')} AS flat_currency,
         {jsn('products')} AS flat_products
     FROM (SELECT b.*, {jsn('properties')} AS __props, {jsn('traits')} AS __traits FROM __xrm_b b) b"""
@@ -332,13 +354,24 @@ def _normalise(fields_sql: str, mapping: Mapping) -> str:
     )"""
 
 
-def insert_events_sql() -> str:
-    """Valid rows into events; ``?`` = source, load_id. The statement's count is rows added."""
+def insert_events_sql(ignore: bool = True) -> str:
+    """Valid rows into events; ``?`` = source, load_id. The statement's count is rows added.
+
+    ``ignore=False`` is a plain ``INSERT``: it fails with a ``duckdb.ConstraintException`` when
+    an event is stored already, and is cheaper than ``INSERT OR IGNORE`` (which looks every key up
+    before inserting it) when none is (see :mod:`xrm.ingest._load`).
+    """
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
     return f"""
-    INSERT OR IGNORE INTO events ({EVENT_COLUMNS})
+    {verb} INTO events ({EVENT_COLUMNS})
     SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, ts,
         timezone('UTC', now()), ?, properties, traits, context, order_id, revenue, currency, ?
     FROM __xrm_n WHERE __problem IS NULL"""
+
+
+def insert_order_lines_sql(ignore: bool = True) -> str:
+    """The valid events' ``products[]`` into order_lines; ``ignore`` as in :func:`insert_events_sql`."""
+    return INSERT_ORDER_LINES if ignore else INSERT_ORDER_LINES.replace("INSERT OR IGNORE", "INSERT", 1)
 
 
 INSERT_ORDER_LINES = """

@@ -133,13 +133,15 @@ def plan_records(facts: FileFacts, mapping: Mapping, schema: pa.Schema) -> Recor
     return RecordPlan(normalise, raw, notes)
 
 
-def insert_records_sql() -> str:
-    """Valid rows into records; ``?`` = source, load_id. The statement's count is rows added."""
+def insert_records_sql(ignore: bool = True) -> str:
+    """Valid rows into records; ``?`` = source, load_id. The statement's count is rows added.
+    ``ignore=False``: a plain ``INSERT``, failing when a record_id is stored already."""
     fields = ", ".join(RECORD_FIELDS)
     values = ", ".join(
         "coalesce(party_kind, 'person')" if f == "party_kind" else f for f in RECORD_FIELDS
     )
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
     return f"""
-    INSERT OR IGNORE INTO records (record_id, source, {fields}, extra, load_id)
+    {verb} INTO records (record_id, source, {fields}, extra, load_id)
     SELECT record_id, ?, {values}, extra, ?
     FROM __xrm_n WHERE __problem IS NULL"""

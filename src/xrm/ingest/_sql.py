@@ -45,20 +45,22 @@ def _is_text(atype: pa.DataType) -> bool:
     return bool(pa.types.is_string(atype) or pa.types.is_large_string(atype) or pa.types.is_null(atype))
 
 
-def text_sql(expr: str, atype: pa.DataType) -> str:
-    """Trimmed text, empty -> NULL."""
+def text_sql(expr: str, atype: pa.DataType, *, clean: bool = False) -> str:
+    """Trimmed text, empty -> NULL. ``clean``: the column is known to have no value with spaces
+    at either end (see :func:`~xrm.ingest._padding.padded_columns`), so ``trim`` is skipped: it
+    decodes every character and costs more than the JSON parse of the same text."""
     if _is_text(atype):
-        return f"NULLIF(trim({expr}), '')"
+        return f"NULLIF({expr}, '')" if clean else f"NULLIF(trim({expr}), '')"
     return f"NULLIF(trim(CAST({expr} AS VARCHAR)), '')"
 
 
-def number_sql(expr: str, atype: pa.DataType, decimal: str = ".") -> str:
+def number_sql(expr: str, atype: pa.DataType, decimal: str = ".", *, clean: bool = False) -> str:
     """A DOUBLE; text uses the mapping's decimal mark ('12,50' with decimal = ',')."""
     import pyarrow as pa
 
     if pa.types.is_integer(atype) or pa.types.is_floating(atype) or pa.types.is_decimal(atype):
         return f"CAST({expr} AS DOUBLE)"
-    t = text_sql(expr, atype)
+    t = text_sql(expr, atype, clean=clean)
     if decimal == ",":
         # '1.234,50' -> 1234.5; a '.' that is not a thousands separator is refused, not guessed.
         return (
@@ -89,7 +91,9 @@ def date_sql(expr: str, atype: pa.DataType, formats: tuple[str, ...]) -> str:
     return f"CAST(try_strptime({text_sql(expr, atype)}, {_formats(formats, False)}) AS DATE)"
 
 
-def timestamp_sql(expr: str, atype: pa.DataType, tz: str, formats: tuple[str, ...]) -> str:
+def timestamp_sql(
+    expr: str, atype: pa.DataType, tz: str, formats: tuple[str, ...], *, clean: bool = False
+) -> str:
     """A UTC TIMESTAMP. Text with an offset ('Z', '+01:00') is exact; a time without one is read
     in ``tz`` (the mapping's ``timestamp_column_timezone``). Needs the session TimeZone = UTC."""
     import pyarrow as pa
@@ -103,7 +107,7 @@ def timestamp_sql(expr: str, atype: pa.DataType, tz: str, formats: tuple[str, ..
         return to_utc(f"CAST({expr} AS TIMESTAMP)")
     if pa.types.is_date(atype):
         return to_utc(f"CAST({expr} AS TIMESTAMP)")
-    t = text_sql(expr, atype)
+    t = text_sql(expr, atype, clean=clean)
     other = to_utc(f"try_strptime({t}, {_formats(formats, True)})")
     if tz.upper() == "UTC":
         return f"coalesce(timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ)), {other})"
@@ -114,10 +118,10 @@ def timestamp_sql(expr: str, atype: pa.DataType, tz: str, formats: tuple[str, ..
     )
 
 
-def json_sql(expr: str, atype: pa.DataType) -> str:
+def json_sql(expr: str, atype: pa.DataType, *, clean: bool = False) -> str:
     """JSON from a JSON text column (invalid -> NULL) or from a struct / map / list column."""
     if _is_text(atype):
-        return f"TRY_CAST(NULLIF(trim({expr}), '') AS JSON)"
+        return f"TRY_CAST({text_sql(expr, atype, clean=clean)} AS JSON)"
     return f"to_json({expr})"
 
 

@@ -52,6 +52,7 @@ class IdentifierCache:
     def __init__(self, rules: IdentityRules, size: int = 200_000) -> None:
         self.rules, self.size = rules, size
         self._cache: dict[tuple[str, str], str | None] = {}
+        self._plain: dict[tuple[Any, Any], tuple[list[_Ident], list[_Ident]]] = {}
 
     def norm(self, id_type: str, value: Any) -> str | None:
         key = (id_type, str(value))
@@ -65,7 +66,27 @@ class IdentifierCache:
         return got
 
     def identifiers(self, event: Mapping[str, Any]) -> tuple[list[_Ident], list[_Ident]]:
-        """(glue by priority, evidence) as ``identify``'s online path reads them (no alias)."""
+        """(glue by priority, evidence) as ``identify``'s online path reads them (no alias).
+
+        Events without traits are remembered by (userId, anonymousId): returning visitors cost
+        one dictionary look-up. The lists returned are shared: do not change them.
+        """
+        ctx = event.get("context")
+        if "traits" in event or (isinstance(ctx, dict) and "traits" in ctx):
+            return self._identifiers(event)
+        key = (_get(event, "userId", "user_id"), _get(event, "anonymousId", "anonymous_id"))
+        try:
+            return self._plain[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable id (an object): not remembered
+            return self._identifiers(event)
+        if len(self._plain) >= self.size:
+            self._plain.clear()
+        got = self._plain[key] = self._identifiers(event)
+        return got
+
+    def _identifiers(self, event: Mapping[str, Any]) -> tuple[list[_Ident], list[_Ident]]:
         raw: list[tuple[str, Any]] = [
             ("user_id", _get(event, "userId", "user_id")),
             ("anonymous_id", _get(event, "anonymousId", "anonymous_id")),
@@ -237,9 +258,12 @@ def _write_bulk(
     evidence: Counter[tuple[int, str, str]] = Counter()
     links: list[tuple[str, str, str, str, str]] = []
     for mid, pid, glue, ev in assigned:
-        seen.update(glue)
-        evidence.update((pid, t, v) for t, v in ev)
-        links += [(glue[0][0], glue[0][1], t, v, f"event:{mid}") for t, v in glue[1:]]
+        for i in glue:
+            seen[i] += 1
+        if ev:
+            evidence.update((pid, t, v) for t, v in ev)
+        if len(glue) > 1:
+            links += [(glue[0][0], glue[0][1], t, v, f"event:{mid}") for t, v in glue[1:]]
     fresh = {i: pid for key, pid in new_pid.items() for i in key}
 
     def put(name: str, columns: dict[str, list[Any]], sql: str, params: list[Any] | None = None) -> None:

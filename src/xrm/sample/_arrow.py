@@ -19,10 +19,8 @@ __all__ = [
     "EVENT_SCHEMA",
     "concat",
     "event_table",
-    "json_str",
     "lookup",
     "money",
-    "nums",
     "take",
     "uuid4",
 ]
@@ -79,19 +77,9 @@ def concat(*parts: Any) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
 
 
-def nums(values: np.ndarray) -> pa.Array:
-    """Integers or floats as their shortest decimal text."""
-    return pc.cast(pa.array(values), pa.string())
-
-
 def money(cents: np.ndarray) -> pa.Array:
-    """Euro amounts from integer cents, as JSON numbers (``35.9``)."""
-    return nums(np.asarray(cents, dtype=np.int64) / 100.0)
-
-
-def json_str(values: pa.Array) -> pa.Array:
-    """Quote strings for JSON (the values hold no quote or backslash)."""
-    return concat('"', values, '"')
+    """Euro amounts from integer cents, as JSON numbers (``35.9``): the shortest decimal text."""
+    return pc.cast(pa.array(np.asarray(cents, dtype=np.int64) / 100.0), pa.string())
 
 
 def take(values: np.ndarray | pa.Array, index: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:

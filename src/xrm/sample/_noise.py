@@ -9,6 +9,8 @@ sample stays reproducible.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 __all__ = [
@@ -37,6 +39,7 @@ def transliterate(text: str) -> str:
     return text.translate(_TRANSLIT)
 
 
+@lru_cache(maxsize=8192)  # names repeat: a few hundred distinct values per chunk
 def ascii_fold(text: str) -> str:
     """Lower-case ASCII for e-mail local parts and handles (Müller -> mueller)."""
     return transliterate(text).translate(_FOLD).lower()

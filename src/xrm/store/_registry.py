@@ -21,6 +21,7 @@ SCHEMA_MODULES: tuple[str, ...] = (
     "xrm.customize._schema",
     "xrm.interact._schema",
     "xrm.network._schema",
+    "xrm.web._schema",
 )
 
 

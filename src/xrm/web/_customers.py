@@ -1,0 +1,260 @@
+"""Find a customer by any identifier or name; the Customer 360 page; export, erase, next best action."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Response
+
+from xrm.exceptions import InputError, NotYetImplemented
+from xrm.web._audit import audit
+from xrm.web._charts import neighbourhood_graph
+from xrm.web._context import Ctx, page
+
+__all__ = ["customer_360", "customer_erase", "customer_export", "customer_nba", "find_customers", "search"]
+
+# Identifier types tried for a search, most specific first ('record' is a source record id).
+SEARCH_TYPES = ("user_id", "account_id", "loyalty_card", "email", "phone", "anonymous_id", "record")
+MAX_RESULTS = 50
+
+
+def _identify(name: str) -> Any:
+    """A public name of xrm.identify that may not be built yet in this checkout."""
+    import xrm.identify
+
+    found = getattr(xrm.identify, name, None)
+    if found is None:
+        raise NotYetImplemented(f"xrm.identify.{name} is not built yet (identify's golden records and review)")
+    return found
+
+
+def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dict[str, Any]]:
+    """Profiles matching ``query`` as a profile id, any identifier, or a name (all words must match
+    a first or last name, by prefix, folded: 'mull' finds Müller). Each hit says how it matched."""
+    from xrm.identify import IdentityRules, fold, lookup_profiles
+
+    q = query.strip()
+    if not q:
+        return []
+    hits: dict[int, str] = {}
+    if q.isdigit() and store.sql("SELECT 1 FROM profiles WHERE profile_id = ?", [int(q)]).fetchall():
+        hits[int(q)] = "profile_id"
+    rules = IdentityRules.for_settings(store.settings)
+    for id_type in SEARCH_TYPES:
+        try:
+            found = lookup_profiles(store, id_type, q, rules)
+        except (InputError, ValueError):
+            continue
+        for pid in found:
+            hits.setdefault(int(pid), id_type)
+    words = (fold(q) or "").split()
+    if 0 < len(words) <= 3 and not any(w.isdigit() for w in words):
+        conds = " AND ".join(
+            "(n.first_name_key LIKE ? OR n.first_name_canon LIKE ? OR n.last_name_key LIKE ?)" for _ in words
+        )
+        params = [p for w in words for p in (w + "%",) * 3]
+        for (pid,) in store.sql(
+            f"SELECT DISTINCT r.profile_id FROM normalized_records n JOIN profile_records r USING (record_id) "
+            f"WHERE {conds} ORDER BY 1 LIMIT {int(limit)}",
+            params,
+        ).fetchall():
+            hits.setdefault(int(pid), "name")
+    ids = list(hits)[:limit]
+    if not ids:
+        return []
+    names = {
+        pid: (first, last, email)
+        for pid, first, last, email in store.sql(
+            """
+            SELECT r.profile_id, arg_max(n.first_name, n.first_name IS NOT NULL),
+                   arg_max(n.last_name, n.last_name IS NOT NULL), arg_max(n.email, n.email IS NOT NULL)
+            FROM profile_records r JOIN normalized_records n USING (record_id)
+            WHERE r.profile_id IN (SELECT unnest(?)) GROUP BY 1
+            """,
+            [ids],
+        ).fetchall()
+    }
+    tiers = {
+        pid: (tier, clv)
+        for pid, tier, clv in store.sql(
+            """
+            SELECT i.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
+            FROM identifiers i JOIN customer_value v ON v.customer_id = i.id_value
+            WHERE i.id_type = 'user_id' AND i.profile_id IN (SELECT unnest(?)) GROUP BY 1
+            """,
+            [ids],
+        ).fetchall()
+    }
+    return [
+        {"profile_id": pid, "matched_by": hits[pid], "first_name": names.get(pid, (None,) * 3)[0],
+         "last_name": names.get(pid, (None,) * 3)[1], "email": names.get(pid, (None,) * 3)[2],
+         "tier": tiers.get(pid, (None, None))[0], "clv": tiers.get(pid, (None, None))[1]}
+        for pid in ids
+    ]
+
+
+@page("view")
+def search(ctx: Ctx) -> Response:
+    q = ctx.query.get("q", "").strip()
+    results = find_customers(ctx.store, q) if q else []
+    if len(results) == 1 and ctx.query.get("list") != "1":
+        return ctx.redirect(f"/customers/{results[0]['profile_id']}")
+    return ctx.render("customers.html", q=q, results=results)
+
+
+def _keys(store: Any, pid: int) -> list[str]:
+    """The profile's customer keys (user ids), the most valuable first."""
+    return [r[0] for r in store.sql(
+        """
+        SELECT i.id_value FROM identifiers i LEFT JOIN customer_value v ON v.customer_id = i.id_value
+        WHERE i.profile_id = ? AND i.id_type = 'user_id'
+        ORDER BY v.historic_spend DESC NULLS LAST, i.n_seen DESC NULLS LAST, i.id_value
+        """,
+        [pid],
+    ).fetchall()]
+
+
+def _rows(store: Any, sql: str, params: Any) -> list[dict[str, Any]]:
+    cur = store.sql(sql, params)
+    cols = [d[0] for d in cur.description or ()]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _network(store: Any, pid: int) -> dict[str, Any]:
+    party = str(pid)
+    traits = _rows(store, "SELECT * FROM network_traits WHERE party_id = ?", [party])
+    rels = _rows(store, """
+        SELECT CASE WHEN src = $p THEN dst ELSE src END AS other, rel_type,
+               CASE WHEN src = $p THEN 'out' ELSE 'in' END AS direction, weight, ts
+        FROM relationships WHERE src = $p OR dst = $p ORDER BY weight DESC, ts DESC NULLS LAST LIMIT 30
+    """, {"p": party})
+    return {"traits": traits[0] if traits else None, "neighbours": rels}
+
+
+def neighbourhood(store: Any, party: str, t: Any) -> dict[str, Any] | None:
+    """Nodes and links around ``party`` (its neighbours and the links among them), as a Vega spec."""
+    rels = store.sql("""
+        WITH n AS (SELECT CASE WHEN src = $p THEN dst ELSE src END AS other FROM relationships
+                   WHERE src = $p OR dst = $p LIMIT 40)
+        SELECT DISTINCT src, dst, rel_type FROM relationships
+        WHERE (src = $p OR dst = $p) OR (src IN (SELECT other FROM n) AND dst IN (SELECT other FROM n))
+        LIMIT 200
+    """, {"p": party}).fetchall()
+    if not rels:
+        return None
+    ids = [party] + sorted({x for s, d, _ in rels for x in (s, d)} - {party})
+    index = {p: i for i, p in enumerate(ids)}
+    nodes = [{"id": p, "label": p, "group": 0 if p == party else 1} for p in ids]
+    links = [{"source": index[s], "target": index[d], "rel_type": r} for s, d, r in rels]
+    return neighbourhood_graph(nodes, links)
+
+
+def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, Any]:
+    from xrm.customize import recommend_for
+    from xrm.identify import explain_profile
+    from xrm.interact import current_consents, profile_view, timeline
+
+    view = profile_view(store, pid)
+    pid = int(view["profile_id"])
+    keys = _keys(store, pid)
+    try:
+        golden: dict[str, Any] | None = _identify("golden_record")(store, pid)
+    except NotYetImplemented:
+        golden = None
+    value = _rows(store, "SELECT * FROM customer_value WHERE customer_id IN (SELECT unnest(?)) "
+                  "ORDER BY historic_spend DESC", [keys]) if keys else []
+    needs = _rows(store, """
+        SELECT n.*, s.description AS segment FROM customer_needs n
+        LEFT JOIN needs_segments s USING (segment_id)
+        WHERE n.customer_id IN (SELECT unnest(?)) ORDER BY n.spend DESC
+    """, [keys]) if keys else []
+    for row in needs:
+        shares = json.loads(row["category_shares"]) if row.get("category_shares") else {}
+        row["category_shares"] = sorted(shares.items(), key=lambda kv: -kv[1])
+    consents = []
+    for key in keys:
+        for (channel, purpose), c in sorted(current_consents(store, key).items()):
+            consents.append({"customer": key, "channel": channel, "purpose": purpose, "status": c.status,
+                             "given_at": c.given_at, "expires_at": c.expires_at, "source": c.source})
+    page = timeline(store, pid, limit=50, cursor=cursor)
+    return {
+        "pid": pid, "requested": view["requested_id"], "view": view, "customer_keys": keys, "golden": golden,
+        "explain": explain_profile(store, pid).to_dict(), "value": value, "needs": needs,
+        "consents": consents, "timeline": [i.as_dict() for i in page.items],
+        "next_cursor": page.next_cursor,
+        "recommendations": recommend_for(store, keys[0], k=5) if keys else [],
+        "network": _network(store, pid),
+    }
+
+
+def _pid(ctx: Ctx) -> int:
+    raw = ctx.param("pid")
+    if not raw.isdigit():
+        raise InputError(f"profile id {raw!r} is not a number; find the customer with the search box")
+    return int(raw)
+
+
+def _show(ctx: Ctx, pid: int, **extra: Any) -> Response:
+    data = customer_data(ctx.store, pid, ctx.query.get("cursor"))
+    if data["pid"] != pid:  # merged into another profile: show that one
+        return ctx.redirect(f"/customers/{data['pid']}")
+    graph = neighbourhood(ctx.store, str(pid), ctx.t)
+    return ctx.render("customer.html", c=data, charts={"graph": graph} if graph else {}, **extra)
+
+
+@page("view")
+def customer_360(ctx: Ctx) -> Response:
+    return _show(ctx, _pid(ctx))
+
+
+@page("decide")
+def customer_nba(ctx: Ctx) -> Response:
+    from xrm.customize import next_best_actions
+
+    pid = _pid(ctx)
+    keys = _keys(ctx.store, pid)
+    if not keys:
+        raise InputError(f"profile {pid} has no customer key (user id); offers are decided per customer key")
+    decision = next_best_actions(ctx.store, keys[0], "email", k=3, explore=0.0)
+    assert ctx.user is not None
+    audit(ctx.store, ctx.user.username, "nba", keys[0], {"decision_id": decision.decision_id})
+    return _show(ctx, pid, decision=decision.as_dict())
+
+
+@page("export")
+def customer_export(ctx: Ctx) -> Response:
+    from xrm.interact import export_profile
+
+    pid = _pid(ctx)
+    keys = _keys(ctx.store, pid)
+    if not keys:
+        raise InputError(f"profile {pid} has no customer key (user id) to export by")
+    data = {"profile_id": pid, "exported_at": datetime.now(UTC).isoformat(),
+            "customers": {k: export_profile(ctx.store, k) for k in keys}}
+    assert ctx.user is not None
+    audit(ctx.store, ctx.user.username, "export", str(pid), {"keys": keys})
+    body = json.dumps(data, ensure_ascii=False, indent=1, default=str)
+    return Response(body, media_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="xrm-profile-{pid}.json"'})
+
+
+@page("erase")
+def customer_erase(ctx: Ctx) -> Response:
+    from xrm.interact import erase_profile
+
+    pid = _pid(ctx)
+    reason = ctx.form.get("reason", "").strip()
+    if not reason:
+        raise InputError("erase: give a reason (e.g. the request's reference); it is kept with the erasure")
+    keys = _keys(ctx.store, pid)
+    if not keys:
+        raise InputError(f"profile {pid} has no customer key (user id) to erase by")
+    changed = 0
+    for key in keys:
+        result = erase_profile(ctx.store, key, reason)
+        changed += sum(int(v) for v in result.get("rows", {}).values())
+    assert ctx.user is not None
+    audit(ctx.store, ctx.user.username, "erase", str(pid), {"keys": keys, "reason": reason})
+    return ctx.redirect("/customers", flash=ctx.t("customer.erased", n=changed))
