@@ -20,9 +20,9 @@ RANK = {
     "network": 6,
     "interact": 7,
     "pipeline": 8,
-    "api": 9,
-    "web": 9,
-    "cli": 9,
+    "web": 9,  # the console; the API mounts it, the CLI manages its users
+    "api": 10,
+    "cli": 11,
 }
 
 

@@ -126,11 +126,14 @@ def test_online_ids_survive_the_next_batch(store, seed):
 
 def test_public_surface():
     assert sorted(xrm.identify.__all__) == [
-        "IdentifierRule", "IdentityRules", "LinkStep", "NormalizedAddress", "NormalizedName",
-        "ProfileExplanation", "explain_profile", "fold", "lookup_profiles", "normalize_address",
+        "GoldenRules", "IdentifierRule", "IdentityRules", "LinkStep", "LinkageSettings",
+        "NormalizedAddress", "NormalizedName", "ProfileExplanation", "accept_review",
+        "build_golden_records", "decide_review", "explain_profile", "fold", "golden_record",
+        "link_records", "load_sample_records", "lookup_profiles", "normalize_address",
         "normalize_email", "normalize_identifier", "normalize_name", "normalize_phone",
-        "normalize_records", "parse_birth_date", "resolve_event", "resolve_identities",
-        "unmerge_profile",
+        "normalize_records", "parse_birth_date", "reject_review", "resolve_event", "resolve_graph",
+        "resolve_identities", "review_items", "score_clusters", "score_profiles",
+        "train_linkage_parameters", "unmerge_profile",
     ]
     for name in xrm.identify.__all__:
         assert getattr(xrm.identify, name).__doc__, f"{name} needs a docstring"

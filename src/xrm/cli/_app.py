@@ -47,7 +47,7 @@ app.command("info")(_store_cmds.info)
 app.command("config")(_store_cmds.config)
 
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
-from xrm.cli import _customize, _interact, _load, _network, _pipeline, _sample  # noqa: E402
+from xrm.cli import _customize, _interact, _load, _network, _pipeline, _sample, _value  # noqa: E402
 
 app.command("load")(_load.load)
 app.command("sample")(_sample.sample)
@@ -58,3 +58,4 @@ app.add_typer(_network.network_app, name="network")
 app.add_typer(_interact.consent_app, name="consent")
 app.add_typer(_interact.campaign_app, name="campaign")
 app.add_typer(_interact.gdpr_app, name="gdpr")
+app.add_typer(_value.value_app, name="value")

@@ -165,10 +165,12 @@ def parameters_from_splink(model: dict[str, Any]) -> dict[str, Any]:
             if lv.get("is_null_level"):
                 continue
             m, u = lv.get("m_probability"), lv.get("u_probability")
-            if m is None and u:
-                # A level no matching pair fell into (the data has no such matches): it must not
-                # count for a match, so m = min(floor, u) gives it a zero or negative weight.
-                m = min(UNSEEN_M, u)
+            # A level no pair fell into cannot be trained. It must not count for a match: an
+            # unseen m is min(floor, u) (zero or negative weight), an unseen u equals m (zero).
+            if m is None:
+                m = min(UNSEEN_M, u) if u else UNSEEN_M
+            if u is None:
+                u = m
             weight = math.log2(m / u) if m and u else None
             levels.append({"label": lv.get("label_for_charts"), "m": m, "u": u,
                            "weight": None if weight is None else round(weight, 3)})

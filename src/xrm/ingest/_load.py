@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -186,9 +186,10 @@ def _resolve_mapping(path: Path, mapping: Mapping | str | Path | None, kind: str
     return resolved
 
 
-# DuckDB's row-group size: a commit of fewer rows goes through the write-ahead log and a
-# checkpoint, one of more writes its row groups straight to the file (about twice as fast).
-_TX_ROWS = 122_880
+# DuckDB's row-group size. A transaction of whole row groups has them written straight to the
+# file; the rows of a part-filled one go through the write-ahead log and a checkpoint, which
+# costs about as much again.
+ROW_GROUP_ROWS = 122_880
 
 
 @dataclass
@@ -200,7 +201,7 @@ class _Counts:
 
 
 class _Writer:
-    """Checks and stores batches, in transactions of at least ``_TX_ROWS`` rows.
+    """Checks and stores batches, one transaction each.
 
     Rows go in with a plain ``INSERT`` first: with the keys' index it costs about half of
     ``INSERT OR IGNORE``, which looks every key up before inserting it. When a key is in the store
@@ -229,12 +230,12 @@ class _Writer:
         self.careful = False  # INSERT OR IGNORE from now on
         self.derived = 0
 
-    def write(self, batches: list[Batch]) -> None:
-        """Check and store ``batches`` in one transaction; update the report."""
+    def write(self, batch: Batch) -> None:
+        """Check and store ``batch`` in one transaction; update the report."""
         while True:
             try:
                 self.cur.execute("BEGIN TRANSACTION")
-                counts = [self._batch(b) for b in batches]
+                c = self._batch(batch)
                 self.cur.execute("COMMIT")
             except Exception as exc:
                 if self.careful or not _is_key_conflict(exc):
@@ -243,18 +244,16 @@ class _Writer:
                 self.careful = True
                 continue
             break
-        report = self.report
-        for batch, c in zip(batches, counts, strict=True):
-            rows = batch.table.num_rows
-            report.rows_read += rows
-            report.rows_rejected += c.bad
-            report.rows_loaded += c.added
-            report.rows_duplicate += rows - c.bad - c.added
-            report.order_lines += c.order_lines
-            self.derived += c.derived
-            if self.callback:
-                elapsed = time.perf_counter() - self.started
-                self.callback(LoadProgress(report.file, report.rows_read, batch.fraction, elapsed))
+        report, rows = self.report, batch.table.num_rows
+        report.rows_read += rows
+        report.rows_rejected += c.bad
+        report.rows_loaded += c.added
+        report.rows_duplicate += rows - c.bad - c.added
+        report.order_lines += c.order_lines
+        self.derived += c.derived
+        if self.callback:
+            elapsed = time.perf_counter() - self.started
+            self.callback(LoadProgress(report.file, report.rows_read, batch.fraction, elapsed))
 
     def _batch(self, batch: Batch) -> _Counts:
         cur, counts = self.cur, _Counts()
@@ -288,6 +287,29 @@ class _Writer:
         return counts
 
 
+def batch_size(batch_rows: int) -> int:
+    """Rows per batch: ``batch_rows`` rounded to whole row groups (at least one)."""
+    return max(1, round(batch_rows / ROW_GROUP_ROWS)) * ROW_GROUP_ROWS
+
+
+def exact_batches(batches: Iterable[Batch], rows: int) -> Iterator[Batch]:
+    """The same rows in batches of exactly ``rows`` (the last one fewer); no data is copied."""
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    count = 0
+    for batch in batches:
+        held.append(batch.table)
+        count += batch.table.num_rows
+        while count >= rows:
+            table = pa.concat_tables(held) if len(held) > 1 else held[0]
+            yield Batch(table.slice(0, rows), batch.fraction)
+            rest = table.slice(rows)
+            held, count = ([rest] if rest.num_rows else []), count - rows
+    if count:
+        yield Batch(pa.concat_tables(held) if len(held) > 1 else held[0], 1.0)
+
+
 def _is_key_conflict(exc: BaseException) -> bool:
     import duckdb
 
@@ -307,18 +329,9 @@ def _load_batches(
 ) -> None:
     shape = CsvShape()
     writer = _Writer(cur, mapping, plan_for, source, report, callback, started)
-    # Batches wait until a transaction's worth has been read (they are written again, from
-    # memory, if the transaction has to be rolled back).
-    pending: list[Batch] = []
-    pending_rows = 0
-    for batch in read_batches(facts, store.settings.batch_rows, shape):
-        pending.append(batch)
-        pending_rows += batch.table.num_rows
-        if pending_rows >= _TX_ROWS:
-            writer.write(pending)
-            pending, pending_rows = [], 0
-    if pending:
-        writer.write(pending)
+    rows = batch_size(store.settings.batch_rows)
+    for batch in exact_batches(read_batches(facts, rows, shape), rows):
+        writer.write(batch)
     if facts.format == "csv":
         _fix_csv_lines(cur, facts, shape, report)
     if writer.derived:

@@ -30,7 +30,8 @@ AUDIENCES = ("email_list", "tier", "segment", "winback", "basket")
 _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,47}")
 
 
-def _float(form: dict[str, str], name: str, default: float, lo: float, hi: float, problems: list[str]) -> float:
+def _float(form: dict[str, str], name: str, default: float, lo: float, hi: float,
+           problems: list[str]) -> float:
     raw = form.get(name, "").strip().replace(",", ".")
     if not raw:
         return default
@@ -128,13 +129,17 @@ def _list(store: Any) -> dict[str, Any]:
                   "queued"), r, strict=True))
         for r in store.sql(
             """
-            SELECT c.campaign_id, c.name, c.kind, c.channel,
-                   (SELECT count(*) FROM campaign_runs r WHERE r.campaign_id = c.campaign_id AND NOT r.dry_run),
-                   (SELECT max(started_at) FROM campaign_runs r WHERE r.campaign_id = c.campaign_id),
-                   (SELECT count(*) FROM campaign_members m WHERE m.campaign_id = c.campaign_id AND grp = 'target'),
-                   (SELECT count(*) FROM campaign_members m WHERE m.campaign_id = c.campaign_id AND grp = 'control'),
-                   (SELECT count(*) FROM messages m WHERE m.campaign_id = c.campaign_id)
-            FROM campaigns c ORDER BY 6 DESC NULLS LAST
+            WITH runs AS (SELECT campaign_id, count(*) FILTER (WHERE NOT dry_run) AS runs,
+                                 max(started_at) AS last_run FROM campaign_runs GROUP BY 1),
+                 members AS (SELECT campaign_id, count(*) FILTER (WHERE grp = 'target') AS targets,
+                                    count(*) FILTER (WHERE grp = 'control') AS controls
+                             FROM campaign_members GROUP BY 1),
+                 msgs AS (SELECT campaign_id, count(*) AS n FROM messages GROUP BY 1)
+            SELECT c.campaign_id, c.name, c.kind, c.channel, coalesce(r.runs, 0), r.last_run,
+                   coalesce(m.targets, 0), coalesce(m.controls, 0), coalesce(g.n, 0)
+            FROM campaigns c LEFT JOIN runs r USING (campaign_id) LEFT JOIN members m USING (campaign_id)
+                 LEFT JOIN msgs g USING (campaign_id)
+            ORDER BY r.last_run DESC NULLS LAST
             """
         ).fetchall()
     ]

@@ -22,7 +22,8 @@ def _base(title: str, values: list[dict[str, Any]], height: int = 220) -> dict[s
 def bar_chart(values: list[dict[str, Any]], x: str, y: str, *, title: str = "", x_title: str = "",
               y_title: str = "", sort: list[str] | None = None, horizontal: bool = False) -> dict[str, Any]:
     """Bars of ``y`` per ``x`` category."""
-    cat = {"field": x, "type": "nominal", "title": x_title or x, "sort": sort or "-y"}
+    cat = {"field": x, "type": "nominal", "title": x_title or x, "sort": sort or "-y",
+           "axis": {"labelAngle": 0}}
     val = {"field": y, "type": "quantitative", "title": y_title or y}
     enc = {"y": cat, "x": val} if horizontal else {"x": cat, "y": val}
     if horizontal:
@@ -74,7 +75,7 @@ def line_chart(values: list[dict[str, Any]], x: str, y: str, *, colour: str | No
 
 
 def neighbourhood_graph(nodes: list[dict[str, Any]], links: list[dict[str, Any]], *,
-                        width: int = 640, height: int = 380) -> dict[str, Any]:
+                        width: int = 520, height: int = 340) -> dict[str, Any]:
     """A force-directed drawing (a Vega spec: Vega-Lite has no force layout). ``nodes``: id,
     label, group (0 = the chosen party); ``links``: source/target as node indices, rel_type."""
     return {

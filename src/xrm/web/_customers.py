@@ -26,7 +26,9 @@ def _identify(name: str) -> Any:
 
     found = getattr(xrm.identify, name, None)
     if found is None:
-        raise NotYetImplemented(f"xrm.identify.{name} is not built yet (identify's golden records and review)")
+        raise NotYetImplemented(
+            f"xrm.identify.{name} is not built yet (identify's golden records and review queue)"
+        )
     return found
 
 
@@ -56,8 +58,8 @@ def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dic
         )
         params = [p for w in words for p in (w + "%",) * 3]
         for (pid,) in store.sql(
-            f"SELECT DISTINCT r.profile_id FROM normalized_records n JOIN profile_records r USING (record_id) "
-            f"WHERE {conds} ORDER BY 1 LIMIT {int(limit)}",
+            "SELECT DISTINCT r.profile_id FROM normalized_records n "
+            f"JOIN profile_records r USING (record_id) WHERE {conds} ORDER BY 1 LIMIT {int(limit)}",
             params,
         ).fetchall():
             hits.setdefault(int(pid), "name")
@@ -144,7 +146,7 @@ def neighbourhood(store: Any, party: str, t: Any) -> dict[str, Any] | None:
     """, {"p": party}).fetchall()
     if not rels:
         return None
-    ids = [party] + sorted({x for s, d, _ in rels for x in (s, d)} - {party})
+    ids = [party, *sorted({x for s, d, _ in rels for x in (s, d)} - {party})]
     index = {p: i for i, p in enumerate(ids)}
     nodes = [{"id": p, "label": p, "group": 0 if p == party else 1} for p in ids]
     links = [{"source": index[s], "target": index[d], "rel_type": r} for s, d, r in rels]

@@ -10,6 +10,10 @@ from typing import Any
 
 __all__ = ["TEXTS", "translate"]
 
+_TEMPLATE_HELP = (
+    "Jinja2: {{ customer.first_name }}, {{ offer.name }}, {{ track('https://…') }}, {{ unsubscribe_url }}"
+)
+
 # key: (English, German)
 TEXTS: dict[str, tuple[str, str]] = {
     "app.title": ("xrm console", "xrm-Konsole"),
@@ -134,7 +138,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "segments.value_share": ("Share of value", "Wertanteil"),
     "segments.clv_hist": ("Distribution of lifetime value", "Verteilung des Kundenwerts"),
     "segments.palive_hist": ("Distribution of P(alive)", "Verteilung von P(aktiv)"),
-    "segments.none": ("No needs segments yet (run the pipeline).", "Noch keine Bedarfssegmente (Pipeline ausführen)."),
+    "segments.none": (
+        "No needs segments yet (run the pipeline).", "Noch keine Bedarfssegmente (Pipeline ausführen)."),
     "segments.tier_help": (
         "MVC: most valuable; MGC: most growable; BZ: below zero (costs more than it earns).",
         "MVC: wertvollste; MGC: größtes Wachstum; BZ: unter null (kostet mehr, als er einbringt).",
@@ -154,13 +159,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "campaigns.audience.tier": ("Customers of tier", "Kunden der Stufe"),
     "campaigns.audience.segment": ("Customers of segment", "Kunden des Segments"),
     "campaigns.trigger.winback": ("Trigger: P(alive) falls below", "Auslöser: P(aktiv) fällt unter"),
-    "campaigns.trigger.basket": ("Trigger: abandoned basket (1 h)", "Auslöser: verlassener Warenkorb (1 Std.)"),
+    "campaigns.trigger.basket": (
+        "Trigger: abandoned basket (1 h)", "Auslöser: verlassener Warenkorb (1 Std.)"),
     "campaigns.subject": ("Subject", "Betreff"),
     "campaigns.text": ("Text", "Text"),
-    "campaigns.template_help": (
-        "Jinja2: {{ customer.first_name }}, {{ offer.name }}, {{ track('https://…') }}, {{ unsubscribe_url }}",
-        "Jinja2: {{ customer.first_name }}, {{ offer.name }}, {{ track('https://…') }}, {{ unsubscribe_url }}",
-    ),
+    "campaigns.template_help": (_TEMPLATE_HELP, _TEMPLATE_HELP),
     "campaigns.offer_id": ("Offer id", "Angebots-Kennung"),
     "campaigns.offer_name": ("Offer", "Angebot"),
     "campaigns.offer_value": ("Offer value (margin)", "Angebotswert (Marge)"),
@@ -174,7 +177,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "campaigns.dry_run": ("Dry run", "Probelauf"),
     "campaigns.dry_run_result": ("Dry run: {n} customers considered", "Probelauf: {n} Kunden geprüft"),
     "campaigns.launch": ("Launch", "Starten"),
-    "campaigns.launched_msg": ("Launched: {n} messages queued.", "Gestartet: {n} Nachrichten in der Warteschlange."),
+    "campaigns.launched_msg": (
+        "Launched: {n} messages queued.", "Gestartet: {n} Nachrichten in der Warteschlange."),
     "campaigns.outcome": ("Outcome", "Ergebnis"),
     "campaigns.results": ("Results", "Ergebnisse"),
     "campaigns.lift": ("Lift in conversion", "Zuwachs der Konversion"),
@@ -204,7 +208,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "network.conversations": ("Conversations", "Gespräche"),
     "network.sentiment": ("Sentiment over time", "Stimmung im Zeitverlauf"),
     "network.no_posts": ("No posts loaded.", "Keine Beiträge geladen."),
-    "network.none": ("No network analysed yet (run the pipeline).", "Noch kein Netzwerk analysiert (Pipeline ausführen)."),
+    "network.none": (
+        "No network analysed yet (run the pipeline).", "Noch kein Netzwerk analysiert (Pipeline ausführen)."),
     "network.relationships": ("Relationships", "Beziehungen"),
     # quality
     "quality.title": ("Data quality", "Datenqualität"),
@@ -232,7 +237,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     ),
     "quality.blocked": ("Blocked identifiers", "Gesperrte Kennungen"),
     "quality.blocked_none": ("No identifier was blocked.", "Keine Kennung wurde gesperrt."),
-    "quality.dropped_links": ("Links refused by the identity rules", "Von den Identitätsregeln abgelehnte Verknüpfungen"),
+    "quality.dropped_links": (
+        "Links refused by the identity rules", "Von den Identitätsregeln abgelehnte Verknüpfungen"),
     "quality.seen": ("Seen", "Gesehen"),
 }
 

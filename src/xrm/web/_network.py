@@ -49,7 +49,8 @@ def network_data(store: Any) -> dict[str, Any]:
 @page("view")
 def network(ctx: Ctx) -> Response:
     d = network_data(ctx.store)
-    party = ctx.query.get("party", "").strip() or (d["influencers"][0]["party_id"] if d["influencers"] else "")
+    top = d["influencers"][0]["party_id"] if d["influencers"] else ""
+    party = ctx.query.get("party", "").strip() or top
     charts: dict[str, Any] = {}
     if party:
         graph = neighbourhood(ctx.store, party, ctx.t)

@@ -37,14 +37,15 @@ def quality_data(store: Any) -> dict[str, Any]:
             SELECT file, line, field, value, reason FROM network_rejects ORDER BY rejected_at DESC LIMIT 20
         """),
         "review": review,
-        "review_pending": store.sql("SELECT count(*) FROM review_queue WHERE status = 'pending'").fetchall()[0][0],
+        "review_pending": store.sql(
+            "SELECT count(*) FROM review_queue WHERE status = 'pending'").fetchall()[0][0],
         "blocked": _rows(store, """
             SELECT id_type, id_value, reason, n_seen FROM rejected_identifiers ORDER BY n_seen DESC NULLS LAST
             LIMIT 50
         """),
         "dropped": _rows(store, """
-            SELECT reason, count(*) AS n FROM identity_links WHERE status = 'dropped' GROUP BY 1 ORDER BY 2 DESC
-            LIMIT 20
+            SELECT reason, count(*) AS n FROM identity_links WHERE status = 'dropped'
+            GROUP BY 1 ORDER BY 2 DESC LIMIT 20
         """),
     }
 
@@ -62,7 +63,8 @@ def review_decide(ctx: Ctx) -> Response:
     a, b = ctx.form.get("record_a", ""), ctx.form.get("record_b", "")
     assert ctx.user is not None
     reason = ctx.form.get("reason", "").strip() or f"checked in the console by {ctx.user.username}"
-    result = _identify("decide_review")(ctx.store, a, b, decision, reason=reason, decided_by=ctx.user.username)
+    decide = _identify("decide_review")
+    result = decide(ctx.store, a, b, decision, reason=reason, decided_by=ctx.user.username)
     audit(ctx.store, ctx.user.username, "review", f"{a} {b}", {"decision": decision, "reason": reason})
     word = ctx.t("quality.accept" if result.get("decision") == "accepted" else "quality.reject")
     return ctx.redirect("/quality", flash=ctx.t("quality.decided", decision=word))

@@ -8,6 +8,9 @@ does); the console reads and writes through it, so it shares the server's single
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter
 
 from xrm.config import Settings
@@ -23,7 +26,7 @@ def console_router(settings: Settings | None = None) -> APIRouter:
     del settings  # everything the console needs travels with the store (store.settings)
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
     get, post = ["GET"], ["POST"]
-    routes = [
+    routes: list[tuple[str, Callable[..., Any], list[str]]] = [
         ("", _overview.root, get),
         ("/", _overview.overview, get),
         ("/login", _login.login_form, get),

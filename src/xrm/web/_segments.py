@@ -37,8 +37,9 @@ def segments_data(store: Any) -> dict[str, Any]:
         """
     ).fetchall():
         c = json.loads(centroid) if centroid else {}
+        value = float(value or 0)
         segs.append({"segment_id": sid, "description": desc, "customers": n,
-                     "value": float(value or 0), "value_share": float(value or 0) / total[0] if total[0] else None,
+                     "value": value, "value_share": value / total[0] if total[0] else None,
                      "customer_share": n / total[1] if total[1] else None,
                      "online_share": c.get("online_share"), "price_index": c.get("price_index"),
                      "purchases_per_month": c.get("purchases_per_month")})

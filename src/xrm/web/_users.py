@@ -11,6 +11,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from xrm.exceptions import InputError, NotFound
@@ -141,6 +142,11 @@ def set_language(store: Any, username: str, lang: str) -> User:
     return get_user(store, username)
 
 
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def authenticate(store: Any, username: str, password: str) -> User | None:
     """The user if the password is right and the user is not disabled, else None."""
     rows = store.sql(
@@ -148,7 +154,7 @@ def authenticate(store: Any, username: str, password: str) -> User | None:
     ).fetchall()
     if not rows:
         # Hash anyway, so a wrong name takes as long as a wrong password.
-        verify_password(password, "scrypt$32768$8$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        verify_password(password, _dummy_hash())
         return None
     if not verify_password(password, rows[0][0]):
         return None
