@@ -5,6 +5,7 @@ tests/web/screenshots/. Needs /usr/bin/chromium (scripts/ensure_chromium.sh inst
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 from xrm.config import Settings
 from xrm.store import Store
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, SAMPLE_IDENTIFY, SECRET
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -100,6 +101,7 @@ def server(sample_store: Settings, want: Expected, tmp_path: Path) -> Iterator[S
         [sys.executable, str(Path(__file__).with_name("serve_console.py")), str(sample_store.store_path),
          str(port)],
         stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "XRM_IDENTIFY": json.dumps(SAMPLE_IDENTIFY), "XRM_SECRET_KEY": SECRET},
     )
     base = f"http://127.0.0.1:{port}"
     try:

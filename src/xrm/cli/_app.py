@@ -47,7 +47,16 @@ app.command("info")(_store_cmds.info)
 app.command("config")(_store_cmds.config)
 
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
-from xrm.cli import _customize, _interact, _load, _network, _pipeline, _sample, _value  # noqa: E402
+from xrm.cli import (  # noqa: E402
+    _customize,
+    _interact,
+    _load,
+    _network,
+    _pipeline,
+    _sample,
+    _serve,
+    _value,
+)
 
 app.command("load")(_load.load)
 app.command("sample")(_sample.sample)
@@ -59,3 +68,4 @@ app.add_typer(_interact.consent_app, name="consent")
 app.add_typer(_interact.campaign_app, name="campaign")
 app.add_typer(_interact.gdpr_app, name="gdpr")
 app.add_typer(_value.value_app, name="value")
+app.command("serve")(_serve.serve)

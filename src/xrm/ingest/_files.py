@@ -51,6 +51,7 @@ class FileFacts:
     columns: tuple[str, ...] = ()  # csv and parquet
     rows_hint: int | None = None  # parquet: rows in the file
     blank_lines: bool = False  # csv: empty lines make row numbers differ from line numbers
+    lines: int | None = None  # text formats: physical lines (a last line without a newline counts)
     notes: list[str] = field(default_factory=list)
 
 
@@ -90,9 +91,12 @@ def inspect_file(path: Path, mapping: Mapping | None) -> FileFacts:
             )
         return _parquet_facts(path, size)
     _refuse_binary(path, fmt, head)
-    digest, utf8_error, holes, blank = _scan_text(path)
+    digest, utf8_error, blank, lines = _scan_text(path)
+    # Which single-byte encoding only matters for a file that is not UTF-8: look for the bytes
+    # that cp1252 leaves undefined then (a second pass, for such files only).
+    holes = bool(utf8_error) and _has_cp1252_holes(path)
     encoding = _pick_encoding(path, mapping, utf8_error, holes)
-    facts = FileFacts(path, fmt, size, digest, encoding=encoding, blank_lines=blank)
+    facts = FileFacts(path, fmt, size, digest, encoding=encoding, blank_lines=blank, lines=lines)
     if encoding != "utf-8" and (mapping is None or mapping.encoding == "auto"):
         facts.notes.append(f"not UTF-8 text: read as {encoding}")
     if fmt == "csv":
@@ -124,12 +128,11 @@ def _refuse_binary(path: Path, fmt: str, head: bytes) -> None:
         raise InputError(f"{path} holds only blank lines; export the data again or leave the file out")
 
 
-def _scan_text(path: Path) -> tuple[str, str, bool, bool]:
-    """sha256, the first UTF-8 error ('' when valid), whether cp1252 holes occur, blank lines."""
+def _scan_text(path: Path) -> tuple[str, str, bool, int]:
+    """sha256, the first UTF-8 error ('' when valid), blank lines, the number of lines."""
     sha = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")()
     utf8_error = ""
-    holes = False
     blank = False
     lines = 1
     last = b""
@@ -144,8 +147,6 @@ def _scan_text(path: Path) -> tuple[str, str, bool, bool]:
                     bad = min(max(exc.start, 0), len(chunk) - 1)
                     line = lines + chunk[:bad].count(b"\n")
                     utf8_error = f"byte 0x{chunk[bad]:02x} near line {line:,}"
-            if not holes:
-                holes = any(h in chunk for h in _CP1252_HOLES)
             if not blank:
                 joined = last + chunk
                 blank = b"\n\n" in joined or b"\n\r\n" in joined
@@ -156,7 +157,17 @@ def _scan_text(path: Path) -> tuple[str, str, bool, bool]:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             utf8_error = "a cut-off character at the end of the file"
-    return sha.hexdigest(), utf8_error, holes, blank
+    if last.endswith(b"\n"):
+        lines -= 1  # the newline ends the last line; no line follows it
+    return sha.hexdigest(), utf8_error, blank, lines
+
+
+def _has_cp1252_holes(path: Path) -> bool:
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            if any(h in chunk for h in _CP1252_HOLES):
+                return True
+    return False
 
 
 def _pick_encoding(path: Path, mapping: Mapping | None, utf8_error: str, holes: bool) -> str:

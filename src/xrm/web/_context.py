@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from xrm.exceptions import InputError, NotFound, NotYetImplemented
+from xrm.exceptions import InputError, NotFound, NotYetImplemented, XrmError
 from xrm.web._i18n import translate
 from xrm.web._render import render_page
 from xrm.web._sessions import SESSION_SECONDS, Signer, console_key, new_session_id
@@ -140,6 +140,8 @@ def _handle(fn: Handler, action: str | None, request: Request, form: dict[str, s
         response = ctx.error(404, "error.not_found", str(exc))
     except InputError as exc:
         response = ctx.error(400, "error.input", str(exc))
+    except XrmError as exc:  # a setting missing (e.g. secret_key), the store busy ...
+        response = ctx.error(500, "error.title", str(exc))
     if pre_sid is not None:
         response.set_cookie(LOGIN_COOKIE, signer.sign({"s": pre_sid}), max_age=SESSION_SECONDS,
                             httponly=True, samesite="lax", secure=request.url.scheme == "https",
