@@ -48,7 +48,8 @@ def settings_reference() -> str:
         "|---|---|---|---|",
     ]
     for name, field in Settings.model_fields.items():
-        default = field.default if field.default is not None else ""
+        value = field.get_default(call_default_factory=True)
+        default = "" if value is None else value
         desc = (field.description or "").replace("|", "\\|")
         parts.append(f"| `{name}` | `XRM_{name.upper()}` | `{default}` | {desc} |")
     return "\n".join(parts) + "\n"

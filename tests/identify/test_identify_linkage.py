@@ -176,7 +176,7 @@ def test_empty_store_resolves(store):
 def test_linkage_settings_are_checked():
     with pytest.raises(ConfigError, match="review_probability"):
         IdentityRules.from_mapping({"linkage": {"link_probability": 0.5, "review_probability": 0.9}})
-    with pytest.raises(ConfigError, match="identify.linkage.threshold"):
+    with pytest.raises(ConfigError, match=r"identify\.linkage\.threshold"):
         IdentityRules.from_mapping({"linkage": {"threshold": 0.5}})
 
 

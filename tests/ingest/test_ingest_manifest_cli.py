@@ -123,6 +123,7 @@ def test_public_surface():
     assert set(xrm.ingest.__all__) == {
         "DEFAULT_DATE_FORMATS", "EVENT_FIELDS", "RECORD_FIELDS", "LoadProgress", "LoadReport", "Mapping",
         "ProgressCallback", "RejectedRow", "is_manifest", "load_file", "load_manifest", "read_manifest",
-        "read_mapping",
+        "read_mapping", "EventProblem", "stage_events", "staged_ids", "insert_staged_events",
+        "drop_staged",
     }
     assert all(hasattr(xrm.ingest, name) for name in xrm.ingest.__all__)

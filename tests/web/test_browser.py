@@ -209,7 +209,8 @@ def test_customer_manager_day(server: Server, browser: Any, sample_store: Settin
     assert f"{want.audience:,} customers" in page.inner_text("#dry-run-result")
     _shot(page, "06-campaign-dry-run")
 
-    for name, path in (("07-segments", "/segments"), ("08-network", "/network"), ("09-campaigns", "/campaigns")):
+    for name, path in (("07-segments", "/segments"), ("08-network", "/network"),
+                       ("09-campaigns", "/campaigns")):
         page.goto(f"{base}/console{path}")
         _charts_drawn(page)
         _shot(page, name)
@@ -251,6 +252,7 @@ def test_viewer_is_refused(server: Server, browser: Any) -> None:
     assert page.locator("tr.review-item button.accept").count() == 0
     token = page.locator("input[name=csrf]").first.get_attribute("value")
     r = page.request.post(f"{base}/console/quality/review",
-                          form={"csrf": token or "", "record_a": "a", "record_b": "b", "decision": "accepted"})
+                          form={"csrf": token or "", "record_a": "a", "record_b": "b",
+                                "decision": "accepted"})
     assert r.status == 403
     page.close()

@@ -3,12 +3,18 @@
 The limit applies to the body as the application sees it (after gzip), so a small compressed
 body cannot unpack into a large one.
 
+Bodies are parsed with orjson (several times faster than ``json``). Where orjson would read a
+body differently from ``json`` (NaN, an integer over 64 bits that it would make a float, a lone
+surrogate) the standard parser reads it, and ``request.state.exact_json`` is set so the event
+texts are written back with ``json`` too: a body means the same whichever parser took it.
+
     >>> payload = await read_json(request, limit=500 * 1024, what="batch")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from typing import Any
 
@@ -18,6 +24,7 @@ from xrm.api._errors import ApiError
 
 __all__ = ["BATCH_LIMIT", "EVENT_LIMIT", "read_json", "too_large"]
 
+_LONG_NUMBER = re.compile(rb"\d{19}")  # maybe over 64 bits: orjson would read a float
 EVENT_LIMIT = 32 * 1024  # Segment: 32 KB per call
 BATCH_LIMIT = 500 * 1024  # Segment: 500 KB per batch request
 
@@ -60,6 +67,14 @@ async def read_json(request: Request, *, limit: int, what: str) -> Any:
     raw = b"".join(chunks)
     if not raw.strip():
         raise ApiError(400, "invalid_json", f"{what}: the body is empty; send a JSON object")
+    import orjson
+
+    if _LONG_NUMBER.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # NaN, a lone surrogate, or not JSON at all: json decides and words it
+    request.state.exact_json = True
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

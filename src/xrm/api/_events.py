@@ -19,12 +19,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from xrm.api._body import BATCH_LIMIT, EVENT_LIMIT, read_json, too_large
 from xrm.api._errors import ApiError
 from xrm.api._writer import EventWriter, Submission
+from xrm.ingest._api_batch import quick_event
 
 __all__ = ["CALLS", "WriteKeys", "router"]
 
@@ -95,22 +97,34 @@ def _basic_user(header: str | None) -> str | None:
     return user or None
 
 
+def _exact(request: Request) -> bool:
+    return bool(getattr(request.state, "exact_json", False))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _prepare(
-    event: dict[str, Any], where: str, received: str, shared: dict[str, Any] | None
+    event: dict[str, Any], where: str, received: str, shared: dict[str, Any] | None, exact: bool
 ) -> str:
-    """The event as stored: batch-level context merged in, a missing time set to receipt."""
+    """The event as stored: batch-level context merged in, a missing time set to receipt.
+
+    ``exact``: the body was read by ``json`` (see :func:`~xrm.api._body.read_json`), so it is
+    written by ``json`` too; otherwise orjson writes it (its compact output is valid JSON alike).
+    """
     event.pop("writeKey", None)
     if shared:
         own = event.get("context")
         event["context"] = {**shared, **own} if isinstance(own, dict) else (own or dict(shared))
     if event.get("timestamp") in (None, "") and event.get("originalTimestamp") in (None, ""):
         event["timestamp"] = received  # Segment: no timestamp means the time it was received
-    text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
-    size = len(text.encode("utf-8"))
+    if exact:
+        text = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
+        size = len(text.encode("utf-8"))
+    else:
+        raw = orjson.dumps(event, default=str)
+        text, size = raw.decode("utf-8"), len(raw)
     if size > EVENT_LIMIT:
         raise too_large(where or "event", size, EVENT_LIMIT)
     return text
@@ -148,8 +162,9 @@ def _single(call: str) -> Callable[[Request], Awaitable[JSONResponse]]:
             raise ApiError(400, "invalid_json", f"{call}: the body must be a JSON object {{...}}")
         source = request.app.state.write_keys.source(request, body)
         body["type"] = call  # the endpoint names the call, as in Segment
-        text = _prepare(body, call, _now(), None)
-        return await _store(request, Submission(f"POST /v1/{call}", source, [text], [body]), "")
+        text = _prepare(body, call, _now(), None, _exact(request))
+        sub = Submission(f"POST /v1/{call}", source, [text], [body], [quick_event(body, text)])
+        return await _store(request, sub, "")
 
     endpoint.__name__ = call
     endpoint.__doc__ = f"Segment `{call}` call: one event, committed before the 200."
@@ -178,11 +193,13 @@ async def batch(request: Request) -> JSONResponse:
         )
     shared = body.get("context") if isinstance(body.get("context"), dict) else None
     received = _now()
+    exact = _exact(request)
     texts: list[str] = []
     for k, item in enumerate(items):
         if not isinstance(item, dict):
             raise ApiError(400, "invalid_batch", f"batch[{k}]: is not a JSON object; each call is {{...}}")
-        texts.append(_prepare(item, f"batch[{k}]", received, shared))
+        texts.append(_prepare(item, f"batch[{k}]", received, shared, exact))
     if not texts:
         return JSONResponse(SUCCESS)
-    return await _store(request, Submission("POST /v1/batch", source, texts, items), "batch[{}].")
+    quick = [quick_event(e, t) for e, t in zip(items, texts, strict=True)]
+    return await _store(request, Submission("POST /v1/batch", source, texts, items, quick), "batch[{}].")

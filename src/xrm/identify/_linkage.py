@@ -22,6 +22,8 @@ from typing import Any
 
 from xrm.identify._linkage_model import (
     INPUT_COLUMNS,
+    correct_u_for_matches,
+    fallback_training_rule,
     packaged_parameters,
     parameters_from_splink,
     prior_from_pairs_per_record,
@@ -86,11 +88,21 @@ def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], 
         [block_on(*r) for r in _PRIOR_RULES], recall=_PRIOR_RECALL
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=lk.u_max_pairs, seed=lk.seed)
-    for rule in training_rules():
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=lk.em_max_pairs
-        )
-    params = parameters_from_splink(linker.misc.save_model_to_json())
+    from splink.internals.exceptions import EMTrainingException
+
+    rules_left = list(training_rules())
+    fallback = fallback_training_rule()
+    while rules_left:
+        rule = rules_left.pop(0)
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=lk.em_max_pairs
+            )
+        except EMTrainingException:  # no pairs in this block (no e-mails in the data): next rule
+            if fallback is not None:
+                rules_left.append(fallback)
+                fallback = None
+    params = correct_u_for_matches(parameters_from_splink(linker.misc.save_model_to_json()))
     lam = params["probability_two_random_records_match"]
     params["pairs_per_record"] = lam * (n - 1) / 2
     # Predict with exactly the parameters that are stored (unseen levels filled in).

@@ -28,6 +28,8 @@ __all__ = [
     "UNSEEN_M",
     "blocking_rules",
     "comparison_specs",
+    "correct_u_for_matches",
+    "fallback_training_rule",
     "packaged_parameters",
     "parameters_from_splink",
     "prior_from_pairs_per_record",
@@ -38,6 +40,7 @@ __all__ = [
 
 PARAMETERS_FORMAT = 1
 UNSEEN_M = 0.005
+U_FLOOR_SHARE = 0.01
 # Columns the linkage reads from normalized_records (SQL expressions, aliased).
 INPUT_COLUMNS = (
     "record_id AS unique_id",
@@ -124,6 +127,13 @@ def training_rules() -> list[Any]:
     return [block_on(*cols) for cols in _TRAINING_BLOCKS]
 
 
+def fallback_training_rule() -> Any:
+    """EM blocking for data where a training rule finds no pairs (e.g. no e-mails at all)."""
+    from splink import block_on
+
+    return block_on("postcode", "last_name_key")
+
+
 def splink_settings(parameters: dict[str, Any] | None = None, prior: float | None = None) -> Any:
     """Splink settings; with ``parameters`` every non-null level gets its m and u from them."""
     import splink.comparison_library as cl
@@ -165,6 +175,7 @@ def parameters_from_splink(model: dict[str, Any]) -> dict[str, Any]:
             if lv.get("is_null_level"):
                 continue
             m, u = lv.get("m_probability"), lv.get("u_probability")
+            seen = m is not None and u is not None
             # A level no pair fell into cannot be trained. It must not count for a match: an
             # unseen m is min(floor, u) (zero or negative weight), an unseen u equals m (zero).
             if m is None:
@@ -172,10 +183,39 @@ def parameters_from_splink(model: dict[str, Any]) -> dict[str, Any]:
             if u is None:
                 u = m
             weight = math.log2(m / u) if m and u else None
-            levels.append({"label": lv.get("label_for_charts"), "m": m, "u": u,
+            levels.append({"label": lv.get("label_for_charts"), "m": m, "u": u, "seen": seen,
                            "weight": None if weight is None else round(weight, 3)})
         out["comparisons"][comp["output_column_name"]] = levels
+    # Splink leaves out a comparison whose columns the data never fills (no e-mails at all):
+    # neutral weights keep the parameters complete.
+    done = out["comparisons"]
+    out["comparisons"] = {}
+    for name, make in comparison_specs():
+        out["comparisons"][name] = done.get(name) or [
+            {"label": None, "m": UNSEEN_M, "u": UNSEEN_M, "seen": False, "weight": 0.0}
+            for _ in make()[1:]
+        ]
     return out
+
+
+def correct_u_for_matches(parameters: dict[str, Any], floor_share: float = U_FLOOR_SHARE) -> dict[str, Any]:
+    """Take the true matches out of u estimated from random pairs.
+
+    Random pairs follow the mixture ``λ·m + (1-λ)·u`` (Fellegi & Sunter 1969, §2; the same
+    mixture Winkler's EM fits), so the u that random sampling measures is contaminated by
+    ``λ·m``. For nearly unique values (e-mail, phone, full address) that contamination is all of
+    it: the weight of an e-mail match comes out as exactly ``-log2 λ`` and cancels the prior, so
+    an e-mail-only pair scores p ≈ 0.5 at every data size. Solving the mixture for u, floored at
+    ``floor_share`` of the measured u (some values are really shared: family e-mails), fixes it.
+    """
+    lam = parameters["probability_two_random_records_match"]
+    for levels in parameters["comparisons"].values():
+        for lv in levels:
+            m, u = lv["m"], lv["u"]
+            u_true = max((u - lam * m) / (1 - lam), u * floor_share)
+            lv["u_measured"], lv["u"] = u, u_true
+            lv["weight"] = round(math.log2(m / u_true), 3)
+    return parameters
 
 
 def weights_look_right(parameters: dict[str, Any]) -> list[str]:
@@ -186,6 +226,8 @@ def weights_look_right(parameters: dict[str, Any]) -> list[str]:
     """
     problems = []
     for name, levels in parameters["comparisons"].items():
+        if not any(lv.get("seen", True) for lv in levels):
+            continue  # a field the data never fills: every weight is 0, nothing to check
         if any(lv["m"] is None or lv["u"] is None for lv in levels):
             problems.append(f"{name}: some levels have no trained m or u")
             continue

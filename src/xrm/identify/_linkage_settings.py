@@ -1,7 +1,7 @@
 """Settings of the probabilistic record linkage (the ``[identify.linkage]`` table).
 
     >>> LinkageSettings().link_probability
-    0.8
+    0.7
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class LinkageSettings(BaseModel):
         description="Run probabilistic record linkage (Splink) over normalised records in each batch.",
     )
     link_probability: float = Field(
-        default=0.8,
+        default=0.7,
         gt=0,
         le=1,
         description=(
@@ -30,7 +30,7 @@ class LinkageSettings(BaseModel):
         ),
     )
     review_probability: float = Field(
-        default=0.3,
+        default=0.2,
         gt=0,
         le=1,
         description=(

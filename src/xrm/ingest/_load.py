@@ -310,6 +310,56 @@ def exact_batches(batches: Iterable[Batch], rows: int) -> Iterator[Batch]:
         yield Batch(pa.concat_tables(held) if len(held) > 1 else held[0], 1.0)
 
 
+def prefetch(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """``batches``, the next one read by a worker thread while the caller works on this one.
+
+    Arrow's readers and DuckDB both release the GIL, so reading (a third of the work for CSV)
+    overlaps checking and inserting. At most two batches are held besides the one in hand.
+    """
+    import queue
+    import threading
+
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for batch in batches:
+                if not put(("batch", batch)):
+                    return
+        except BaseException as exc:  # handed to the caller, raised there
+            put(("error", exc))
+        else:
+            put(("done", None))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # a reader stopped early closes its file here, in its own thread
+
+    thread = threading.Thread(target=work, name="xrm-ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _is_key_conflict(exc: BaseException) -> bool:
     import duckdb
 
@@ -330,7 +380,7 @@ def _load_batches(
     shape = CsvShape()
     writer = _Writer(cur, mapping, plan_for, source, report, callback, started)
     rows = batch_size(store.settings.batch_rows)
-    for batch in exact_batches(read_batches(facts, rows, shape), rows):
+    for batch in prefetch(exact_batches(read_batches(facts, rows, shape), rows)):
         writer.write(batch)
     if facts.format == "csv":
         _fix_csv_lines(cur, facts, shape, report)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -47,12 +48,29 @@ class ResolveSummary:
 
 
 class IdentifierCache:
-    """Normalised identifiers by (type, raw value); the same visitors come back again and again."""
+    """Normalised identifiers by (type, raw value); the same visitors come back again and again.
+
+    It also remembers which profile holds an identifier (``owners``), so a returning visitor's
+    event needs no look-up in ``identifiers``. That is only sound for a cache used by the one
+    writer of the identity graph (the event API's writer): it is filled as ``resolve_events``
+    reads and writes, emptied whenever an event takes the one-by-one path (which may merge
+    profiles), and the caller must call :meth:`forget_owners` when its transaction does not
+    commit, or when anything else changes the graph.
+    """
 
     def __init__(self, rules: IdentityRules, size: int = 200_000) -> None:
         self.rules, self.size = rules, size
         self._cache: dict[tuple[str, str], str | None] = {}
         self._plain: dict[tuple[Any, Any], tuple[list[_Ident], list[_Ident]]] = {}
+        self.owners: dict[_Ident, int] = {}
+
+    def forget_owners(self) -> None:
+        self.owners.clear()
+
+    def _remember(self, owners: Mapping[_Ident, int]) -> None:
+        if len(self.owners) + len(owners) > self.size:
+            self.owners.clear()
+        self.owners.update(owners)
 
     def norm(self, id_type: str, value: Any) -> str | None:
         key = (id_type, str(value))
@@ -136,8 +154,14 @@ def resolve_events(
     settings: Any,
     events: Sequence[tuple[str, Mapping[str, Any]]],
     cache: IdentifierCache | None = None,
+    *,
+    fresh_ids: AbstractSet[str] = frozenset(),
 ) -> ResolveSummary:
-    """Resolve (message_id, event) pairs not resolved yet; the caller's transaction holds it all."""
+    """Resolve (message_id, event) pairs not resolved yet; the caller's transaction holds it all.
+
+    ``fresh_ids``: events the caller has just stored for the first time, so not resolved yet
+    (they are not looked up in ``event_profiles``).
+    """
     import pyarrow as pa
 
     cache = cache or IdentifierCache(IdentityRules.for_settings(settings))
@@ -150,16 +174,19 @@ def resolve_events(
             todo.append((mid, ev))
     if not todo:
         return ResolveSummary(0, 0, 0, 0)
-    cur.register("__xrm_r", pa.table({"message_id": [m for m, _ in todo]}))
-    try:
-        done = {
-            r[0] for r in cur.execute(
-                "SELECT message_id FROM event_profiles WHERE message_id IN "
-                "(SELECT message_id FROM __xrm_r)"
-            ).fetchall()
-        }
-    finally:
-        cur.unregister("__xrm_r")
+    ask = [m for m, _ in todo if m not in fresh_ids]
+    done: set[str] = set()
+    if ask:
+        cur.register("__xrm_r", pa.table({"message_id": ask}))
+        try:
+            done = {
+                r[0] for r in cur.execute(
+                    "SELECT message_id FROM event_profiles WHERE message_id IN "
+                    "(SELECT message_id FROM __xrm_r)"
+                ).fetchall()
+            }
+        finally:
+            cur.unregister("__xrm_r")
     todo = [(m, e) for m, e in todo if m not in done]
     event_of = dict(todo)
     position = {m: k for k, (m, _) in enumerate(todo)}
@@ -179,26 +206,37 @@ def resolve_events(
         else:
             bulk.append((mid, glue, evidence))
 
-    owner = _owners(cur, {i for _, glue, _ in bulk for i in glue})
-    # Identifiers shared by events with different identifier sets are resolved one by one.
+    wanted = {i for _, glue, _ in bulk for i in glue}
+    cached = cache.owners
+    owner = {i: cached[i] for i in wanted if i in cached}
+    owner |= _owners(cur, wanted - owner.keys())
+    known: list[tuple[str, list[_Ident], list[_Ident], int]] = []
+    rest: list[tuple[str, list[_Ident], list[_Ident]]] = []
+    for mid, glue, evidence in bulk:
+        first = owner.get(glue[0])
+        if first is not None and all(owner.get(i) == first for i in glue):
+            known.append((mid, glue, evidence, first))
+        else:
+            rest.append((mid, glue, evidence))
+    # Identifiers shared by events with different identifier sets are resolved one by one (a
+    # known event's identifiers are all owned, so they cannot be shared with a new one's).
     tuples_of: dict[_Ident, set[tuple[_Ident, ...]]] = defaultdict(set)
-    for _, glue, _ in bulk:
+    for _, glue, _ in rest:
         for i in glue:
             tuples_of[i].add(tuple(glue))
-    known: list[tuple[str, list[_Ident], list[_Ident], int]] = []
     new: list[tuple[str, list[_Ident], list[_Ident]]] = []
-    for mid, glue, evidence in bulk:
-        pids = {owner.get(i) for i in glue}
-        first = owner.get(glue[0])
-        if len(pids) == 1 and first is not None:
-            known.append((mid, glue, evidence, first))
-        elif pids == {None} and all(len(tuples_of[i]) == 1 for i in glue):
+    for mid, glue, evidence in rest:
+        if all(i not in owner and len(tuples_of[i]) == 1 for i in glue):
             new.append((mid, glue, evidence))
         else:
             slow.append((mid, event_of[mid]))
-    _write_bulk(cur, known, new)
+    fresh = _write_bulk(cur, known, new)
+    cache._remember(owner)
+    cache._remember(fresh)
     store = _InTransaction(cur, settings)
     slow.sort(key=lambda p: position[p[0]])
+    if slow:
+        cache.forget_owners()  # the one-by-one path may merge profiles
     for mid, ev in slow:
         resolve_event(store, {**_clean(ev), "messageId": mid}, rules)
     quick = {m for m, *_ in known} | {m for m, *_ in new}
@@ -236,12 +274,12 @@ def _write_bulk(
     cur: duckdb.DuckDBPyConnection,
     known: Sequence[tuple[str, list[_Ident], list[_Ident], int]],
     new: Sequence[tuple[str, list[_Ident], list[_Ident]]],
-) -> None:
-    """What ``resolve_event`` writes for these events, as set-based statements."""
+) -> dict[_Ident, int]:
+    """What ``resolve_event`` writes for these events, as set-based statements; the new owners."""
     import pyarrow as pa
 
     if not known and not new:
-        return
+        return {}
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     assigned: list[tuple[str, int, list[_Ident], list[_Ident]]] = [
         (mid, pid, glue, ev) for mid, glue, ev, pid in known
@@ -336,3 +374,4 @@ def _write_bulk(
             "INSERT INTO profile_evidence SELECT profile_id, id_type, id_value, n FROM __xrm_ev "
             "ON CONFLICT DO UPDATE SET n_seen = n_seen + excluded.n_seen",
         )
+    return fresh

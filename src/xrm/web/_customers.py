@@ -156,10 +156,9 @@ def neighbourhood(store: Any, party: str, t: Any) -> dict[str, Any] | None:
 def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, Any]:
     from xrm.customize import recommend_for
     from xrm.identify import explain_profile
-    from xrm.interact import current_consents, profile_view, timeline
+    from xrm.interact import active_profile, current_consents, timeline
 
-    view = profile_view(store, pid)
-    pid = int(view["profile_id"])
+    requested, pid = pid, active_profile(store, pid)
     keys = _keys(store, pid)
     try:
         golden: dict[str, Any] | None = _identify("golden_record")(store, pid)
@@ -182,7 +181,13 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
                              "given_at": c.given_at, "expires_at": c.expires_at, "source": c.source})
     page = timeline(store, pid, limit=50, cursor=cursor)
     return {
-        "pid": pid, "requested": view["requested_id"], "view": view, "customer_keys": keys, "golden": golden,
+        "pid": pid, "requested": requested, "customer_keys": keys, "golden": golden,
+        "identifiers": _rows(store, "SELECT id_type, id_value, n_seen FROM identifiers "
+                             "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]),
+        "evidence": _rows(store, "SELECT id_type, id_value, n_seen FROM profile_evidence "
+                          "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]),
+        "events": store.sql("SELECT count(*) FROM event_profiles WHERE profile_id = ?",
+                            [pid]).fetchall()[0][0],
         "explain": explain_profile(store, pid).to_dict(), "value": value, "needs": needs,
         "consents": consents, "timeline": [i.as_dict() for i in page.items],
         "next_cursor": page.next_cursor,

@@ -44,8 +44,8 @@ def quality_data(store: Any) -> dict[str, Any]:
             LIMIT 50
         """),
         "dropped": _rows(store, """
-            SELECT reason, count(*) AS n FROM identity_links WHERE status = 'dropped'
-            GROUP BY 1 ORDER BY 2 DESC LIMIT 20
+            SELECT regexp_extract(reason, '^([^:(]+(: [^,(:]+)?)', 1) AS reason, count(*) AS n
+            FROM identity_links WHERE status = 'dropped' GROUP BY 1 ORDER BY 2 DESC LIMIT 20
         """),
     }
 
