@@ -21,6 +21,10 @@ from xrm.store import Store
 __all__ = ["STEPS", "StepResult", "run_pipeline"]
 
 
+# After the identities step every capability sees a customer as one resolved profile.
+_BY_PROFILE: dict[str, Any] = {"events_table": "customer_events", "customer_key": "profile_id"}
+
+
 def _suppressions(store: Store) -> dict[str, Any]:
     # Erased people must not come back through a later load: erase them again first.
     from xrm.interact import apply_suppressions
@@ -37,19 +41,19 @@ def _identities(store: Store) -> dict[str, Any]:
 def _value_summaries(store: Store) -> dict[str, Any]:
     from xrm.differentiate import build_purchase_summaries
 
-    return build_purchase_summaries(store)
+    return build_purchase_summaries(store, **_BY_PROFILE)
 
 
 def _value(store: Store) -> dict[str, Any]:
     from xrm.differentiate import build_value
 
-    return build_value(store)
+    return build_value(store, **_BY_PROFILE)
 
 
 def _recommendations(store: Store) -> dict[str, Any]:
     from xrm.customize import build_recommendations
 
-    return build_recommendations(store)
+    return build_recommendations(store, **_BY_PROFILE)
 
 
 def _network(store: Store) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from xrm.ingest import drop_staged, insert_staged_events, stage_events
 from xrm.ingest._api_batch import insert_quick_events, quick_event
 from xrm.store import Store
 
+from .live import KEY, Live
+
 BASE = {"messageId": "m", "userId": "u1", "timestamp": "2024-05-01T12:00:00Z"}
 VALID: list[dict[str, Any]] = [
     {**BASE, "type": "track", "event": "Product Viewed",
@@ -88,3 +90,16 @@ def test_quick_path_stores_what_the_sql_stores(tmp_path: Path) -> None:
 @pytest.mark.parametrize("event", SQL_ONLY, ids=range(len(SQL_ONLY)))
 def test_doubtful_events_go_through_the_sql(event: dict[str, Any]) -> None:
     assert quick_event(event, json.dumps(event)) is None
+
+
+def test_bodies_read_alike_by_either_json_parser(live: Live) -> None:
+    ev = {"type": "track", "userId": "u1", "event": "E", "timestamp": "2024-05-01T12:00:00Z"}
+    big = {**ev, "messageId": "big", "properties": {"n": 123456789012345678901234, "f": 1e16}}
+    r = live.client.post("/v1/batch", json={"batch": [big]}, auth=(KEY, ""))
+    assert r.status_code == 200
+    (props,), = live.rows("SELECT CAST(properties AS VARCHAR) FROM events WHERE message_id = 'big'")
+    assert json.loads(props) == {"n": 123456789012345678901234, "f": 1e16}  # not made a float
+    nan = b'{"batch": [{"type": "track", "userId": "u1", "event": "E", "properties": {"x": NaN}}]}'
+    r = live.client.post("/v1/batch", content=nan, auth=(KEY, ""))  # read by json, as before
+    assert r.status_code == 200
+    assert live.rows("SELECT count(*) FROM events") == [(2,)]

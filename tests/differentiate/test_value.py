@@ -240,7 +240,9 @@ def test_report_lists_top_customers(scored):
 def test_pipeline_runs_value_and_needs(cdnow_store):
     from xrm.pipeline import run_pipeline
 
-    results = {r.step: r for r in run_pipeline(cdnow_store, steps=("purchase summaries", "value and needs"))}
+    results = {r.step: r for r in run_pipeline(
+        cdnow_store, steps=("identities", "purchase summaries", "value and needs")
+    )}
     step = results["value and needs"]
     assert step.status == "done", step.message
     assert step.summary["value"]["customers"] == 2357 and step.summary["needs"]["k"] == 1

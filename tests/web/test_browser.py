@@ -49,21 +49,24 @@ class Expected:
 
 def _expected(settings: Settings) -> Expected:
     """What the pages must show, read from the store with the capabilities' own functions."""
+    from xrm.identify import lookup_profiles
     from xrm.interact import timeline
 
     with Store.open(settings) as store:
-        pid, email, first, user_id, clv = store.sql("""
+        candidates = store.sql("""
             SELECT i.profile_id, n.email, n.first_name, i.id_value, v.clv
-            FROM identifiers i JOIN customer_value v ON v.customer_id = i.id_value
+            FROM identifiers i   -- value is keyed by profile id (or by user id before identity runs)
+            JOIN customer_value v ON v.customer_id IN (i.id_value, CAST(i.profile_id AS VARCHAR))
             JOIN profile_records r ON r.profile_id = i.profile_id
             JOIN normalized_records n ON n.record_id = r.record_id
             WHERE i.id_type = 'user_id' AND n.email IS NOT NULL AND n.first_name IS NOT NULL
-              AND (SELECT count(DISTINCT e.profile_id) FROM profile_evidence e
-                   WHERE e.id_type = 'email' AND e.id_value = n.email) = 1
               AND (SELECT count(*) FROM identifiers j WHERE j.profile_id = i.profile_id
                    AND j.id_type = 'user_id') = 1
-            ORDER BY v.clv DESC, i.profile_id LIMIT 1
-        """).fetchall()[0]
+            ORDER BY v.clv DESC, i.profile_id LIMIT 200
+        """).fetchall()
+        # one whose e-mail finds only this profile, so the search opens the 360 page at once
+        pid, email, first, user_id, clv = next(
+            c for c in candidates if lookup_profiles(store, "email", c[1]) == [c[0]])
         newest = timeline(store, pid, limit=1).items[0]
         audience = store.sql("SELECT count(DISTINCT customer) FROM consents WHERE channel = 'email' "
                              "AND purpose = 'marketing'").fetchall()[0][0]

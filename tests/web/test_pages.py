@@ -39,7 +39,8 @@ def test_pages_show_what_the_capabilities_compute(sample_store: Settings) -> Non
             "SELECT user_id, email FROM normalized_records WHERE user_id IS NOT NULL AND email IS NOT NULL "
             "ORDER BY record_id LIMIT 1").fetchall()[0]
         pid = lookup_profiles(store, "user_id", user_id)[0]
-        tier = store.sql("SELECT tier FROM customer_value WHERE customer_id = ?", [user_id]).fetchall()
+        tier = store.sql("SELECT tier FROM customer_value WHERE customer_id IN (?, ?)",
+                         [user_id, str(pid)]).fetchall()
         n_segments = store.count("needs_segments")
     with test_client(console_app(sample_store)) as c:
         login(c, "viewer")
@@ -57,11 +58,9 @@ def test_pages_show_what_the_capabilities_compute(sample_store: Settings) -> Non
 
 def test_admin_exports_and_marketer_launches(sample_store: Settings) -> None:
     with Store.open(sample_store) as store:
-        user_id = store.sql(
-            "SELECT customer_id FROM customer_value ORDER BY customer_id LIMIT 1").fetchall()[0][0]
-        from xrm.identify import lookup_profiles
-
-        pid = lookup_profiles(store, "user_id", user_id)[0]
+        pid, user_id = store.sql(
+            "SELECT profile_id, id_value FROM identifiers WHERE id_type = 'user_id' ORDER BY 1, 2 LIMIT 1"
+        ).fetchall()[0]
     with test_client(console_app(sample_store)) as c:
         login(c, "marketer")
         token = csrf_of(c.get("/console/campaigns").text)
@@ -83,7 +82,11 @@ def test_admin_exports_and_marketer_launches(sample_store: Settings) -> None:
         assert "Results" in detail and "Lift in conversion" in detail
     with Store.open(sample_store) as store:
         runs = store.sql("SELECT dry_run, audience FROM campaign_runs WHERE campaign_id = 'gold'").fetchall()
-        mvc = store.sql("SELECT count(*) FROM customer_value WHERE tier = 'MVC'").fetchall()[0][0]
+        # the MVC customers' user ids (value is keyed by profile id, or by user id before identity)
+        mvc = store.sql("""
+            SELECT count(DISTINCT i.id_value) FROM identifiers i, customer_value v
+            WHERE i.id_type = 'user_id' AND v.tier = 'MVC'
+              AND v.customer_id IN (i.id_value, CAST(i.profile_id AS VARCHAR))""").fetchall()[0][0]
         assert runs == [(False, mvc)]
         actions = [r[0] for r in store.sql("SELECT action FROM console_audit ORDER BY audit_id").fetchall()]
         assert actions == ["launch", "export"]

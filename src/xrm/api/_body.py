@@ -14,7 +14,6 @@ texts are written back with ``json`` too: a body means the same whichever parser
 from __future__ import annotations
 
 import json
-import re
 import zlib
 from typing import Any
 
@@ -24,7 +23,10 @@ from xrm.api._errors import ApiError
 
 __all__ = ["BATCH_LIMIT", "EVENT_LIMIT", "read_json", "too_large"]
 
-_LONG_NUMBER = re.compile(rb"\d{19}")  # maybe over 64 bits: orjson would read a float
+# Digits as "0", all else as " ": a run of 19 zeros may be an integer over 64 bits (which orjson
+# would read as a float). Two C passes; a regular expression is ten times slower here.
+_DIGITS = bytes.maketrans(bytes(range(256)), bytes(48 if 48 <= c <= 57 else 32 for c in range(256)))
+_LONG_NUMBER = b"0" * 19
 EVENT_LIMIT = 32 * 1024  # Segment: 32 KB per call
 BATCH_LIMIT = 500 * 1024  # Segment: 500 KB per batch request
 
@@ -69,7 +71,7 @@ async def read_json(request: Request, *, limit: int, what: str) -> Any:
         raise ApiError(400, "invalid_json", f"{what}: the body is empty; send a JSON object")
     import orjson
 
-    if _LONG_NUMBER.search(raw) is None:
+    if _LONG_NUMBER not in raw.translate(_DIGITS):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:

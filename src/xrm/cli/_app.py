@@ -49,6 +49,7 @@ app.command("config")(_store_cmds.config)
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
 from xrm.cli import (  # noqa: E402
     _customize,
+    _identify,
     _interact,
     _load,
     _network,
@@ -69,3 +70,4 @@ app.add_typer(_interact.campaign_app, name="campaign")
 app.add_typer(_interact.gdpr_app, name="gdpr")
 app.add_typer(_value.value_app, name="value")
 app.command("serve")(_serve.serve)
+app.add_typer(_identify.identify_app, name="identify")

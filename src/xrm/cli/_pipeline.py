@@ -38,6 +38,24 @@ def pipeline(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             emit([asdict(r) for r in results], True)
 
 
+def _show_campaigns(report: dict[str, Any]) -> None:
+    if "campaigns" not in report:
+        console.print(f"campaigns: {report.get('message', report)}", highlight=False)
+        return
+    mode = "dry run" if report.get("dry_run") else "sent"
+    table = Table(title=f"demo campaigns ({mode})")
+    for col in ("campaign", "kind", "audience", "outcomes"):
+        table.add_column(col)
+    for c in report["campaigns"]:
+        outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted(c.get("outcomes", {}).items()))
+        table.add_row(c["campaign_id"], c["kind"], f"{c['audience']:,}", outcomes)
+    console.print(table)
+    messages = [m for c in report["campaigns"] for m in c.get("messages", [])]
+    if messages:
+        first = messages[0]
+        console.print(f"first message, to {first['to']}: {first['subject']}", highlight=False)
+
+
 def _demo_campaigns(store: Any) -> Any:
     from xrm.exceptions import NotYetImplemented
     from xrm.interact import run_demo_campaigns
@@ -96,7 +114,7 @@ def demo(
             for name, rows in d["tables"].items():
                 table.add_row(name, f"{rows:,}")
             console.print(table)
-            console.print("campaigns (dry run):", d["campaigns"], highlight=False)
+            _show_campaigns(d["campaigns"])
             if not no_serve:
                 console.print("(the server is not built yet; `xrm serve` comes with issue 5)")
 

@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["CUSTOMER_KEYS", "Baskets", "read_purchases", "split_last_basket"]
 
 # Columns of `events` that may identify a customer for recommendations.
-CUSTOMER_KEYS = ("user_id", "anonymous_id")
+CUSTOMER_KEYS = ("user_id", "anonymous_id", "profile_id")  # profile_id: identify's customer_events
 _DAY_NS = 86_400 * 10**9
 
 
-def read_purchases(store: Store, *, customer_key: str = "user_id") -> pd.DataFrame:
+def read_purchases(
+    store: Store, *, customer_key: str = "user_id", events_table: str = "events"
+) -> pd.DataFrame:
     """One row per customer x product x order from ``Order Completed`` events and their lines."""
     if customer_key not in CUSTOMER_KEYS:
         raise InputError(
@@ -42,7 +44,7 @@ def read_purchases(store: Store, *, customer_key: str = "user_id") -> pd.DataFra
                coalesce(e.order_id, e.message_id) AS basket,
                any_value(l.name) AS name,
                any_value(l.category) AS category
-        FROM order_lines l JOIN events e USING (message_id)
+        FROM order_lines l JOIN {_table(events_table)} e USING (message_id)
         WHERE e.event = 'Order Completed' AND e.{customer_key} IS NOT NULL
           AND coalesce(l.product_id, l.sku) IS NOT NULL
         GROUP BY ALL
@@ -52,6 +54,12 @@ def read_purchases(store: Store, *, customer_key: str = "user_id") -> pd.DataFra
     frame = cur.df()
     cur.close()
     return frame
+
+
+def _table(name: str) -> str:
+    if name not in ("events", "customer_events"):
+        raise InputError(f"events_table = {name!r}: use 'events' or identify's 'customer_events'")
+    return name
 
 
 @dataclass

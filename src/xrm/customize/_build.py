@@ -39,13 +39,18 @@ def repeat_words(name: str, n_orders: int, interval_days: float | None, since_da
 
 
 def build_recommendations(
-    store: Store, *, customer_key: str = "user_id", k: int = 20, blend: Blend | None = None
+    store: Store,
+    *,
+    customer_key: str = "user_id",
+    events_table: str = "events",
+    k: int = 20,
+    blend: Blend | None = None,
 ) -> dict[str, Any]:
     """Fit the blend on all purchases and replace the ``recommendations`` and ``purchase_cycles``."""
     import pandas as pd
 
     start = time.perf_counter()
-    frame = read_purchases(store, customer_key=customer_key)
+    frame = read_purchases(store, customer_key=customer_key, events_table=events_table)
     if frame.empty:
         return {"customers": 0, "products": 0, "recommendations": 0, "purchase_cycles": 0,
                 "note": "no `Order Completed` events with products in the store yet"}

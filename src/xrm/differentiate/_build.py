@@ -18,6 +18,7 @@ def build_purchase_summaries(
     calibration_end: dt.date | str | None = None,
     time_unit: str | float = "W",
     customer_key: str = "user_id",
+    events_table: str = "events",
 ) -> dict[str, Any]:
     """Replace ``purchase_summaries`` with a summary of the ``Order Completed`` events.
 
@@ -27,10 +28,10 @@ def build_purchase_summaries(
         >>> build_purchase_summaries(store)  # doctest: +SKIP
         {'customers': 2357, 'repeat_customers': 946, 'orders': 6919, ...}
     """
-    orders = order_events(store.table("events"))
+    orders = order_events(store.table(events_table))
     if observation_end is None:
         last = store.sql(
-            "SELECT max(ts) FROM events WHERE type = 'track' AND event = 'Order Completed'"
+            f"SELECT max(ts) FROM {events_table} WHERE type = 'track' AND event = 'Order Completed'"
         ).fetchall()[0][0]
         if last is None:
             with store.transaction() as tx:

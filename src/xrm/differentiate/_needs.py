@@ -39,8 +39,10 @@ _ONLINE = ("online", "web", "app", "mobile", "ecommerce")
 NO_ORDERS = "no orders in the store: load `Order Completed` events before building needs profiles"
 
 
-def _orders(store: Store, customer_key: str, end: dt.datetime, half_life_days: float) -> ir.Table:
-    o = order_events(store.table("events"))
+def _orders(
+    store: Store, customer_key: str, end: dt.datetime, half_life_days: float, events_table: str
+) -> ir.Table:
+    o = order_events(store.table(events_table))
     if customer_key not in o.columns:
         raise InputError(
             f"customer_key {customer_key!r} is not a column of events; existing: {', '.join(o.columns)}"
@@ -61,7 +63,11 @@ def _orders(store: Store, customer_key: str, end: dt.datetime, half_life_days: f
 
 
 def needs_profiles(
-    store: Store, *, half_life_days: float = 180.0, customer_key: str = "user_id"
+    store: Store,
+    *,
+    half_life_days: float = 180.0,
+    customer_key: str = "user_id",
+    events_table: str = "events",
 ) -> tuple[pd.DataFrame, list[str], bool]:
     """Per customer: orders, spend, decayed category shares, price index, channel mix, rhythm.
 
@@ -70,7 +76,7 @@ def needs_profiles(
     if not half_life_days > 0:
         raise InputError(f"half_life_days = {half_life_days!r} must be > 0 days")
     last = store.sql(
-        "SELECT max(ts) FROM events WHERE type = 'track' AND event = 'Order Completed'"
+        f"SELECT max(ts) FROM {events_table} WHERE type = 'track' AND event = 'Order Completed'"
     ).fetchall()[0][0]
     import pandas as pd
 
@@ -78,7 +84,7 @@ def needs_profiles(
         return pd.DataFrame(), [], False
     end = dt.datetime.combine(last.date() + dt.timedelta(days=1), dt.time())
     end_day = (end.date() - dt.date(1970, 1, 1)).days
-    o = _orders(store, customer_key, end, half_life_days)
+    o = _orders(store, customer_key, end, half_life_days, events_table)
     per = o.group_by("customer_id").aggregate(
         orders=o.count(),
         spend=o.revenue.sum(),
@@ -191,6 +197,7 @@ def build_needs(
     k_max: int = 6,
     seed: int = 0,
     customer_key: str = "user_id",
+    events_table: str = "events",
 ) -> dict[str, Any]:
     """Rebuild ``customer_needs`` and ``needs_segments``; returns the segments with their words.
 
@@ -198,7 +205,7 @@ def build_needs(
     returns ``{"customers": 0, "skipped": <why>}``.
     """
     profiles, categories, known_channel = needs_profiles(
-        store, half_life_days=half_life_days, customer_key=customer_key
+        store, half_life_days=half_life_days, customer_key=customer_key, events_table=events_table
     )
     if profiles.empty:
         with store.transaction() as tx:

@@ -167,7 +167,7 @@ def _check_finite(ids: npt.NDArray[np.object_], **columns: Array) -> None:
 
 
 def _wallet_inputs(
-    store: Store, customer_key: str, obs_end: dt.date, window_weeks: float
+    store: Store, customer_key: str, obs_end: dt.date, window_weeks: float, events_table: str
 ) -> tuple[Array, npt.NDArray[np.object_]]:
     """Spend in the wallet window and the look-alike group (needs segment) per summarised customer."""
     end = dt.datetime.combine(obs_end + dt.timedelta(days=1), dt.time())
@@ -176,7 +176,7 @@ def _wallet_inputs(
         f"""
         WITH w AS (
             SELECT CAST({customer_key} AS VARCHAR) AS customer_id, sum(coalesce(revenue, 0)) AS spend
-            FROM events
+            FROM {_key(events_table)}
             WHERE type = 'track' AND event = 'Order Completed' AND ts >= ? AND ts < ?
             GROUP BY 1
         )
@@ -199,6 +199,7 @@ def score_value(
     model: str = "bgnbd",
     refit: bool = True,
     customer_key: str = "user_id",
+    events_table: str = "events",
     policy: ValuePolicy | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
@@ -262,7 +263,7 @@ def score_value(
     historic = np.asarray(data["total_spend"], dtype=np.float64) + np.asarray(data["spend_holdout"])
 
     obs_end = max(np.asarray(data["observation_end"]).astype("datetime64[D]").tolist())
-    spend_w, groups = _wallet_inputs(store, key, obs_end, policy.wallet_window_weeks)
+    spend_w, groups = _wallet_inputs(store, key, obs_end, policy.wallet_window_weeks, events_table)
     wallet, source = estimate_wallet(
         spend_w, groups, quantile=policy.wallet_quantile, configured=policy.category_wallet
     )

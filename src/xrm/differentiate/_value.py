@@ -28,15 +28,20 @@ def build_value(
     half_life_days: float = 180.0,
     k: int | None = None,
     customer_key: str = "user_id",
+    events_table: str = "events",
 ) -> dict[str, Any]:
     """Rebuild needs profiles and segments, then fit, score and tier every customer."""
     out: dict[str, Any] = {}
     try:
-        out["needs"] = build_needs(store, half_life_days=half_life_days, k=k, customer_key=customer_key)
+        out["needs"] = build_needs(
+            store, half_life_days=half_life_days, k=k, customer_key=customer_key, events_table=events_table
+        )
     except ModelError as exc:
         out["needs"] = {"skipped": str(exc)}
     try:
-        out["value"] = score_value(store, policy=policy or ValuePolicy(), customer_key=customer_key)
+        out["value"] = score_value(
+            store, policy=policy or ValuePolicy(), customer_key=customer_key, events_table=events_table
+        )
     except ModelError as exc:
         out["value"] = {"skipped": str(exc)}
     return out

@@ -18,6 +18,10 @@ from xrm.identify._text import sql_str
 
 __all__ = ["blocked_reason", "blocked_reason_sql", "id_value_sql", "normalize_identifier"]
 
+# Placeholders such as 0000000 or xxxxx are blocked; short ids such as customer "11" in CDNOW
+# are real and must not be.
+MIN_REPEATED = 5
+
 
 def _plain(value: str | None) -> str | None:
     s = value.strip() if value is not None else None
@@ -72,7 +76,7 @@ def blocked_reason(rules: IdentityRules, id_type: str, value: str) -> str | None
     rule = rules.rule(id_type)
     if value.lower() in _blocked_list(rules, id_type):
         return f"{value!r} is on the blocked list for {id_type}"
-    if rules.block_repeated_chars and len(value) > 1 and len(set(value)) == 1:
+    if rules.block_repeated_chars and len(value) >= MIN_REPEATED and len(set(value)) == 1:
         return f"{value!r} is one repeated character (blocked for every type)"
     if id_type == "phone" and len(set(value.lstrip("+").removeprefix("49"))) == 1:
         return f"{value!r} is one repeated digit (blocked for phone)"
@@ -107,7 +111,7 @@ def blocked_reason_sql(rules: IdentityRules, id_type: str, expr: str) -> str:
         )
     if rules.block_repeated_chars:
         cases.append(
-            f"WHEN length({expr}) > 1 AND replace({expr}, left({expr}, 1), '') = '' "
+            f"WHEN length({expr}) >= {MIN_REPEATED} AND replace({expr}, left({expr}, 1), '') = '' "
             f"THEN '''' || {expr} || ''' is one repeated character (blocked for every type)'"
         )
     if id_type == "phone":

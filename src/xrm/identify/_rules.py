@@ -95,7 +95,7 @@ class IdentityRules(BaseModel):
     )
     block_repeated_chars: bool = Field(
         default=True,
-        description="Block values made of one repeated character: 0000000, ----, xxxxx.",
+        description="Block values of 5 or more of one repeated character: 0000000, -----, xxxxx.",
     )
     default_region: str = Field(
         default="DE", description="Region for phone numbers without a country code."

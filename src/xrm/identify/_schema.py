@@ -187,10 +187,21 @@ CREATE TABLE golden_records (
 );  -- rebuilt whole by each run: no primary key to maintain (one row per profile and attribute)
 """
 
+# Events as the capabilities above see them: each resolved to its person. Value, needs and
+# recommendations read this view with customer_key="profile_id", so a customer who shops under a
+# web account, a loyalty card and a newsletter address is one customer. A view, not a copy: it
+# costs nothing to keep current when event_profiles changes.
+_V3 = """
+CREATE VIEW customer_events AS
+SELECT e.*, CAST(ep.profile_id AS VARCHAR) AS profile_id
+FROM events e JOIN event_profiles ep USING (message_id);
+"""
+
 SCHEMA = Schema(
     "identify",
     (
         Migration(1, "normalised records, identity graph, profiles, merge log, overrides", _V1),
         Migration(2, "probabilistic linkage pairs, review queue, linkage models, golden records", _V2),
+        Migration(3, "customer_events: events with the profile each resolved to", _V3),
     ),
 )

@@ -369,11 +369,6 @@ def insert_events_sql(ignore: bool = True) -> str:
     FROM __xrm_n WHERE __problem IS NULL"""
 
 
-def insert_order_lines_sql(ignore: bool = True) -> str:
-    """The valid events' ``products[]`` into order_lines; ``ignore`` as in :func:`insert_events_sql`."""
-    return INSERT_ORDER_LINES if ignore else INSERT_ORDER_LINES.replace("INSERT OR IGNORE", "INSERT", 1)
-
-
 INSERT_ORDER_LINES = """
     INSERT OR IGNORE INTO order_lines
         (message_id, line_no, order_id, product_id, sku, name, category, price, quantity)
@@ -384,3 +379,8 @@ INSERT_ORDER_LINES = """
             generate_subscripts(CAST(products AS JSON[]), 1) AS line_no
         FROM __xrm_n WHERE __problem IS NULL AND products IS NOT NULL
     )"""
+
+
+def insert_order_lines_sql(ignore: bool = True) -> str:
+    """The valid events' ``products[]`` into order_lines; ``ignore`` as in :func:`insert_events_sql`."""
+    return INSERT_ORDER_LINES if ignore else INSERT_ORDER_LINES.replace("INSERT OR IGNORE", "INSERT", 1)

@@ -3,13 +3,14 @@
     >>> from xrm.ingest import load_file
     >>> report = load_file(store, "sources/crm.csv", "mappings/crm.toml")  # doctest: +SKIP
 
-A file is read in batches (``settings.batch_rows``); each batch is checked by vectorised SQL in
-DuckDB, its bad rows go to ``rejected_rows`` (file, line, field, value, reason, raw text) and its
-good rows to ``events`` / ``order_lines`` or ``records`` with ``INSERT OR IGNORE`` on their key.
-Batches are committed about every million rows; the ``loads`` table records the file with its
-sha256 and marks it ``done`` after the last batch, and a file already done is skipped unless
-``force=True``. A load that fails half-way keeps the batches it committed (keys make a re-load
-skip them).
+A file is read in batches (``settings.batch_rows`` rounded to whole DuckDB row groups) by a
+reader thread; each batch is checked by vectorised SQL in DuckDB, its bad rows go to
+``rejected_rows`` (file, line, field, value, reason, raw text) and its good rows to ``events`` /
+``order_lines`` or ``records``, keyed, in one transaction per batch (plain ``INSERT`` first,
+``INSERT OR IGNORE`` once a key is found stored: see :class:`_Writer`). The ``loads`` table
+records the file with its sha256 and marks it ``done`` after the last batch, and a file already
+done is skipped unless ``force=True``. A load that fails half-way keeps the batches it committed
+(keys make a re-load skip them).
 """
 
 from __future__ import annotations

@@ -23,32 +23,32 @@ from xrm.interact._triggers import AbandonedBasket, TraitBelow
 __all__ = ["demo_campaigns", "run_demo_campaigns"]
 
 _BASKET = Template(
-    subject="{{ customer.first_name | default('Hallo') }}, Ihr Warenkorb wartet",
+    subject="{{ customer.first_name | default('Hallo', true) }}, Ihr Warenkorb wartet",
     text=(
-        "Hallo {{ customer.first_name | default('') }},\n\nSie haben etwas in Ihrem Warenkorb "
+        "Hallo {{ customer.first_name | default('', true) }},\n\nSie haben etwas in Ihrem Warenkorb "
         "gelassen. Mit {{ offer.name }} ist es heute noch günstiger:\n"
         "{{ track('https://shop.example.com/cart') }}\n\nAbmelden: {{ unsubscribe_url }}\n"
     ),
     html=(
-        "<html><body><p>Hallo {{ customer.first_name | default('') }},</p><p>Ihr Warenkorb wartet"
+        "<html><body><p>Hallo {{ customer.first_name | default('', true) }},</p><p>Ihr Warenkorb wartet"
         " &ndash; mit {{ offer.name }}: <a href=\"{{ track('https://shop.example.com/cart') }}\">"
         "zum Warenkorb</a></p></body></html>"
     ),
     name="demo basket template",
 )
 _WINBACK = Template(
-    subject="{{ customer.first_name | default('Hallo') }}, wir vermissen Sie",
+    subject="{{ customer.first_name | default('Hallo', true) }}, wir vermissen Sie",
     text=(
-        "Hallo {{ customer.first_name | default('') }},\n\nlange nicht gesehen! {{ offer.name }} "
+        "Hallo {{ customer.first_name | default('', true) }},\n\nlange nicht gesehen! {{ offer.name }} "
         "für Ihre nächste Bestellung: {{ track('https://shop.example.com/') }}\n\n"
         "Abmelden: {{ unsubscribe_url }}\n"
     ),
     name="demo win-back template",
 )
 _BATCH = Template(
-    subject="{{ customer.first_name | default('Hallo') }}, {{ offer.name }} für Sie",
+    subject="{{ customer.first_name | default('Hallo', true) }}, {{ offer.name }} für Sie",
     text=(
-        "Hallo {{ customer.first_name | default('') }},\n\n{{ offer.name }}: "
+        "Hallo {{ customer.first_name | default('', true) }},\n\n{{ offer.name }}: "
         "{{ track('https://shop.example.com/abo') }}\n\nAbmelden: {{ unsubscribe_url }}\n"
     ),
     name="demo batch template",

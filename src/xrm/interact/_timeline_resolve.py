@@ -361,7 +361,8 @@ def _write_bulk(
     put(
         "__xrm_ep",
         {"message_id": [a[0] for a in assigned], "profile_id": [a[1] for a in assigned]},
-        "INSERT OR REPLACE INTO event_profiles SELECT message_id, profile_id FROM __xrm_ep",
+        # Events resolved already were left out above: a plain INSERT (no key look-up first).
+        "INSERT INTO event_profiles SELECT message_id, profile_id FROM __xrm_ep",
     )
     if evidence:
         keys = list(evidence)

@@ -45,6 +45,16 @@ def _float(form: dict[str, str], name: str, default: float, lo: float, hi: float
     return value
 
 
+def _by_user_id(table: str, where: str) -> str:
+    # Value and needs are keyed by profile id (or by user id before identity runs); messages go
+    # to customers by user id (interact's contacts), so map either key to the user ids.
+    return (
+        f"SELECT DISTINCT i.id_value AS customer FROM {table} v JOIN identifiers i "
+        "ON i.id_type = 'user_id' AND (i.id_value = v.customer_id "
+        f"OR CAST(i.profile_id AS VARCHAR) = v.customer_id) WHERE {where}"
+    )
+
+
 def definition_from_form(form: dict[str, str], segment_ids: set[int]) -> dict[str, Any]:
     """The campaign_from_dict definition for the form's choices; every problem in one InputError.
 
@@ -71,14 +81,14 @@ def definition_from_form(form: dict[str, str], segment_ids: set[int]) -> dict[st
         tier = form.get("tier", "")
         if tier not in TIER_ORDER:
             problems.append(f"tier = {tier!r}: use one of {', '.join(TIER_ORDER)}")
-        d["audience"] = f"SELECT customer_id AS customer FROM customer_value WHERE tier = '{tier}'"
+        d["audience"] = _by_user_id("customer_value", f"v.tier = '{tier}'")
         d["console"]["tier"] = tier
     elif kind == "segment":
         raw = form.get("segment", "")
         if not raw.isdigit() or int(raw) not in segment_ids:
             problems.append(f"segment = {raw!r}: use one of {sorted(segment_ids)}")
             raw = "-1"
-        d["audience"] = f"SELECT customer_id AS customer FROM customer_needs WHERE segment_id = {int(raw)}"
+        d["audience"] = _by_user_id("customer_needs", f"v.segment_id = {int(raw)}")
         d["console"]["segment"] = int(raw)
     elif kind == "winback":
         threshold = _float(form, "threshold", 0.3, 0.01, 0.99, problems)

@@ -75,13 +75,14 @@ def line_chart(values: list[dict[str, Any]], x: str, y: str, *, colour: str | No
 
 
 def neighbourhood_graph(nodes: list[dict[str, Any]], links: list[dict[str, Any]], *,
-                        width: int = 520, height: int = 340) -> dict[str, Any]:
+                        width: int = 560, height: int = 400) -> dict[str, Any]:
     """A force-directed drawing (a Vega spec: Vega-Lite has no force layout). ``nodes``: id,
     label, group (0 = the chosen party); ``links``: source/target as node indices, rel_type."""
     return {
         "$schema": "https://vega.github.io/schema/vega/v5.json",
         "width": width, "height": height, "autosize": "none",
-        "data": [{"name": "node-data", "values": nodes}, {"name": "link-data", "values": links}],
+        "data": [{"name": "node-data", "values": [{**n, "cx": width / 2, "cy": height / 2} for n in nodes]},
+                 {"name": "link-data", "values": links}],
         "scales": [{"name": "colour", "type": "ordinal", "domain": [0, 1, 2], "range": _COLOURS}],
         "marks": [
             {"name": "nodes", "type": "symbol", "zindex": 1, "from": {"data": "node-data"},
@@ -89,10 +90,14 @@ def neighbourhood_graph(nodes: list[dict[str, Any]], links: list[dict[str, Any]]
                                   "size": {"signal": "datum.group === 0 ? 500 : 180"},
                                   "tooltip": {"field": "label"}}},
              "transform": [{"type": "force", "iterations": 300, "static": True,
+                            # x/y pull every node towards the middle, so a hub's 40 neighbours
+                            # stay inside the canvas
                             "forces": [{"force": "center", "x": width / 2, "y": height / 2},
-                                       {"force": "collide", "radius": 12},
-                                       {"force": "nbody", "strength": -60},
-                                       {"force": "link", "links": "link-data", "distance": 70}]}]},
+                                       {"force": "collide", "radius": 9},
+                                       {"force": "nbody", "strength": -25},
+                                       {"force": "link", "links": "link-data", "distance": 45},
+                                       {"force": "x", "x": "cx", "strength": 0.08},
+                                       {"force": "y", "y": "cy", "strength": 0.12}]}]},
             {"type": "path", "from": {"data": "link-data"}, "interactive": False,
              "encode": {"update": {"stroke": {"value": "#9aa7b1"}, "strokeWidth": {"value": 1.2}}},
              "transform": [{"type": "linkpath", "shape": "line", "sourceX": "datum.source.x",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,9 +83,11 @@ def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dic
         pid: (tier, clv)
         for pid, tier, clv in store.sql(
             """
-            SELECT i.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
-            FROM identifiers i JOIN customer_value v ON v.customer_id = i.id_value
-            WHERE i.id_type = 'user_id' AND i.profile_id IN (SELECT unnest(?)) GROUP BY 1
+            SELECT p.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
+            FROM profiles p JOIN customer_value v ON v.customer_id = CAST(p.profile_id AS VARCHAR)
+              OR v.customer_id IN (SELECT id_value FROM identifiers i WHERE i.profile_id = p.profile_id
+                                   AND i.id_type = 'user_id')
+            WHERE p.profile_id IN (SELECT unnest(?)) GROUP BY 1
             """,
             [ids],
         ).fetchall()
@@ -110,12 +113,18 @@ def _keys(store: Any, pid: int) -> list[str]:
     """The profile's customer keys (user ids), the most valuable first."""
     return [r[0] for r in store.sql(
         """
-        SELECT i.id_value FROM identifiers i LEFT JOIN customer_value v ON v.customer_id = i.id_value
+        SELECT i.id_value FROM identifiers i LEFT JOIN purchase_summaries v ON v.customer_id = i.id_value
         WHERE i.profile_id = ? AND i.id_type = 'user_id'
-        ORDER BY v.historic_spend DESC NULLS LAST, i.n_seen DESC NULLS LAST, i.id_value
+        ORDER BY v.total_spend DESC NULLS LAST, i.n_seen DESC NULLS LAST, i.id_value
         """,
         [pid],
     ).fetchall()]
+
+
+def _rec_key(store: Any, keys: list[str]) -> str:
+    found = store.sql("SELECT customer FROM recommendations WHERE customer IN (SELECT unnest(?)) LIMIT 1",
+                      [keys]).fetchall()
+    return str(found[0][0]) if found else keys[0]
 
 
 def _rows(store: Any, sql: str, params: Any) -> list[dict[str, Any]]:
@@ -160,26 +169,38 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
 
     requested, pid = pid, active_profile(store, pid)
     keys = _keys(store, pid)
+    # Value, needs and recommendations are keyed by profile id (or by user id before identity
+    # has run); consents, exports and decisions by user id.
+    trait_keys = [str(pid), *keys]
+    # The slow parts (timeline, explanation, consents) are independent reads: run them side by
+    # side on their own cursors, so the page takes about as long as the slowest of them.
+    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="console-360")
+    try:
+        later_timeline = pool.submit(timeline, store, pid, limit=50, cursor=cursor)
+        later_explain = pool.submit(explain_profile, store, pid)
+        later_consents = pool.submit(lambda: [(k, current_consents(store, k)) for k in keys])
+    finally:
+        pool.shutdown(wait=False)
     try:
         golden: dict[str, Any] | None = _identify("golden_record")(store, pid)
     except NotYetImplemented:
         golden = None
     value = _rows(store, "SELECT * FROM customer_value WHERE customer_id IN (SELECT unnest(?)) "
-                  "ORDER BY historic_spend DESC", [keys]) if keys else []
+                  "ORDER BY historic_spend DESC", [trait_keys])
     needs = _rows(store, """
         SELECT n.*, s.description AS segment FROM customer_needs n
         LEFT JOIN needs_segments s USING (segment_id)
         WHERE n.customer_id IN (SELECT unnest(?)) ORDER BY n.spend DESC
-    """, [keys]) if keys else []
+    """, [trait_keys])
     for row in needs:
         shares = json.loads(row["category_shares"]) if row.get("category_shares") else {}
         row["category_shares"] = sorted(shares.items(), key=lambda kv: -kv[1])
     consents = []
-    for key in keys:
-        for (channel, purpose), c in sorted(current_consents(store, key).items()):
+    for key, in_force in later_consents.result():
+        for (channel, purpose), c in sorted(in_force.items()):
             consents.append({"customer": key, "channel": channel, "purpose": purpose, "status": c.status,
                              "given_at": c.given_at, "expires_at": c.expires_at, "source": c.source})
-    page = timeline(store, pid, limit=50, cursor=cursor)
+    page = later_timeline.result()
     return {
         "pid": pid, "requested": requested, "customer_keys": keys, "golden": golden,
         "identifiers": _rows(store, "SELECT id_type, id_value, n_seen FROM identifiers "
@@ -188,10 +209,10 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
                           "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]),
         "events": store.sql("SELECT count(*) FROM event_profiles WHERE profile_id = ?",
                             [pid]).fetchall()[0][0],
-        "explain": explain_profile(store, pid).to_dict(), "value": value, "needs": needs,
+        "explain": later_explain.result().to_dict(), "value": value, "needs": needs,
         "consents": consents, "timeline": [i.as_dict() for i in page.items],
         "next_cursor": page.next_cursor,
-        "recommendations": recommend_for(store, keys[0], k=5) if keys else [],
+        "recommendations": recommend_for(store, _rec_key(store, trait_keys), k=5),
         "network": _network(store, pid),
     }
 
