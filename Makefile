@@ -19,6 +19,7 @@ demo: $(STAMP)
 
 ## make test: lint (ruff), type check (mypy), the whole test suite
 test: $(STAMP) lint
+	sh scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

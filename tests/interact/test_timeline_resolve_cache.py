@@ -15,6 +15,10 @@ from .test_timeline_resolve import _state, _stream
 
 def test_bulk_with_one_cache_across_groups_equals_one_by_one(tmp_path: Path) -> None:
     events = _stream(11, 300)
+    # Then the same people come back with their user ids only: groups with no one-by-one event,
+    # where the memory of the groups before is used.
+    events += [(f"r{k}", {"type": "track", "event": "E", "userId": ev["userId"]})
+               for k, (_, ev) in enumerate(events) if "userId" in ev and ev["type"] != "alias"]
     bulk = Settings(store_path=tmp_path / "bulk.duckdb", memory_limit="1GB", threads=1)
     serial = Settings(store_path=tmp_path / "serial.duckdb", memory_limit="1GB", threads=1)
     cache = IdentifierCache(IdentityRules.for_settings(bulk))

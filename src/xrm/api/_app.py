@@ -20,6 +20,7 @@ from xrm.api._errors import install_error_handlers
 from xrm.api._events import WriteKeys
 from xrm.api._writer import EventWriter
 from xrm.config import Settings
+from xrm.web import console_router
 
 __all__ = ["create_app"]
 
@@ -53,4 +54,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(_events.router)
     app.include_router(_profiles.router)
     app.include_router(_health.router)
+    app.include_router(console_router(settings))  # the web console, on the same store
     return app

@@ -38,6 +38,42 @@ def pipeline(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             emit([asdict(r) for r in results], True)
 
 
+def _with_demo_secret(settings: Any, directory: Path) -> Any:
+    """The demo signs links (unsubscribe, tracking, login cookies): keep one secret per demo folder."""
+    if settings.secret_key is not None:
+        return settings
+    import secrets
+
+    from pydantic import SecretStr
+
+    path = directory / "secret_key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48), encoding="utf-8")
+        path.chmod(0o600)
+    return settings.model_copy(update={"secret_key": SecretStr(path.read_text(encoding="utf-8").strip())})
+
+
+def _demo_login(store: Any) -> tuple[str, str]:
+    from xrm.web import ensure_demo_user
+
+    return ensure_demo_user(store)
+
+
+def _serve_forever(settings: Any) -> None:
+    import os
+    import sys
+
+    env = {
+        **os.environ,
+        "XRM_STORE_PATH": str(settings.store_path),
+        "XRM_SECRET_KEY": settings.secret_key.get_secret_value(),
+    }
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "xrm.api", "--port", "8000"], env)
+
+
 def _show_campaigns(report: dict[str, Any]) -> None:
     if "campaigns" not in report:
         console.print(f"campaigns: {report.get('message', report)}", highlight=False)
@@ -85,7 +121,7 @@ def demo(
         from xrm.sample import generate_sample
         from xrm.store import Store
 
-        settings = state(ctx).settings()
+        settings = _with_demo_secret(state(ctx).settings(), directory)
         sample_dir = directory / "sample"
         manifest = sample_dir / "manifest.json"
         wanted = {"customers": customers, "seed": seed}
@@ -99,6 +135,7 @@ def demo(
             results = run_pipeline(store, on_step=None if as_json else _show_step)
             campaigns = _demo_campaigns(store)
             tables = {t: store.count(t) for t in store.tables()}
+            login = None if no_serve else _demo_login(store)
         data = {
             "store": str(settings.store_path),
             "loads": [r.as_dict() for r in reports],
@@ -115,7 +152,13 @@ def demo(
                 table.add_row(name, f"{rows:,}")
             console.print(table)
             _show_campaigns(d["campaigns"])
-            if not no_serve:
-                console.print("(the server is not built yet; `xrm serve` comes with issue 5)")
 
         emit(data, as_json, render)
+        if login is not None:
+            user, password = login
+            console.print(
+                f"\n[bold]console:[/] http://127.0.0.1:8000/console  login [bold]{user}[/] / "
+                f"[bold]{password}[/]   (API docs: http://127.0.0.1:8000/docs; Ctrl-C stops)",
+                highlight=False,
+            )
+            _serve_forever(settings)

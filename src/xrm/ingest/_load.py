@@ -233,18 +233,27 @@ class _Writer:
 
     def write(self, batch: Batch) -> None:
         """Check and store ``batch`` in one transaction; update the report."""
-        while True:
-            try:
-                self.cur.execute("BEGIN TRANSACTION")
-                c = self._batch(batch)
-                self.cur.execute("COMMIT")
-            except Exception as exc:
-                if self.careful or not _is_key_conflict(exc):
-                    raise
-                self.cur.execute("ROLLBACK")
-                self.careful = True
-                continue
-            break
+        cur = self.cur
+        cur.register("__xrm_b", batch.table)
+        try:
+            # Checked outside the transaction (a temporary table), so a retry only re-inserts.
+            plan = self.plan_for(batch.table)
+            cur.execute(plan.normalise)
+            while True:
+                try:
+                    cur.execute("BEGIN TRANSACTION")
+                    c = self._store(plan.raw)
+                    cur.execute("COMMIT")
+                except Exception as exc:
+                    if self.careful or not _is_key_conflict(exc):
+                        raise
+                    cur.execute("ROLLBACK")
+                    self.careful = True
+                    continue
+                break
+        finally:
+            with contextlib.suppress(Exception):  # an aborted transaction refuses even this
+                cur.unregister("__xrm_b")
         report, rows = self.report, batch.table.num_rows
         report.rows_read += rows
         report.rows_rejected += c.bad
@@ -256,35 +265,27 @@ class _Writer:
             elapsed = time.perf_counter() - self.started
             self.callback(LoadProgress(report.file, report.rows_read, batch.fraction, elapsed))
 
-    def _batch(self, batch: Batch) -> _Counts:
+    def _store(self, raw: str) -> _Counts:
+        """The checked batch ``__xrm_n`` into the store (inside the caller's transaction)."""
         cur, counts = self.cur, _Counts()
-        cur.register("__xrm_b", batch.table)
-        try:
-            plan = self.plan_for(batch.table)
-            cur.execute(plan.normalise)
-            counts.bad = _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NOT NULL")
-            if counts.bad:
-                cur.execute(
-                    "INSERT INTO rejected_rows (load_id, file, line, field, value, reason, raw, "
-                    "rejected_at) SELECT ?, ?, n.__line, n.__problem.field, n.__problem.value, "
-                    f"n.__problem.reason, {plan.raw}, timezone('UTC', now()) "
-                    "FROM __xrm_n n JOIN __xrm_b b ON b.__line = n.__line "
-                    "WHERE n.__problem IS NOT NULL",
-                    [self.report.load_id, self.report.file],
-                )
-            ignore = self.careful
-            params = [self.source, self.report.load_id]
-            if self.events:
-                counts.derived = _one(
-                    cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NULL AND __derived"
-                )
-                counts.added = _one(cur, insert_events_sql(ignore), params)
-                counts.order_lines = _one(cur, insert_order_lines_sql(ignore))
-            else:
-                counts.added = _one(cur, insert_records_sql(ignore), params)
-        finally:
-            with contextlib.suppress(Exception):  # an aborted transaction refuses even this
-                cur.unregister("__xrm_b")
+        counts.bad = _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NOT NULL")
+        if counts.bad:
+            cur.execute(
+                "INSERT INTO rejected_rows (load_id, file, line, field, value, reason, raw, "
+                "rejected_at) SELECT ?, ?, n.__line, n.__problem.field, n.__problem.value, "
+                f"n.__problem.reason, {raw}, timezone('UTC', now()) "
+                "FROM __xrm_n n JOIN __xrm_b b ON b.__line = n.__line "
+                "WHERE n.__problem IS NOT NULL",
+                [self.report.load_id, self.report.file],
+            )
+        ignore = self.careful
+        params = [self.source, self.report.load_id]
+        if self.events:
+            counts.derived = _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NULL AND __derived")
+            counts.added = _one(cur, insert_events_sql(ignore), params)
+            counts.order_lines = _one(cur, insert_order_lines_sql(ignore))
+        else:
+            counts.added = _one(cur, insert_records_sql(ignore), params)
         return counts
 
 

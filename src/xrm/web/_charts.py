@@ -81,8 +81,7 @@ def neighbourhood_graph(nodes: list[dict[str, Any]], links: list[dict[str, Any]]
     return {
         "$schema": "https://vega.github.io/schema/vega/v5.json",
         "width": width, "height": height, "autosize": "none",
-        "data": [{"name": "node-data", "values": [{**n, "cx": width / 2, "cy": height / 2} for n in nodes]},
-                 {"name": "link-data", "values": links}],
+        "data": [{"name": "node-data", "values": nodes}, {"name": "link-data", "values": links}],
         "scales": [{"name": "colour", "type": "ordinal", "domain": [0, 1, 2], "range": _COLOURS}],
         "marks": [
             {"name": "nodes", "type": "symbol", "zindex": 1, "from": {"data": "node-data"},
@@ -90,14 +89,11 @@ def neighbourhood_graph(nodes: list[dict[str, Any]], links: list[dict[str, Any]]
                                   "size": {"signal": "datum.group === 0 ? 500 : 180"},
                                   "tooltip": {"field": "label"}}},
              "transform": [{"type": "force", "iterations": 300, "static": True,
-                            # x/y pull every node towards the middle, so a hub's 40 neighbours
-                            # stay inside the canvas
+                            # weak repulsion and short links keep a hub's 40 neighbours on the canvas
                             "forces": [{"force": "center", "x": width / 2, "y": height / 2},
                                        {"force": "collide", "radius": 9},
-                                       {"force": "nbody", "strength": -25},
-                                       {"force": "link", "links": "link-data", "distance": 45},
-                                       {"force": "x", "x": "cx", "strength": 0.08},
-                                       {"force": "y", "y": "cy", "strength": 0.12}]}]},
+                                       {"force": "nbody", "strength": -20},
+                                       {"force": "link", "links": "link-data", "distance": 40}]}]},
             {"type": "path", "from": {"data": "link-data"}, "interactive": False,
              "encode": {"update": {"stroke": {"value": "#9aa7b1"}, "strokeWidth": {"value": 1.2}}},
              "transform": [{"type": "linkpath", "shape": "line", "sourceX": "datum.source.x",
