@@ -62,7 +62,9 @@ import json, resource, time, sys
 t0 = time.perf_counter()
 {code}
 elapsed = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux carries the parent's ru_maxrss into a forked-and-exec'd child.
+with open("/proc/self/status") as status:
+    peak = next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
 result = {{"seconds": elapsed, "peak_mb": peak, "extra": globals().get("extra", {{}})}}
 print("@@BENCH@@" + json.dumps(result))
 """
