@@ -103,3 +103,15 @@ def test_bodies_read_alike_by_either_json_parser(live: Live) -> None:
     r = live.client.post("/v1/batch", content=nan, auth=(KEY, ""))  # read by json, as before
     assert r.status_code == 200
     assert live.rows("SELECT count(*) FROM events") == [(2,)]
+
+
+def test_writer_survives_a_graph_changed_behind_its_memory(live: Live) -> None:
+    ev = {"type": "track", "userId": "u1", "event": "E", "timestamp": "2024-05-01T12:00:00Z"}
+    r = live.client.post("/v1/batch", json={"batch": [{**ev, "messageId": "a"}]}, auth=(KEY, ""))
+    assert r.status_code == 200
+    live.app.state.store.sql("DELETE FROM identifiers")  # as an erasure in the console would
+    r = live.client.post("/v1/batch", json={"batch": [{**ev, "messageId": "b"}]}, auth=(KEY, ""))
+    assert r.status_code == 200
+    (pid,), = live.rows("SELECT profile_id FROM event_profiles WHERE message_id = 'b'")
+    assert live.rows("SELECT profile_id FROM identifiers") == [(pid,)]  # not the forgotten one
+    assert live.client.get("/healthz").json()["writer"]["resolution_failures"] == 0

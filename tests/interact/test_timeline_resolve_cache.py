@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from xrm.config import Settings
 from xrm.identify import IdentityRules, resolve_event
 from xrm.interact import IdentifierCache
-from xrm.interact._timeline_resolve import _InTransaction, resolve_events
+from xrm.interact._timeline_resolve import StaleOwners, _InTransaction, resolve_events
 from xrm.store import Store
 
 from .test_timeline_resolve import _state, _stream
@@ -54,3 +56,25 @@ def test_forgotten_after_a_rollback(tmp_path: Path) -> None:
         assert store.sql("SELECT count(*) FROM profiles").fetchall() == [(1,)]
         assert store.sql("SELECT profile_id FROM event_profiles").fetchall() == [(1,)]
         cur.close()
+
+
+def test_a_stale_owner_is_caught_before_commit(tmp_path: Path) -> None:
+    settings = Settings(store_path=tmp_path / "x.duckdb", memory_limit="1GB", threads=1)
+    cache = IdentifierCache(IdentityRules.for_settings(settings))
+    with Store.open(settings) as store:
+        with store.transaction() as cur:
+            resolve_events(cur, settings, [("m1", {"type": "track", "userId": "u1"})], cache)
+        assert cache.owners == {("user_id", "u1"): 1}
+        store.sql("DELETE FROM identifiers")  # the graph changes behind the cache (an erasure)
+        cur = store.con.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        with pytest.raises(StaleOwners, match="no longer held"):
+            resolve_events(cur, settings, [("m2", {"type": "track", "userId": "u1"})], cache)
+        cur.execute("ROLLBACK")
+        cur.close()
+        cache.forget_owners()
+        with store.transaction() as cur:
+            resolve_events(cur, settings, [("m2", {"type": "track", "userId": "u1"})], cache)
+        (pid,), = store.sql("SELECT profile_id FROM event_profiles WHERE message_id = 'm2'").fetchall()
+        assert store.sql("SELECT profile_id FROM identifiers").fetchall() == [(pid,)]
+        assert pid != 1

@@ -31,6 +31,7 @@ from xrm.ingest import EventProblem, drop_staged, insert_staged_events, stage_ev
 # Not in xrm.ingest's public surface yet (tests/ingest pins it; another engineer's file).
 from xrm.ingest._api_batch import QuickEvent, insert_quick_events, quick_event
 from xrm.interact import IdentifierCache, resolve_events
+from xrm.interact._timeline_resolve import StaleOwners  # not in xrm.interact's surface (not my file)
 
 if TYPE_CHECKING:
     import duckdb
@@ -189,7 +190,14 @@ class EventWriter:
     def _write_group(self, subs: Sequence[Submission]) -> list[Outcome]:
         started = time.perf_counter()
         try:
-            outcomes = self._transaction(subs, resolve=True)
+            try:
+                outcomes = self._transaction(subs, resolve=True)
+            except _ResolveFailed as exc:
+                if not isinstance(exc.__cause__, StaleOwners):
+                    raise
+                # The graph changed behind the remembered owners (rolled back, forgotten): again.
+                log.info("identifier cache was stale (%s); the group is resolved again", exc.__cause__)
+                outcomes = self._transaction(subs, resolve=True)
         except _ResolveFailed as exc:
             log.error("online identity resolution failed (%s); events stored unresolved", exc.__cause__)
             self.stats.resolution_failures += 1

@@ -32,7 +32,7 @@ from xrm.identify import IdentityRules, normalize_identifier, resolve_event
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["IdentifierCache", "ResolveSummary", "resolve_events"]
+__all__ = ["IdentifierCache", "ResolveSummary", "StaleOwners", "resolve_events"]
 
 ONLINE_RUN = 0  # identify's run_id for what its online path writes
 _Ident = tuple[str, str]
@@ -45,6 +45,14 @@ class ResolveSummary:
     one_by_one: int
     unresolved: int  # no usable identifier (all missing or blocked): left to the batch run
     order: tuple[str, ...] = ()  # message ids in the serial order the result corresponds to
+
+
+class StaleOwners(RuntimeError):
+    """A remembered identifier→profile pair no longer holds (the graph changed behind the cache).
+
+    Raised before the caller's transaction commits; roll it back, call
+    :meth:`IdentifierCache.forget_owners` and resolve again.
+    """
 
 
 class IdentifierCache:
@@ -304,10 +312,12 @@ def _write_bulk(
             links += [(glue[0][0], glue[0][1], t, v, f"event:{mid}") for t, v in glue[1:]]
     fresh = {i: pid for key, pid in new_pid.items() for i in key}
 
-    def put(name: str, columns: dict[str, list[Any]], sql: str, params: list[Any] | None = None) -> None:
+    def put(
+        name: str, columns: dict[str, list[Any]], sql: str, params: list[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         cur.register(name, pa.table(columns))
         try:
-            cur.execute(sql, params) if params else cur.execute(sql)
+            return (cur.execute(sql, params) if params else cur.execute(sql)).fetchall()
         finally:
             cur.unregister(name)
 
@@ -333,13 +343,23 @@ def _write_bulk(
         )
     old = [i for i in seen if i not in fresh]
     if old:
-        put(
+        owner = {i: pid for _, pid, glue, _ in assigned for i in glue}
+        # Only rows still held by the profile the event was given count: a remembered owner that
+        # something else has changed since (an erasure in the console) is caught here.
+        (updated,), = put(
             "__xrm_si",
-            {"id_type": [t for t, _ in old], "id_value": [v for _, v in old], "n": [seen[i] for i in old]},
+            {"id_type": [t for t, _ in old], "id_value": [v for _, v in old],
+             "profile_id": [owner[i] for i in old], "n": [seen[i] for i in old]},
             "UPDATE identifiers SET last_seen = ?, n_seen = identifiers.n_seen + s.n FROM __xrm_si s "
-            "WHERE identifiers.id_type = s.id_type AND identifiers.id_value = s.id_value",
+            "WHERE identifiers.id_type = s.id_type AND identifiers.id_value = s.id_value "
+            "AND identifiers.profile_id = s.profile_id",
             [now],
         )
+        if int(updated) != len(old):
+            raise StaleOwners(
+                f"{len(old) - int(updated)} of {len(old)} identifiers are no longer held by the "
+                "profile remembered for them; resolve the group again after forget_owners()"
+            )
         touched = sorted({pid for _, pid, _, _ in assigned if pid not in new_pid.values()})
         put(
             "__xrm_tp", {"profile_id": touched},
