@@ -19,7 +19,7 @@ import numpy.typing as npt
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from xrm.differentiate._data import Arrays, rfm_arrays
-from xrm.differentiate._mle import Vector, fit_positive
+from xrm.differentiate._mle import Vector
 from xrm.differentiate._model import ValueModel
 from xrm.exceptions import ModelError
 
@@ -115,16 +115,7 @@ class BetaGeoNBD(ValueModel):
             value, grad = _nll_and_grad(p, x, t_x, T, w, pen)
             return value / n, grad / n  # per customer: keeps the optimiser's scale sane
 
-        res = fit_positive(
-            objective, np.array(self.config["start"], dtype=np.float64),
-            names=self.param_names, model=self.kind,
-            max_iter=int(self.config["max_iter"]), tol=float(self.config["tol"]),
-        )
-        res.log_likelihood *= n
-        if res.cov is not None:
-            res.cov = res.cov / n
-        self._set_fit(res, int(n))
-        return self
+        return self._fit_per_customer(objective, n)
 
     # -- per customer ------------------------------------------------------------------------
 

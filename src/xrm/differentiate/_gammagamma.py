@@ -20,7 +20,7 @@ import numpy.typing as npt
 from scipy.special import digamma, gammaln
 
 from xrm.differentiate._data import columns
-from xrm.differentiate._mle import Vector, fit_positive
+from xrm.differentiate._mle import Vector
 from xrm.differentiate._model import ValueModel
 from xrm.exceptions import ModelError
 
@@ -89,16 +89,7 @@ class GammaGamma(ValueModel):
             grad = -np.array([d_p.sum(), d_q.sum(), d_g.sum()]) + 2 * pen * params
             return (float(-ll.sum() + pen * (params @ params)) / n, grad / n)
 
-        res = fit_positive(
-            objective, np.array(self.config["start"], dtype=np.float64),
-            names=self.param_names, model=self.kind,
-            max_iter=int(self.config["max_iter"]), tol=float(self.config["tol"]),
-        )
-        res.log_likelihood *= n
-        if res.cov is not None:
-            res.cov = res.cov / n
-        self._set_fit(res, int(n))
-        return self
+        return self._fit_per_customer(objective, n)
 
     def mean_spend(self) -> float:
         """Population mean spend per purchase, E(Z) = pγ/(q-1) (finite only when q > 1)."""

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
-from xrm.differentiate._mle import MLEResult
+from xrm.differentiate._mle import MLEResult, Objective, fit_positive
 from xrm.exceptions import ModelError
 
 __all__ = ["FORMAT_VERSION", "ValueModel"]
@@ -56,6 +56,20 @@ class ValueModel:
         if self.params_ is None:
             raise ModelError(f"{self.kind}: the model is not fitted; call fit(summary) or load(path)")
         return tuple(self.params_[n] for n in self.param_names)
+
+    def _fit_per_customer(self, objective: Objective, n: float) -> Self:
+        """Fit ``objective`` (the negative log-likelihood divided by ``n`` customers, which keeps
+        the optimiser's scale sane) from the configured start; store the unscaled result."""
+        res = fit_positive(
+            objective, np.array(self.config["start"], dtype=np.float64),
+            names=self.param_names, model=self.kind,
+            max_iter=int(self.config["max_iter"]), tol=float(self.config["tol"]),
+        )
+        res.log_likelihood *= n
+        if res.cov is not None:
+            res.cov = res.cov / n
+        self._set_fit(res, int(n))
+        return self
 
     def _set_fit(self, res: MLEResult, n_obs: int) -> None:
         self.params_ = {n: float(v) for n, v in zip(self.param_names, res.params, strict=True)}

@@ -22,7 +22,7 @@ from scipy.special import expit, gammaln, hyp2f1
 
 from xrm.differentiate._bgnbd import _compress
 from xrm.differentiate._data import Arrays, rfm_arrays
-from xrm.differentiate._mle import Vector, fit_positive
+from xrm.differentiate._mle import Vector
 from xrm.differentiate._model import ValueModel
 from xrm.exceptions import ModelError
 
@@ -96,16 +96,7 @@ class ParetoNBD(ValueModel):
                 ll = w @ _loglik(p, x, t_x, T)
             return float(-ll + pen * (p @ p)) / n, None
 
-        res = fit_positive(
-            objective, np.array(self.config["start"], dtype=np.float64),
-            names=self.param_names, model=self.kind,
-            max_iter=int(self.config["max_iter"]), tol=float(self.config["tol"]),
-        )
-        res.log_likelihood *= n
-        if res.cov is not None:
-            res.cov = res.cov / n
-        self._set_fit(res, int(n))
-        return self
+        return self._fit_per_customer(objective, n)
 
     def _rfm(self, data: Any) -> Arrays:
         return rfm_arrays(data, model=self.kind, allow_empty=True)

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import betaln, hyp2f1
 
-from xrm.differentiate._mle import Vector, fit_positive
+from xrm.differentiate._mle import Vector
 from xrm.differentiate._model import ValueModel
 from xrm.exceptions import ModelError
 
@@ -92,16 +92,7 @@ class ShiftedBetaGeometric(ValueModel):
                 ll += float(lo @ log_p) + n_alive * float(betaln(a, b + t[-1]) - betaln(a, b))
             return -ll / n, None
 
-        res = fit_positive(
-            objective, np.array(self.config["start"], dtype=np.float64),
-            names=self.param_names, model=self.kind,
-            max_iter=int(self.config["max_iter"]), tol=float(self.config["tol"]),
-        )
-        res.log_likelihood *= n
-        if res.cov is not None:
-            res.cov = res.cov / n
-        self._set_fit(res, int(n))
-        return self
+        return self._fit_per_customer(objective, n)
 
     def survival(self, t: Any) -> Array:
         """S(t) = B(α, β+t) / B(α, β): the share of a cohort still active after t periods (§3)."""
