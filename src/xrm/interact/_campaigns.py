@@ -59,7 +59,9 @@ class Campaign:
     on which channel and for which consent purpose, with which template and offer.
 
     ``offer_fn(contact) -> Offer | None`` gives each customer their own offer (e.g. Customize's
-    next-best offer); without it every customer gets ``offer``.
+    next-best offer); without it every customer gets ``offer``. ``customer_key`` says what the
+    customers are: a ``records`` column (``user_id``) or ``profile_id`` (Identify's profiles, as
+    Differentiate's ``customer_value`` is keyed); None takes ``run_campaigns``' ``key_column``.
     """
 
     campaign_id: str
@@ -74,6 +76,7 @@ class Campaign:
     control_share: float = 0.1
     seed: int = 0
     priority: int = 0
+    customer_key: str | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -105,6 +108,7 @@ class Campaign:
             "trigger": self.trigger.as_dict() if self.trigger else None,
             "offer": self.offer.as_dict() if self.offer else None,
             "offer_fn": getattr(self.offer_fn, "__qualname__", None),
+            "customer_key": self.customer_key,
         }
 
     def candidates(self, store: Any, cur: duckdb.DuckDBPyConnection, at: datetime) -> dict[str, str | None]:
@@ -222,12 +226,19 @@ def run_campaigns(
         sync_consents(tx)
         wanted = {c.campaign_id: c.candidates(store, tx, at) for c in campaigns}
     everyone = {cust for cands in wanted.values() for cust in cands}
-    contacts = load_contacts(store, everyone, key_column=key_column)
+    keys = {c.campaign_id: c.customer_key or key_column for c in campaigns}
+    # Contacts per key kind: a user id and a profile id may be spelled alike.
+    by_kind = {
+        kind: load_contacts(store, {cust for c in campaigns if keys[c.campaign_id] == kind
+                                    for cust in wanted[c.campaign_id]}, key_column=kind)
+        for kind in set(keys.values())
+    }
     cur = store.con.cursor()
     try:
         cands = [
             Candidate(f"{c.campaign_id}\x00{cust}", cust, c.channel, c.purpose,
-                      (contacts.get(cust) or Contact(cust)).address_for(c.channel))
+                      (by_kind[keys[c.campaign_id]].get(cust) or Contact(cust))
+                      .address_for(c.channel), keys[c.campaign_id])
             for c in campaigns for cust in wanted[c.campaign_id]
         ]
         verdicts = permission(cur, cands, at, region=store.settings.default_region, sync=False)
@@ -244,7 +255,7 @@ def run_campaigns(
         if verdicts[cand.key] != "ok":
             outcome[(cid, cust)] = verdicts[cand.key]
             continue
-        contact = contacts.get(cust) or Contact(cust)
+        contact = by_kind[keys[cid]].get(cust) or Contact(cust)
         offer = c.offer_fn(contact) if c.offer_fn else c.offer
         offers[(cid, cust)] = offer
         if c.offer_fn and offer is None:
@@ -277,7 +288,7 @@ def run_campaigns(
             group = {"control": "control", "queued": "target", "dry_run": "target"}.get(result)
             message_id = None
             if result in ("queued", "dry_run"):
-                contact = contacts.get(cust) or Contact(cust)
+                contact = by_kind[keys[c.campaign_id]].get(cust) or Contact(cust)
                 message_id = uuid.uuid4().hex
                 rendered, _ = _render(store, c, contact, offer, message_id, at)
                 address = contact.address_for(c.channel)
@@ -298,6 +309,7 @@ def run_campaigns(
                         tz, rendered.subject, rendered.text, rendered.html, json.dumps(fields,
                                                                                        default=str),
                         offer.offer_id if offer else None, costs.get(c.channel, 0.0), not_before, at,
+                        keys[c.campaign_id],
                     ))
             members.append((c.campaign_id, run.run_id, cust, trigger_key, group, result,
                             offer.offer_id if offer else None, offer.value if offer else None, at,
@@ -329,8 +341,8 @@ def run_campaigns(
             tx.executemany(
                 "INSERT INTO messages (message_id, campaign_id, run_id, customer, channel, purpose, "
                 "address, timezone, subject, body_text, body_html, fields, offer_id, cost, status, "
-                "not_before, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', "
-                "?, ?)",
+                "not_before, created_at, customer_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                "?, 'queued', ?, ?, ?)",
                 messages,
             )
     return runs
@@ -342,6 +354,7 @@ def preview(
 ) -> dict[str, Any]:
     """What ``customer`` would get from ``campaign`` now, and whether it could be sent."""
     at = utc(now)
+    key_column = campaign.customer_key or key_column
     contact = load_contacts(store, [customer], key_column=key_column).get(customer)
     if contact is None:
         raise InputError(
@@ -349,7 +362,7 @@ def preview(
         )
     with store.transaction() as tx:
         verdict = permission(tx, [Candidate(customer, customer, campaign.channel, campaign.purpose,
-                                            contact.address_for(campaign.channel))], at,
+                                            contact.address_for(campaign.channel), key_column)], at,
                              region=store.settings.default_region)[customer]
     offer = campaign.offer_fn(contact) if campaign.offer_fn else campaign.offer
     rendered, links = _render(store, campaign, contact, offer, "preview-" + uuid.uuid4().hex, at)
@@ -381,7 +394,7 @@ def campaign_from_dict(d: dict[str, Any]) -> Campaign:
                         {k: v for k, v in offer.items() if k not in ("offer_id", "name", "value")})
             if offer else None,
             control_share=float(d.get("control_share", 0.1)), seed=int(d.get("seed", 0)),
-            priority=int(d.get("priority", 0)),
+            priority=int(d.get("priority", 0)), customer_key=d.get("customer_key"),
         )
     except KeyError as exc:
         raise InputError(

@@ -280,25 +280,40 @@ def valid_customers(
     channel: str,
     purpose: str,
     at: datetime,
+    *,
+    customer_key: str = "user_id",
 ) -> set[str]:
-    """Those of ``customers`` holding valid consent for ``channel`` and ``purpose`` at ``at``."""
+    """Those of ``customers`` holding valid consent for ``channel`` and ``purpose`` at ``at``.
+
+    With ``customer_key="profile_id"`` the customers are Identify profile ids and the consents
+    are those given under any user id of the profile: the newest across them all wins, so a
+    revocation under one id revokes what another id granted before.
+    """
     wanted = sorted(set(customers))
     if not wanted:
         return set()
+    if customer_key == "profile_id":
+        # Consents are kept under the id they were given with; the identity graph says whose.
+        keyed = (
+            "SELECT CAST(i.profile_id AS VARCHAR) AS who, c.* FROM consents c "
+            "JOIN identifiers i ON i.id_type = 'user_id' AND i.id_value = c.customer "
+            "WHERE CAST(i.profile_id AS VARCHAR) IN (SELECT unnest(?))"
+        )
+    else:
+        keyed = "SELECT customer AS who, * FROM consents WHERE customer IN (SELECT unnest(?))"
     rows = cur.execute(
-        """
-        SELECT customer FROM (
-            SELECT customer, status, expires_at,
-                   row_number() OVER (PARTITION BY customer
+        f"""
+        SELECT who FROM (
+            SELECT who, status, expires_at,
+                   row_number() OVER (PARTITION BY who
                                       ORDER BY given_at DESC, (status = 'granted') ASC,
                                                expires_at ASC NULLS LAST, seq DESC) AS rn
-            FROM consents
+            FROM ({keyed})
             WHERE channel = ? AND purpose = ? AND given_at <= ?
-              AND customer IN (SELECT unnest(?))
         )
         WHERE rn = 1 AND status = 'granted' AND (expires_at IS NULL OR expires_at > ?)
         """,
-        [channel, purpose, at, wanted, at],
+        [wanted, channel, purpose, at, at],
     ).fetchall()
     return {r[0] for r in rows}
 

@@ -1,7 +1,8 @@
 """Who a customer is and how to reach them, read from ingest's ``records``.
 
 The customer key is a column of ``records`` (``user_id`` by default: the id the shop uses as the
-Segment userId) until Identify's profiles are the key; pass ``key_column`` to use another.
+Segment userId), or ``profile_id``: an Identify profile, reached through all its records, with
+its golden record's e-mail and phone where Identify built one.
 
     >>> contacts = load_contacts(store, ["u1"])  # doctest: +SKIP
     >>> contacts["u1"].email
@@ -88,25 +89,49 @@ def load_contacts(
     extra = (
         "arg_max(extra, coalesce(updated_at, TIMESTAMP '1970-01-01')) FILTER (WHERE extra IS NOT NULL)"
     )
+    by_profile = key_column == "profile_id"
+    source = "records"
+    if by_profile:
+        source = ("(SELECT r.*, CAST(pr.profile_id AS VARCHAR) AS profile_id FROM records r "
+                  "JOIN profile_records pr USING (record_id))")
     where = f"{key_column} IS NOT NULL"
     params: list[Any] = []
     if wanted is not None:
         where += f" AND {key_column} IN (SELECT unnest(?))"
         params.append(wanted)
     rows = store.sql(
-        f"SELECT {key_column}, {picks}, {extra} FROM records WHERE {where} GROUP BY 1", params
+        f"SELECT {key_column}, {picks}, {extra} FROM {source} WHERE {where} GROUP BY 1", params
     ).fetchall()
+    golden = _golden_addresses(store, wanted) if by_profile else {}
     out = {}
     for row in rows:
         values = dict(zip(_FIELDS, row[1:-1], strict=True))
         extra_json = json.loads(row[-1]) if row[-1] else {}
         if not isinstance(extra_json, dict):
             extra_json = {}
+        fields = {k: (str(v) if v is not None else None) for k, v in values.items()}
+        fields.update(golden.get(str(row[0]), {}))
         out[str(row[0])] = Contact(
             customer=str(row[0]),
             timezone=extra_json.get("timezone"),
             push_token=extra_json.get("push_token"),
             extra=extra_json,
-            **{k: (str(v) if v is not None else None) for k, v in values.items()},
+            **fields,
         )
+    return out
+
+
+def _golden_addresses(store: Any, wanted: list[str] | None) -> dict[str, dict[str, str]]:
+    """Profile -> the golden record's e-mail and phone (Identify's survivorship picked them)."""
+    params: list[Any] = []
+    where = "attribute IN ('email', 'phone') AND value IS NOT NULL"
+    if wanted is not None:
+        where += " AND CAST(profile_id AS VARCHAR) IN (SELECT unnest(?))"
+        params.append(wanted)
+    out: dict[str, dict[str, str]] = {}
+    for pid, attribute, value in store.sql(
+        f"SELECT CAST(profile_id AS VARCHAR), attribute, value FROM golden_records WHERE {where}",
+        params,
+    ).fetchall():
+        out.setdefault(pid, {})[attribute] = value
     return out

@@ -73,7 +73,9 @@ def demo_campaigns(store: Any = None) -> list[Campaign]:
         Campaign("demo-trigger", "Win back (P(alive) < 0.3)" if has_value
                  else "Abandoned basket (1 h)", "email", _BASKET if not has_value else _WINBACK,
                  trigger=trigger, offer=Offer("welcome-back", "Gratisversand", 4.0),
-                 control_share=0.1, seed=1, priority=10),
+                 control_share=0.1, seed=1, priority=10,
+                 # customer_value is keyed by Identify profile (pipeline's _BY_PROFILE).
+                 customer_key="profile_id" if has_value else None),
         Campaign("demo-batch", "Coffee subscription for the e-mail list", "email", _BATCH,
                  audience=("SELECT DISTINCT customer FROM consents "
                            "WHERE channel = 'email' AND purpose = 'marketing'"),

@@ -32,6 +32,7 @@ class Candidate:
     channel: str
     purpose: str
     address: str | None
+    customer_key: str = "user_id"  # or "profile_id": consent of all the profile's user ids
 
 
 def permission(
@@ -49,11 +50,11 @@ def permission(
     """
     if sync:
         sync_consents(cur)
-    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_key: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for c in candidates:
-        by_key[(c.channel, c.purpose)].append(c.customer)
+        by_key[(c.channel, c.purpose, c.customer_key)].append(c.customer)
     valid = {
-        key: valid_customers(cur, customers, key[0], key[1], at)
+        key: valid_customers(cur, customers, key[0], key[1], at, customer_key=key[2])
         for key, customers in by_key.items()
     }
     s = salt(cur)
@@ -69,7 +70,7 @@ def permission(
     for c in candidates:
         if any(h in blocked for h in hashes[c.key]):
             out[c.key] = "suppressed"
-        elif c.customer not in valid[(c.channel, c.purpose)]:
+        elif c.customer not in valid[(c.channel, c.purpose, c.customer_key)]:
             out[c.key] = "no_consent"
         elif not c.address:
             out[c.key] = "no_address"

@@ -114,7 +114,7 @@ def deliver_outbox(
 
 _COLS = (
     "message_id, customer, channel, purpose, address, subject, body_text, body_html, fields, "
-    "attempts, campaign_id, timezone"
+    "attempts, campaign_id, timezone, customer_key"
 )
 
 
@@ -134,12 +134,12 @@ def _claim(
         if not rows:
             return [], 0
         verdicts = permission(
-            tx, [Candidate(r[0], r[1], r[2], r[3], r[4]) for r in rows], at,
+            tx, [Candidate(r[0], r[1], r[2], r[3], r[4], r[12] or "user_id") for r in rows], at,
             region=store.settings.default_region,
         )
         for r in rows:
             (mid, customer, channel, purpose, address, subject, text, html, fields, attempts,
-             campaign_id, tz) = r
+             campaign_id, tz, _) = r
             verdict = verdicts[mid]
             if verdict != "ok":
                 tx.execute(

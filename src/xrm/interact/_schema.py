@@ -120,7 +120,16 @@ CREATE TABLE delivery_attempts (
 );
 """
 
+# Which key a message's customer is, so the send-time gate looks consent up the same way the
+# campaign did: a records column (user_id) or an Identify profile id (consent of all its user ids).
+_V2 = """
+ALTER TABLE messages ADD COLUMN customer_key VARCHAR DEFAULT 'user_id';
+"""
+
 SCHEMA = Schema(
     "interact",
-    (Migration(1, "consents, suppressions, campaigns, decisions, outbox, delivery attempts", _V1),),
+    (
+        Migration(1, "consents, suppressions, campaigns, decisions, outbox, delivery attempts", _V1),
+        Migration(2, "messages.customer_key: user_id or profile_id", _V2),
+    ),
 )
