@@ -10,8 +10,9 @@ Names load on first use, so the models never import Ibis or DuckDB.  See docs/va
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrm._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from xrm.differentiate._bgnbd import BetaGeoNBD
@@ -106,14 +107,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xrm.differentiate' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"xrm.differentiate.{module}"), name)
-    globals()[name] = value  # resolve once
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

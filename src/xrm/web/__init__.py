@@ -11,8 +11,9 @@ FastAPI is imported only when the router is built, never by ``import xrm``. See 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from xrm._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from xrm.web._passwords import hash_password, verify_password
@@ -61,14 +62,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'xrm.web' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"xrm.web.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
