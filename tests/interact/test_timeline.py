@@ -129,3 +129,36 @@ def test_profile_view(filled: tuple[Store, int, int]) -> None:
     assert view["evidence"] == [{"type": "email", "value": "ann@firma.de", "n_seen": 1}]
     assert view["traits"] == {"email": "ann@firma.de", "plan": "gold"}  # newest value wins
     assert view["events"] == 8 and view["last_event_at"].startswith("2024-05-07")
+
+
+def test_cli_timeline_by_id_and_by_identifier(filled: tuple[Store, int, int]) -> None:
+    from typer.testing import CliRunner
+
+    from xrm.cli import app
+
+    store, pid, absorbed = filled
+    path = str(store.settings.store_path)
+    store.close()
+    runner = CliRunner()
+    by_id = runner.invoke(app, ["--store", path, "timeline", str(pid), "--type", "track", "--json"])
+    assert by_id.exit_code == 0, by_id.output
+    page = json.loads(by_id.stdout)
+    assert page["profile_id"] == pid
+    assert {i["id"] for i in page["items"]} >= {"e3", "e6", "mail-1"}
+    assert {i["type"] for i in page["items"]} == {"track"}
+    # A merged profile's id leads to the profile it was merged into.
+    merged = json.loads(runner.invoke(app, ["--store", path, "timeline", str(absorbed), "--json"]).stdout)
+    assert merged["profile_id"] == pid and merged["requested_id"] == absorbed
+    by_email = runner.invoke(app, ["--store", path, "timeline", "--id-type", "user_id", "--id-value", "u1",
+                                   "--limit", "2", "--json"])
+    first = json.loads(by_email.stdout)
+    assert len(first["items"]) == 2 and first["next_cursor"]
+    table = runner.invoke(app, ["--store", path, "timeline", str(pid), "--event", "Order Completed"],
+                          env={"COLUMNS": "200"})
+    assert table.exit_code == 0 and "Order Completed" in table.output
+    bad = runner.invoke(app, ["--store", path, "timeline", str(pid), "--since", "yesterday"])
+    assert bad.exit_code == 1 and "ISO 8601" in bad.output
+    unknown = runner.invoke(
+        app, ["--store", path, "timeline", "--id-type", "user_id", "--id-value", "nobody"]
+    )
+    assert unknown.exit_code == 1 and "no active profile" in unknown.output

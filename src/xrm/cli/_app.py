@@ -56,6 +56,7 @@ from xrm.cli import (  # noqa: E402
     _pipeline,
     _sample,
     _serve,
+    _timeline,
     _users,
     _value,
 )
@@ -71,5 +72,6 @@ app.add_typer(_interact.campaign_app, name="campaign")
 app.add_typer(_interact.gdpr_app, name="gdpr")
 app.add_typer(_value.value_app, name="value")
 app.command("serve")(_serve.serve)
+app.command("timeline")(_timeline.timeline_command)
 app.add_typer(_identify.identify_app, name="identify")
 app.add_typer(_users.users_app, name="users")
