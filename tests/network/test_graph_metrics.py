@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
+from xrm.exceptions import InputError
 from xrm.network import graph_from_edges, network_metrics
 
 
@@ -85,3 +86,12 @@ def test_reach_within_k_steps():
 def test_symmetric_types_give_both_directions():
     pg = graph_from_edges(["a"], ["b"], ["household"])
     assert sorted(pg.directed.get_edgelist()) == [(0, 1), (1, 0)]
+
+
+def test_metrics_subset_and_unknown_metric() -> None:
+    pg = graph_from_edges(["a", "b", "c"], ["c", "c", "a"], ["mentions", "mentions", "referred"])
+    only = network_metrics(pg, metrics=("pagerank",))
+    assert set(only) == {"degree_in", "degree_out", "pagerank"}
+    assert np.allclose(only["pagerank"], network_metrics(pg)["pagerank"])
+    with pytest.raises(InputError, match="not a network metric"):
+        network_metrics(pg, metrics=("pagerankk",))

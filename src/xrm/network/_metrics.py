@@ -22,9 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from xrm.exceptions import InputError
 from xrm.network._graph import PartyGraph
 
-__all__ = ["network_metrics"]
+__all__ = ["METRICS", "network_metrics"]
+
+# What ``metrics=`` may name; degrees always come (they cost nothing).
+METRICS = ("pagerank", "eigenvector", "coreness", "community", "betweenness", "reach")
 
 
 def _seeded(seed: int) -> Any:
@@ -50,49 +54,66 @@ def network_metrics(
     leiden_iterations: int = 2,
     resolution: float = 1.0,
     seed: int = 42,
+    metrics: tuple[str, ...] = METRICS,
 ) -> dict[str, np.ndarray]:
-    """Per-vertex arrays: degree_in/out, pagerank, eigenvector, coreness, community, betweenness, reach_k."""
+    """Per-vertex arrays: degree_in/out, pagerank, eigenvector, coreness, community, betweenness, reach_k.
+
+    ``metrics`` picks a subset of :data:`METRICS` (e.g. only ``("pagerank",)`` for a quick
+    influence ranking); the others are left out of the result.
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise InputError(f"metric {unknown[0]!r} is not a network metric; use any of {', '.join(METRICS)}")
     d, u = pg.directed, pg.undirected
     n = pg.size
     out: dict[str, np.ndarray] = {
         "degree_in": np.asarray(d.indegree(), dtype=np.int64),
         "degree_out": np.asarray(d.outdegree(), dtype=np.int64),
     }
+    want = set(metrics)
     if n == 0:
-        for key in ("pagerank", "eigenvector", "betweenness"):
-            out[key] = np.zeros(0)
-        for key in ("coreness", "community", *(f"reach_{k}" for k in range(1, reach_steps + 1))):
-            out[key] = np.zeros(0, dtype=np.int64)
+        empty = {"pagerank": np.zeros(0), "eigenvector": np.zeros(0), "betweenness": np.zeros(0),
+                 "coreness": np.zeros(0, dtype=np.int64), "community": np.zeros(0, dtype=np.int64)}
+        out |= {k: v for k, v in empty.items() if k in want}
+        if "reach" in want:
+            out |= {f"reach_{k}": np.zeros(0, dtype=np.int64) for k in range(1, reach_steps + 1)}
         return out
     weights = "weight" if d.ecount() else None
-    out["pagerank"] = np.asarray(d.pagerank(damping=damping, weights=weights, directed=True))
-    with warnings.catch_warnings():
-        # igraph warns that eigenvector centrality is ~0 outside the largest component: that is the answer.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        ev = (
-            u.eigenvector_centrality(scale=True, weights="weight" if u.ecount() else None)
-            if u.ecount()
-            else [0.0] * n
-        )
-    out["eigenvector"] = np.asarray(ev, dtype=float)
-    out["coreness"] = np.asarray(u.coreness(), dtype=np.int64)
+    if "pagerank" in want:
+        out["pagerank"] = np.asarray(d.pagerank(damping=damping, weights=weights, directed=True))
+    if "eigenvector" in want:
+        with warnings.catch_warnings():
+            # igraph warns that eigenvector centrality is ~0 outside the largest component: that is
+            # the answer.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ev = (
+                u.eigenvector_centrality(scale=True, weights="weight" if u.ecount() else None)
+                if u.ecount()
+                else [0.0] * n
+            )
+        out["eigenvector"] = np.asarray(ev, dtype=float)
+    if "coreness" in want:
+        out["coreness"] = np.asarray(u.coreness(), dtype=np.int64)
     with _seeded(seed):
-        parts = u.community_leiden(
-            objective_function="modularity",
-            weights="weight" if u.ecount() else None,
-            resolution=resolution,
-            n_iterations=leiden_iterations,
-        )
-        out["community"] = _by_size(np.asarray(parts.membership, dtype=np.int64))
-        if n <= betweenness_exact_max:
-            bt = u.betweenness(directed=False)
-        else:
-            k = min(betweenness_samples, n)
-            sources = random.Random(seed).sample(range(n), k)
-            bt = (np.asarray(u.betweenness(directed=False, sources=sources)) * (n / k)).tolist()
-    out["betweenness"] = np.asarray(bt, dtype=float)
-    for k in range(1, reach_steps + 1):
-        out[f"reach_{k}"] = np.asarray(u.neighborhood_size(order=k, mode="all"), dtype=np.int64) - 1
+        if "community" in want:
+            parts = u.community_leiden(
+                objective_function="modularity",
+                weights="weight" if u.ecount() else None,
+                resolution=resolution,
+                n_iterations=leiden_iterations,
+            )
+            out["community"] = _by_size(np.asarray(parts.membership, dtype=np.int64))
+        if "betweenness" in want:
+            if n <= betweenness_exact_max:
+                bt = u.betweenness(directed=False)
+            else:
+                k = min(betweenness_samples, n)
+                sources = random.Random(seed).sample(range(n), k)
+                bt = (np.asarray(u.betweenness(directed=False, sources=sources)) * (n / k)).tolist()
+            out["betweenness"] = np.asarray(bt, dtype=float)
+    if "reach" in want:
+        for k in range(1, reach_steps + 1):
+            out[f"reach_{k}"] = np.asarray(u.neighborhood_size(order=k, mode="all"), dtype=np.int64) - 1
     return out
 
 
