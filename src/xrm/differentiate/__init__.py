@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         discounted_purchases,
         score_customers,
     )
+    from xrm.differentiate._dropouts import dropout_ranking
     from xrm.differentiate._gammagamma import GammaGamma
     from xrm.differentiate._model import FORMAT_VERSION, ValueModel
     from xrm.differentiate._needs import build_needs, needs_profiles, segment_report
@@ -50,6 +51,7 @@ _WHERE = {
     "discounted_clv": "_clv",
     "discounted_purchases": "_clv",
     "score_customers": "_clv",
+    "dropout_ranking": "_dropouts",
     "GammaGamma": "_gammagamma",
     "FORMAT_VERSION": "_model",
     "ValueModel": "_model",
@@ -92,6 +94,7 @@ __all__ = [
     "build_value",
     "discounted_clv",
     "discounted_purchases",
+    "dropout_ranking",
     "estimate_wallet",
     "fit_value_models",
     "load_value_models",
