@@ -12,6 +12,7 @@ from xrm.network._analyse import analyse_network
 from xrm.network._conversations import conversation_report, key_phrases
 from xrm.network._derive import IDENTITY_MODES, derive_handles, derive_relationships
 from xrm.network._economics import RelationshipEconomics
+from xrm.network._evaluate import score_relationships
 from xrm.network._files import LoadReport
 from xrm.network._graph import PartyGraph, graph_from_edges, load_graph
 from xrm.network._load import load_handles, load_parties, load_relationships
@@ -48,5 +49,6 @@ __all__ = [
     "return_on_network",
     "ron_html",
     "ron_markdown",
+    "score_relationships",
     "sentiment",
 ]
