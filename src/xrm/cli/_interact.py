@@ -193,6 +193,79 @@ def campaign_demo(
             _lines(lambda r: f"{r['campaign_id']}: {r['outcomes']}")(data["campaigns"])
 
 
+@campaign_app.command("schedule")
+def campaign_schedule(
+    ctx: typer.Context,
+    definition: Annotated[Path, typer.Argument(help="Campaign file (TOML or JSON).")],
+    every: Annotated[str, typer.Option(help="Interval: 30m, 12h, 1d, 1w ... (at least 5 minutes).")],
+    start: Annotated[str | None, typer.Option(help="First run, ISO 8601 UTC (default: now).")] = None,
+    schedule_id: Annotated[
+        str | None, typer.Option("--id", help="Schedule id (default: campaign id).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a campaign every interval (`xrm serve` runs due schedules; so does `xrm campaign due`)."""
+    with fail_cleanly(as_json):
+        from xrm.exceptions import InputError
+        from xrm.interact import parse_interval, schedule_campaign
+
+        try:
+            first = _when(start)
+        except ValueError:
+            raise InputError(f"--start {start!r} is not an ISO 8601 time, e.g. 2026-12-01T09:00") from None
+        data = _definition(definition)
+        with _open(ctx) as store:
+            sid = schedule_campaign(store, data, every=parse_interval(every), start=first,
+                                    schedule_id=schedule_id)
+        emit({"schedule_id": sid, "every": every, "start": first}, as_json,
+             lambda d: console.print(f"scheduled {d['schedule_id']} every {d['every']}", highlight=False))
+
+
+@campaign_app.command("schedules")
+def campaign_schedules(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """List scheduled campaigns: interval, next run, last run and how it ended."""
+    with fail_cleanly(as_json):
+        from xrm.interact import list_schedules
+
+        with _open(ctx) as store:
+            rows = list_schedules(store)
+        emit(rows, as_json, _lines(lambda r: (
+            f"{r['schedule_id']:20} every {r['every_seconds'] / 3600:g} h, next {r['next_run_at']}"
+            f"{'' if r['enabled'] else ' (paused)'}; "
+            f"last {r['last_due_at'] or '-'} {r['last_status'] or ''}")))
+
+
+@campaign_app.command("due")
+def campaign_due(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Run every scheduled campaign that is due now, once (for cron when no server runs)."""
+    with fail_cleanly(as_json):
+        from xrm.interact import run_due_schedules
+
+        with _open(ctx) as store:
+            ran = run_due_schedules(store)
+        emit(ran, as_json, _lines(lambda r: f"{r['schedule_id']} (due {r['due_at']}): {r['status']} "
+                                            f"{r.get('outcomes') or r.get('error') or ''}"))
+
+
+@campaign_app.command("pause")
+def campaign_pause(
+    ctx: typer.Context,
+    schedule_id: Annotated[str, typer.Argument(help="Schedule id.")],
+    resume: Annotated[bool, typer.Option("--resume", help="Resume instead of pausing.")] = False,
+    remove: Annotated[bool, typer.Option("--remove", help="Delete the schedule.")] = False,
+) -> None:
+    """Pause a scheduled campaign (or --resume it, or --remove it)."""
+    with fail_cleanly():
+        from xrm.interact import remove_schedule, set_schedule_enabled
+
+        with _open(ctx) as store:
+            if remove:
+                remove_schedule(store, schedule_id)
+            else:
+                set_schedule_enabled(store, schedule_id, resume)
+        console.print(f"{schedule_id}: {'removed' if remove else 'resumed' if resume else 'paused'}")
+
+
 @gdpr_app.command("export")
 def gdpr_export(
     ctx: typer.Context,
@@ -233,8 +306,13 @@ def gdpr_erase(
 
 
 def _load_campaign(path: Path) -> Any:
-    from xrm.exceptions import InputError
     from xrm.interact import campaign_from_dict
+
+    return campaign_from_dict(_definition(path))
+
+
+def _definition(path: Path) -> dict[str, Any]:
+    from xrm.exceptions import InputError
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -244,4 +322,4 @@ def _load_campaign(path: Path) -> Any:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"campaign file {path}: not valid {path.suffix[1:] or 'TOML'}: {exc}") from None
-    return campaign_from_dict(data)
+    return data

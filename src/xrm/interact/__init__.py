@@ -49,6 +49,14 @@ from xrm.interact._results import (
     newcombe_interval,
     wilson_interval,
 )
+from xrm.interact._schedules import (
+    list_schedules,
+    parse_interval,
+    remove_schedule,
+    run_due_schedules,
+    schedule_campaign,
+    set_schedule_enabled,
+)
 from xrm.interact._suppression import is_suppressed
 from xrm.interact._templates import Template
 from xrm.interact._timeline import (
@@ -122,8 +130,10 @@ __all__ = [
     "export_profile",
     "has_consent",
     "is_suppressed",
+    "list_schedules",
     "load_contacts",
     "newcombe_interval",
+    "parse_interval",
     "preview",
     "profile_view",
     "record_call_outcomes",
@@ -131,10 +141,14 @@ __all__ = [
     "record_consent",
     "record_delivery",
     "record_open",
+    "remove_schedule",
     "request_double_opt_in",
     "resolve_events",
     "run_campaigns",
     "run_demo_campaigns",
+    "run_due_schedules",
+    "schedule_campaign",
+    "set_schedule_enabled",
     "sign_webhook",
     "sync_consents",
     "timeline",

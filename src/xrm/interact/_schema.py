@@ -126,10 +126,37 @@ _V2 = """
 ALTER TABLE messages ADD COLUMN customer_key VARCHAR DEFAULT 'user_id';
 """
 
+# Scheduled campaigns (interact/_schedules.py): a definition, an interval, the next due time; and
+# each occurrence's claim, so that one occurrence runs at most once, also across a killed process.
+_V3 = """
+CREATE TABLE campaign_schedules (
+    schedule_id       VARCHAR PRIMARY KEY,
+    campaign_id       VARCHAR NOT NULL,
+    definition        JSON NOT NULL,         -- what campaign_from_dict reads
+    every_seconds     BIGINT NOT NULL,
+    next_run_at       TIMESTAMP NOT NULL,
+    enabled           BOOLEAN NOT NULL,
+    created_at        TIMESTAMP NOT NULL,
+    updated_at        TIMESTAMP NOT NULL
+);
+
+CREATE TABLE campaign_schedule_runs (
+    schedule_id       VARCHAR NOT NULL,
+    due_at            TIMESTAMP NOT NULL,
+    claimed_at        TIMESTAMP NOT NULL,
+    status            VARCHAR NOT NULL,      -- claimed | running | done | failed
+    run_id            VARCHAR,               -- campaign_runs.run_id once done
+    finished_at       TIMESTAMP,
+    error             VARCHAR,
+    PRIMARY KEY (schedule_id, due_at)
+);
+"""
+
 SCHEMA = Schema(
     "interact",
     (
         Migration(1, "consents, suppressions, campaigns, decisions, outbox, delivery attempts", _V1),
         Migration(2, "messages.customer_key: user_id or profile_id", _V2),
+        Migration(3, "campaign schedules and their claimed occurrences", _V3),
     ),
 )
