@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 ## make bench: benchmarks against peers; writes BENCHMARKS.md (long: minutes to hours)
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark,bench]'
 	$(BIN)/python -m bench $(ARGS)
 
 clean:

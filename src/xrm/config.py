@@ -49,6 +49,32 @@ class Settings(BaseSettings):
             "(needs `pip install 'xrm[spark]'`)."
         ),
     )
+    spark_master: str = Field(
+        default="local[*]",
+        description=(
+            "With engine = 'spark': the Spark master ('local[*]', 'spark://HOST:7077', 'yarn') or a "
+            "Spark Connect remote ('sc://HOST:15002'). A SparkSession handed in takes precedence."
+        ),
+    )
+    batch_source: str = Field(
+        default="",
+        description=(
+            "Where the batch pipeline on an engine reads its input tables: a folder or URI holding one "
+            "dataset per table (events, order_lines, relationships), e.g. 's3a://bucket/xrm'. Empty: "
+            "the store's tables (DuckDB) or the Spark catalog's tables of the same names."
+        ),
+    )
+    batch_format: str = Field(
+        default="parquet",
+        description="Format of the datasets under batch_source: 'parquet', or on Spark 'delta' / 'iceberg'.",
+    )
+    batch_output: str = Field(
+        default="",
+        description=(
+            "Where the batch pipeline on an engine writes its outputs, one Parquet dataset per output "
+            "(e.g. 's3a://bucket/xrm-out'). Empty: outputs are returned, not written."
+        ),
+    )
     memory_limit: str = Field(
         default="8GB",
         description="DuckDB memory_limit; always set so large joins spill to disk instead of failing.",
@@ -111,14 +137,32 @@ class Settings(BaseSettings):
         default=Path("outbox"),
         description="Where letter print files and call lists for the letter shop and call centre go.",
     )
+    schedule_poll_seconds: float = Field(
+        default=60.0, ge=0,
+        description=(
+            "How often `xrm serve` runs the scheduled campaigns that are due (0: never; then run "
+            "`xrm campaign due` from cron)."
+        ),
+    )
     # -- api: the event API (`xrm serve`) ------------------------------------------------------
     write_keys: dict[str, str] = Field(
         default_factory=dict,
         description=(
             "Segment write keys the event API accepts, each naming its source: "
-            '{"KEY": "webshop"} (TOML: [write_keys] KEY = "webshop"). Empty: any key is '
-            "accepted and a warning is logged once."
+            '{"KEY": "webshop"} (TOML: [write_keys] KEY = "webshop"). Empty, and no key made with '
+            "`xrm keys create` either: any write key is accepted and a warning is logged once."
         ),
+    )
+    api_rate_per_s: float = Field(
+        default=200.0, gt=0,
+        description=(
+            "Requests per second each API key may make (token bucket; over it: 429 with Retry-After). "
+            "A key made with `xrm keys create --rate` overrides it."
+        ),
+    )
+    api_rate_burst: int = Field(
+        default=400, ge=1,
+        description="Requests an API key may make at once before api_rate_per_s applies (bucket size).",
     )
 
     @field_validator("engine")

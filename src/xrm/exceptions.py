@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConfigurationInfeasible",
     "ConsentDenied",
     "EngineUnavailable",
     "InputError",
@@ -49,6 +50,14 @@ class InputError(XrmError, ValueError):
 
 class MappingError(InputError):
     """A source mapping file is invalid or does not fit the file it maps."""
+
+
+class ConfigurationInfeasible(InputError):
+    """No configuration of a product meets every constraint; ``conflicts`` names a minimal set."""
+
+    def __init__(self, message: str, conflicts: list[str]) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
 
 
 class ModelError(XrmError, ValueError):

@@ -6,6 +6,9 @@ records it as ``not yet built`` and goes on, so ``make demo`` runs as far as xrm
 
     >>> from xrm.pipeline import run_pipeline
     >>> results = run_pipeline(store)  # doctest: +SKIP
+
+:func:`run_batch` runs the batch steps on the engine the settings name, DuckDB or Apache Spark
+(:data:`ENGINE_STEPS`; docs/spark.md).
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from xrm.exceptions import NotYetImplemented
-from xrm.store import Store
+from xrm.config import Settings
+from xrm.exceptions import InputError, NotYetImplemented
+from xrm.store import BatchEngine, Store, batch_engine
 
-__all__ = ["STEPS", "StepResult", "run_pipeline"]
+__all__ = ["ENGINE_STEPS", "STEPS", "StepResult", "run_batch", "run_on_engine", "run_pipeline"]
 
 
 # After the identities step every capability sees a customer as one resolved profile.
@@ -102,3 +106,170 @@ def run_pipeline(
         if on_step:
             on_step(result)
     return results
+
+
+# -- the batch pipeline on any engine (DuckDB or Spark) ------------------------------------------
+#
+# The same step functions run on every engine: relational work is Ibis over ``engine.table()``,
+# model fitting runs in NumPy on collected per-customer arrays, and a step whose work is still
+# DuckDB SQL asks ``engine.store_for(step)``, which raises NotYetImplemented on Spark.  Each step
+# writes its outputs with ``engine.write`` (Parquet under the ``batch_output`` setting).
+
+# After the identity graph every later step sees a customer as one profile (its component).
+_BY_COMPONENT: dict[str, Any] = {"events_table": "event_profiles", "customer_key": "profile_id"}
+
+
+def _e_suppressions(engine: BatchEngine) -> dict[str, Any]:
+    from xrm.interact import apply_suppressions
+
+    return apply_suppressions(engine.store_for("suppressions"))
+
+
+def _e_identities(engine: BatchEngine) -> dict[str, Any]:
+    # Rules, records, Splink linkage, golden records and stable ids: DuckDB SQL on the store.
+    from xrm.identify import resolve_identities
+
+    return resolve_identities(engine.store_for("identities"))
+
+
+def _e_identity_graph(engine: BatchEngine) -> dict[str, Any]:
+    from xrm.identify._components_ibis import (
+        event_profiles,
+        identity_components,
+        identity_edges,
+        identity_nodes,
+    )
+
+    events = engine.table("events")
+    labels, rounds = identity_components(engine, identity_edges(events), identity_nodes(events))
+    engine.register("event_profiles", event_profiles(events, labels))
+    engine.write("identity_components", labels)
+    sizes = labels.group_by("label").aggregate(n=labels.count())
+    row = engine.collect(sizes.aggregate(profiles=sizes.count(), nodes=sizes.n.sum(), largest=sizes.n.max()))
+    return {"rounds": rounds, **{str(k): int(v) for k, v in row.iloc[0].items()}}
+
+
+def _e_summaries(engine: BatchEngine) -> dict[str, Any]:
+    from xrm.differentiate._on_engine import summaries_on
+
+    expr, dates = summaries_on(engine, **_BY_COMPONENT)
+    if expr is None:
+        return {"customers": 0, **dates}
+    engine.register("purchase_summaries", expr)
+    engine.write("purchase_summaries", engine.table("purchase_summaries"))
+    t = engine.table("purchase_summaries")
+    row = engine.collect(t.aggregate(customers=t.count(), orders=t.n_orders.sum(), spend=t.total_spend.sum()))
+    return {"customers": int(row.customers[0]), "orders": int(row.orders[0]), "spend": float(row.spend[0]),
+            **dates}
+
+
+def _e_value(engine: BatchEngine) -> dict[str, Any]:
+    from xrm.differentiate._on_engine import needs_on, value_on_summary
+
+    profiles, needs = needs_on(engine, **_BY_COMPONENT)
+    engine.write("customer_needs", profiles)
+    scores, value = value_on_summary(engine.collect(engine.table("purchase_summaries")))
+    engine.write("customer_value", scores)
+    return {"needs": needs, "value": value}
+
+
+def _e_recommendations(engine: BatchEngine) -> dict[str, Any]:
+    from xrm.customize._build import rank_recommendations
+    from xrm.customize._on_engine import purchase_lines, user_item_matrix
+
+    lines = purchase_lines(
+        engine.table(_BY_COMPONENT["events_table"]), engine.table("order_lines"),
+        customer_key=_BY_COMPONENT["customer_key"],
+    )
+    engine.write("user_items", user_item_matrix(lines))
+    frame = engine.collect(lines).sort_values(["customer", "ts", "basket", "item"], kind="stable")
+    if frame.empty:
+        return {"customers": 0, "products": 0, "recommendations": 0}
+    recs, cycles, summary = rank_recommendations(frame.reset_index(drop=True))
+    engine.write("recommendations", recs)
+    engine.write("purchase_cycles", cycles)
+    return {**summary, "recommendations": len(recs), "purchase_cycles": len(cycles)}
+
+
+def _e_relationships(engine: BatchEngine) -> dict[str, Any]:
+    # Deriving relationships (referrals, households, co-purchases, conversations) is DuckDB SQL.
+    from xrm.network import build_network
+
+    return build_network(engine.store_for("relationships"))
+
+
+def _e_network(engine: BatchEngine, **pagerank: Any) -> dict[str, Any]:
+    from xrm.network._rank_ibis import party_degrees, party_edges, party_nodes, party_pagerank
+
+    rel = engine.table("relationships")
+    nodes, edges = engine.cache(party_nodes(rel)), engine.cache(party_edges(rel))
+    ranks, info = party_pagerank(engine, nodes, edges, **pagerank)
+    deg = party_degrees(nodes, edges)
+    out = deg.join(ranks, "party_id")
+    engine.write("network_metrics", out.select("party_id", "degree_in", "degree_out", "pagerank"))
+    return info
+
+
+ENGINE_STEPS: tuple[tuple[str, Callable[..., dict[str, Any]]], ...] = (
+    ("suppressions", _e_suppressions),
+    ("identities", _e_identities),
+    ("identity graph", _e_identity_graph),
+    ("purchase summaries", _e_summaries),
+    ("value and needs", _e_value),
+    ("recommendations", _e_recommendations),
+    ("relationships", _e_relationships),
+    ("network", _e_network),
+)
+
+
+def run_on_engine(
+    engine: BatchEngine,
+    *,
+    steps: tuple[str, ...] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> list[StepResult]:
+    """Run the engine steps (all, or those named) in order on ``engine`` (see :func:`run_batch`).
+
+    A step the engine cannot run yet is recorded as ``not yet built`` with its reason.  ``params``
+    passes keywords to a step: ``{"network": {"max_rounds": 20, "tol": 0}}`` (PageRank rounds).
+    """
+    known = {name for name, _ in ENGINE_STEPS}
+    unknown = [s for s in steps or () if s not in known]
+    if unknown:
+        raise InputError(f"pipeline steps {unknown} are not known; the steps are: {', '.join(known)}")
+    results = []
+    try:
+        for name, func in ENGINE_STEPS:
+            if steps and name not in steps:
+                continue
+            start = time.perf_counter()
+            try:
+                result = StepResult(name, "done", 0.0, func(engine, **(params or {}).get(name, {})))
+            except NotYetImplemented as exc:
+                result = StepResult(name, "not yet built", 0.0, message=str(exc))
+            result.seconds = time.perf_counter() - start
+            results.append(result)
+            if on_step:
+                on_step(result)
+    finally:
+        engine.close()  # free the run's cached tables (temp tables; cached DataFrames on Spark)
+    return results
+
+
+def run_batch(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    session: Any = None,
+    steps: tuple[str, ...] | None = None,
+    on_step: Callable[[StepResult], None] | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+) -> list[StepResult]:
+    """The batch pipeline on the engine the settings name (``engine = 'spark'`` with
+    ``spark_master``, or a SparkSession handed in; else the DuckDB ``store``).
+
+        >>> run_batch(Settings(engine="spark", batch_source="s3a://b/xrm"), session=spark)  # doctest: +SKIP
+    """
+    engine = batch_engine(settings, store=store, session=session)
+    return run_on_engine(engine, steps=steps, on_step=on_step, params=params)

@@ -1,4 +1,4 @@
-"""Fixtures of the API tests: settings with a write key, a live server in a thread."""
+"""Fixtures of the API tests: settings with a write key, a live server in a thread, a read key."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from xrm.config import Settings
 
-from .live import KEY, Live, serve_in_thread
+from .live import KEY, Live, bearer, serve_in_thread
 
 
 @pytest.fixture
@@ -22,3 +22,9 @@ def api_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def live(api_settings: Settings) -> Iterator[Live]:
     yield from serve_in_thread(api_settings)
+
+
+@pytest.fixture
+def reader(live: Live) -> dict[str, str]:
+    """Headers with a stored key of scope read: profiles and the timeline need one."""
+    return bearer(live.new_key("reader", "read"))

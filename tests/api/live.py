@@ -37,6 +37,18 @@ class Live:
     def rows(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         return self.app.state.store.sql(sql, params).fetchall()
 
+    def new_key(self, name: str, scope: str, **options: Any) -> str:
+        """A stored API key made in the running server's store (as POST /v1/keys does); its token."""
+        from xrm.api._keys import create_key
+
+        _, token = create_key(self.app.state.store, name, scope, **options)
+        self.app.state.keys.invalidate()
+        return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
 
 def wait_until_up(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout

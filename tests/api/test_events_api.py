@@ -15,7 +15,7 @@ from xrm.store import Store
 from .live import KEY, Live, serve_in_thread
 
 
-def test_track_is_committed_and_answered_exactly_success(live: Live) -> None:
+def test_track_is_committed_and_answered_exactly_success(live: Live, reader: dict[str, str]) -> None:
     event = {
         "userId": "u1", "anonymousId": "a1", "event": "Product Viewed", "messageId": "m-1",
         "timestamp": "2024-05-01T12:00:00+02:00", "properties": {"sku": "K-1", "price": 4.5},
@@ -29,9 +29,9 @@ def test_track_is_committed_and_answered_exactly_success(live: Live) -> None:
                      '{"sku":"K-1","price":4.5}', '{"ip":"10.0.0.1"}')]
     # Resolved to a profile in the same request.
     (pid,), = live.rows("SELECT profile_id FROM event_profiles WHERE message_id = 'm-1'")
-    page = live.client.get(f"/v1/profiles/{pid}/timeline").json()
+    page = live.client.get(f"/v1/profiles/{pid}/timeline", headers=reader).json()
     assert [i["id"] for i in page["items"]] == ["m-1"]
-    prof = live.client.get(f"/v1/profiles/{pid}").json()
+    prof = live.client.get(f"/v1/profiles/{pid}", headers=reader).json()
     idents = {(i["type"], i["value"]) for i in prof["identifiers"]}
     assert idents == {("user_id", "u1"), ("anonymous_id", "a1")}
 
@@ -129,7 +129,7 @@ def test_size_limits_answer_413(live: Live) -> None:
     assert live.rows("SELECT count(*) FROM events") == [(0,)]
 
 
-def test_malformed_requests(live: Live) -> None:
+def test_malformed_requests(live: Live, reader: dict[str, str]) -> None:
     r = live.client.post("/v1/batch", content=b"{not json", auth=(KEY, ""))
     assert r.status_code == 400 and r.json()["code"] == "invalid_json"
     r = live.client.post("/v1/batch", json={"batch": "nope"}, auth=(KEY, ""))
@@ -141,10 +141,10 @@ def test_malformed_requests(live: Live) -> None:
     assert r.status_code == 400 and r.json()["code"] == "invalid_gzip"
     r = live.client.post("/v1/track", content=b"{}", headers={"Content-Encoding": "br"}, auth=(KEY, ""))
     assert r.status_code == 415
-    r = live.client.get("/v1/profiles/abc/timeline")
+    r = live.client.get("/v1/profiles/abc/timeline", headers=reader)
     assert r.status_code == 400 and r.json()["code"] == "invalid_request"
     assert "profile_id" in r.json()["message"]
-    r = live.client.get("/v1/profiles/999/timeline")
+    r = live.client.get("/v1/profiles/999/timeline", headers=reader)
     assert r.status_code == 404 and r.json()["code"] == "not_found"
     r = live.client.get("/v1/nothing-here")
     assert r.status_code == 404 and set(r.json()) == {"code", "message"}

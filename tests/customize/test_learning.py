@@ -65,11 +65,3 @@ def test_thompson_sampling_learns_the_best_offer():
             regret_last += regret
     assert regret_last < 0.5 * regret_first, (regret_first, regret_last)
     assert policy.n_responses.sum() == rounds
-
-
-def test_configurator_is_reported_as_not_built(store):
-    from xrm.customize import configure
-    from xrm.exceptions import NotYetImplemented
-
-    with pytest.raises(NotYetImplemented, match="CP-SAT"):
-        configure(store, "u1", "cereal-mix")

@@ -21,6 +21,7 @@ from xrm.identify import (
 )
 from xrm.identify._conflicts import conflict, damerau_levenshtein, jaro_winkler
 from xrm.identify._linkage_model import (
+    bound_weights,
     comparison_specs,
     packaged_parameters,
     splink_settings,
@@ -79,7 +80,7 @@ def test_household_is_not_merged(store, seed):
     ).fetchall()
     # Splink alone calls them one person; the cannot-link rule refuses it.
     assert prob > 0.8 and status == "refused"
-    assert "cannot-link" in reason and "first names 'anna' and 'ben' differ" in reason
+    assert "cannot-link" in reason and "birth dates 1975-05-01 and 2004-09-09 differ" in reason
     assert review_items(store) == []
 
 
@@ -187,6 +188,25 @@ def test_packaged_parameters_fit_the_comparisons():
     splink_settings(params, 1e-4)  # raises if a comparison's levels do not fit
 
 
+def test_bound_weights_tames_em_extremes():
+    """EM's m ~ 0 for a one-typo postcode level (-78 bits in the sample) would veto true matches;
+    a partial level must not outweigh exact agreement, nor count when no pair agreed exactly."""
+    def lv(m, u, seen=True):
+        import math
+        return {"m": m, "u": u, "seen": seen, "weight": round(math.log2(m / u), 3)}
+
+    params = {"comparisons": {
+        "postcode": [lv(0.9, 0.001), lv(1e-26, 0.003), lv(0.1, 0.996)],
+        "account_id": [lv(0.005, 0.005, seen=False), lv(0.02, 0.003), lv(0.975, 0.992)],
+    }}
+    out = bound_weights(params)["comparisons"]
+    assert out["postcode"][1]["weight"] == -12.0 and out["postcode"][1]["m_trained"] == 1e-26
+    assert out["postcode"][1]["m"] == pytest.approx(0.003 * 2**-12)
+    assert out["postcode"][0]["weight"] == pytest.approx(9.814, abs=1e-3)  # untouched
+    assert out["account_id"][1]["weight"] == 0.0  # capped: nobody agreed exactly
+    assert out["account_id"][2]["weight"] < 0
+
+
 def test_jaro_winkler_agrees_with_duckdb():
     pairs = [("martha", "marhta"), ("monika", "monia"), ("anna", "ben"), ("dixon", "dicksonx"),
              ("johannes", "jo"), ("mueller", "muller"), ("a", "a"), ("ab", "ba")]
@@ -203,4 +223,14 @@ def test_conflict_rules():
     assert conflict(("anna", "anna", "1980-01-02"), ("anna", "anna", "1980-01-20"), 0.8, 1) is None
     assert "birth dates" in conflict(("anna", "anna", "1980-01-02"), ("anna", "anna", "2008-01-02"), 0.8, 1)
     assert "first names" in conflict(("anna", "anna", None), ("ben", "benjamin", None), 0.8, 1)
+    # A first name alone is not enough while the birth dates agree (a replaced or mistyped name)
+    assert conflict(("anna", "anna", "1980-01-02"), ("ben", "benjamin", "1980-01-02"), 0.8, 1) is None
+    assert "first names" in conflict(("anna", "anna", "1980-01-02"), ("ben", "benjamin", None), 0.8, 1)
+    anna, ben = ("anna", "anna"), ("ben", "benjamin")
+    assert "first names" in conflict((*anna, "1980-01-02"), (*ben, "1980-01-03"), 0.8, 1)
+    # 1 January stands for a birth year alone: siblings share it
+    assert "first names" in conflict((*anna, "2005-01-01"), (*ben, "2005-01-01"), 0.8, 1)
+    # day and month swapped is an entry error, not another person
+    assert conflict(("anna", "anna", "1980-03-12"), ("anna", "anna", "1980-12-03"), 0.8, 1) is None
+    assert "birth dates" in conflict(("anna", "anna", "1980-03-12"), ("anna", "anna", "1981-12-03"), 0.8, 1)
     assert conflict((None, None, None), ("ben", "benjamin", "2000-01-01"), 0.8, 1) is None

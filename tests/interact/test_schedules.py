@@ -54,15 +54,21 @@ def test_due_occurrence_runs_once_and_missed_ones_are_skipped(store: Store) -> N
     assert _runs(store) == 2
 
 
-def test_a_claim_left_running_by_a_killed_process_is_settled(store: Store) -> None:
-    add_crowd(store, "k", 5, granted_at=T0 - timedelta(days=30))
+def _left_running(store: Store, prefix: str, n: int) -> None:
+    """A daily schedule whose first occurrence a process claimed and started running, then died:
+    the state such a process leaves in the store."""
+    add_crowd(store, prefix, n, granted_at=T0 - timedelta(days=30))
     schedule_campaign(store, NEWS, every=timedelta(days=1), start=T0)
-    # A process claimed the occurrence, ran the campaign (committed), and died before marking it.
     store.sql(
         "INSERT INTO campaign_schedule_runs (schedule_id, due_at, claimed_at, status) "
         "VALUES ('weekly-news', ?, ?, 'running')", [T0, T0],
     ).fetchall()
     store.sql("UPDATE campaign_schedules SET next_run_at = ?", [T0 + timedelta(days=1)]).fetchall()
+
+
+def test_a_claim_left_running_by_a_killed_process_is_settled(store: Store) -> None:
+    _left_running(store, "k", 5)
+    # ... and its campaign run had committed before it died.
     run_campaigns(store, [campaign_from_dict(NEWS)], now=T0)
     assert run_due_schedules(store, now=T0 + timedelta(minutes=5)) == []
     assert _runs(store) == 1 and _messages(store) == 5  # nobody got it twice
@@ -71,13 +77,7 @@ def test_a_claim_left_running_by_a_killed_process_is_settled(store: Store) -> No
 
 
 def test_a_claim_whose_run_never_committed_runs_again(store: Store) -> None:
-    add_crowd(store, "r", 4, granted_at=T0 - timedelta(days=30))
-    schedule_campaign(store, NEWS, every=timedelta(days=1), start=T0)
-    store.sql(
-        "INSERT INTO campaign_schedule_runs (schedule_id, due_at, claimed_at, status) "
-        "VALUES ('weekly-news', ?, ?, 'running')", [T0, T0],
-    ).fetchall()
-    store.sql("UPDATE campaign_schedules SET next_run_at = ?", [T0 + timedelta(days=1)]).fetchall()
+    _left_running(store, "r", 4)  # ... and died before its campaign run committed
     (again,) = run_due_schedules(store, now=T0 + timedelta(minutes=5))
     assert again["due_at"] == T0 and again["status"] == "done"
     assert _runs(store) == 1 and _messages(store) == 4

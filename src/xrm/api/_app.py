@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from xrm import __version__
-from xrm.api import _events, _health, _profiles
+from xrm._redact import install_redaction
+from xrm.api import _access, _admin, _decide, _events, _health, _identify, _profiles, _scheduler
+from xrm.api._auth import KeyRing, require
 from xrm.api._errors import install_error_handlers
-from xrm.api._events import WriteKeys
 from xrm.api._writer import EventWriter
 from xrm.config import Settings
 from xrm.web import console_router
@@ -27,6 +28,7 @@ __all__ = ["create_app"]
 
 def create_app(settings: Settings) -> FastAPI:
     """The app for these settings; the store opens when the app starts (lifespan), not here."""
+    install_redaction()  # no personal data in any log of the server (xrm._redact)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,9 +39,14 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await writer.start()
             app.state.store, app.state.writer = store, writer
+            app.state.keys.store = store
+            await _decide.start(app, store)  # hooks the writer: responses, consent
+            await _scheduler.start(app, store)  # runs due scheduled campaigns
             yield
         finally:
+            await _scheduler.stop(app)
             await writer.stop()
+            await _decide.stop(app)  # writes the decisions not logged yet
             store.close()
 
     app = FastAPI(
@@ -49,10 +56,15 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.write_keys = WriteKeys(settings.write_keys)
+    app.state.keys = KeyRing(settings)  # API keys, scopes, rate limits (_auth.py)
     install_error_handlers(app)
-    app.include_router(_events.router)
-    app.include_router(_profiles.router)
+    app.include_router(_events.router, dependencies=[Depends(require("write"))])
+    app.include_router(_profiles.router, dependencies=[Depends(require("read"))])
+    app.include_router(_decide.router, dependencies=[Depends(require("read"))])  # POST /v1/decide
+    app.include_router(_access.router, dependencies=[Depends(require("admin"))])
+    # The review queue changes profiles and the golden record is personal data: admin keys only.
+    app.include_router(_identify.router, dependencies=[Depends(require("admin"))])
     app.include_router(_health.router)
+    app.include_router(_admin.router, dependencies=[Depends(require("admin"))])  # backup
     app.include_router(console_router(settings))  # the web console, on the same store
     return app

@@ -11,8 +11,6 @@ errors are 4xx with ``{"code": ..., "message": ...}`` naming the field and the p
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,12 +21,13 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from xrm.api._auth import event_source
 from xrm.api._body import BATCH_LIMIT, EVENT_LIMIT, read_json, too_large
 from xrm.api._errors import ApiError
 from xrm.api._writer import EventWriter, Submission
 from xrm.ingest._api_batch import quick_event
 
-__all__ = ["CALLS", "WriteKeys", "router"]
+__all__ = ["CALLS", "router"]
 
 log = logging.getLogger("xrm.api")
 
@@ -46,55 +45,11 @@ _OBJECT_BODY: dict[str, Any] = {
         "200": {"description": "Committed.", "content": {"application/json": {"example": SUCCESS}}},
         "400": {"description": "A field breaks a rule: {code, message, errors}."},
         "401": {"description": "Missing or unknown write key."},
+        "403": {"description": "The key's scope is read (write or admin needed)."},
         "413": {"description": "Over 32 KB per event or 500 KB per batch."},
+        "429": {"description": "Over the key's request rate; retry after Retry-After seconds."},
     },
 }
-
-
-class WriteKeys:
-    """Which write keys are accepted, and the source each names."""
-
-    def __init__(self, keys: dict[str, str]) -> None:
-        self.keys = dict(keys)
-        self._warned = False
-
-    def source(self, request: Request, body: dict[str, Any]) -> str:
-        key = _basic_user(request.headers.get("authorization")) or body.get("writeKey")
-        if not self.keys:
-            if not self._warned:
-                log.warning(
-                    "no write_keys are configured: every write key is accepted. Set write_keys "
-                    "(xrm.toml [write_keys] KEY = \"source\") to accept only yours."
-                )
-                self._warned = True
-            return "api"
-        if not key:
-            raise ApiError(
-                401, "missing_write_key",
-                "writeKey: missing; send the write key as the HTTP Basic user name (empty password) "
-                "or as writeKey in the body",
-            )
-        source = self.keys.get(str(key))
-        if source is None:
-            raise ApiError(
-                401, "invalid_write_key",
-                f"writeKey: {str(key)[:4]}... is not a configured write key; use one of the keys "
-                f"in the server's write_keys setting",
-            )
-        return source
-
-
-def _basic_user(header: str | None) -> str | None:
-    if not header or header[:6].lower() != "basic ":
-        return None
-    try:
-        user, _, _ = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        raise ApiError(
-            401, "invalid_authorization",
-            "Authorization: not valid HTTP Basic credentials; send base64('WRITE_KEY:')",
-        ) from None
-    return user or None
 
 
 def _exact(request: Request) -> bool:
@@ -160,7 +115,7 @@ def _single(call: str) -> Callable[[Request], Awaitable[JSONResponse]]:
         body = await read_json(request, limit=EVENT_LIMIT, what=call)
         if not isinstance(body, dict):
             raise ApiError(400, "invalid_json", f"{call}: the body must be a JSON object {{...}}")
-        source = request.app.state.write_keys.source(request, body)
+        source = event_source(request, body)
         body["type"] = call  # the endpoint names the call, as in Segment
         text = _prepare(body, call, _now(), None, _exact(request))
         sub = Submission(f"POST /v1/{call}", source, [text], [body], [quick_event(body, text)])
@@ -184,7 +139,7 @@ async def batch(request: Request) -> JSONResponse:
     body = await read_json(request, limit=BATCH_LIMIT, what="batch")
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_json", "batch: the body must be a JSON object {\"batch\": [...]}")
-    source = request.app.state.write_keys.source(request, body)
+    source = event_source(request, body)
     items = body.get("batch")
     if not isinstance(items, list):
         raise ApiError(

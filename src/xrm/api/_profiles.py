@@ -1,5 +1,8 @@
 """Profiles and their timeline over HTTP: GET /v1/profiles/{id}, /v1/profiles/{id}/timeline.
 
+Personal data: the router needs a read (or admin) key, and every call writes an audit row
+(``api_audit``: key, action, profile, purpose from ``X-Xrm-Purpose`` or ``?purpose=``) first.
+
     >>> httpx.get(f"{url}/v1/profiles/17/timeline", params={"type": "track", "limit": 20})  # doctest: +SKIP
 """
 
@@ -8,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
+from xrm.api._auth import audit, audited, purpose_of
 from xrm.interact import MAX_TIMELINE_LIMIT, profile_view, timeline
 
 __all__ = ["router"]
@@ -22,21 +26,24 @@ def find_profiles(
     request: Request,
     id_type: Annotated[str, Query(description="Identifier type: user_id, anonymous_id, email ...")],
     id_value: Annotated[str, Query(description="The identifier's value (normalised as identify does).")],
+    purpose: Annotated[str | None, Depends(purpose_of)] = None,
 ) -> dict[str, Any]:
     """Active profiles holding an identifier (evidence such as an e-mail may give several)."""
     from xrm.identify import lookup_profiles
 
     ids = lookup_profiles(request.app.state.store, id_type, id_value)
+    # the audit names the profiles found, not the identifier (it may itself be personal data)
+    audit(request, "profile.lookup", ",".join(map(str, ids)) or None, purpose)
     return {"id_type": id_type, "id_value": id_value, "profile_ids": ids}
 
 
-@router.get("/{profile_id}")
+@router.get("/{profile_id}", dependencies=[Depends(audited("profile.read"))])
 def get_profile(request: Request, profile_id: int) -> dict[str, Any]:
     """A profile's identifiers, evidence, traits (newest value of each) and event counts."""
     return profile_view(request.app.state.store, profile_id)
 
 
-@router.get("/{profile_id}/timeline")
+@router.get("/{profile_id}/timeline", dependencies=[Depends(audited("timeline.read"))])
 def get_timeline(
     request: Request,
     profile_id: int,

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,6 +100,9 @@ class EventWriter:
         self._cur: duckdb.DuckDBPyConnection | None = None
         self._cache: IdentifierCache | None = None
         self._staged = False  # __xrm_n exists (some events of the group went through the SQL)
+        # Called on the writer thread after each commit with the (message id, event) pairs stored
+        # for the first time, before the requests are answered (decide: responses and consent).
+        self.on_commit: list[Callable[[list[tuple[str, dict[str, Any]]]], None]] = []
 
     @property
     def queued(self) -> int:
@@ -251,6 +254,12 @@ class EventWriter:
                 self._staged = False
                 with contextlib.suppress(Exception):
                     drop_staged(cur)
+        stored = [(m, e) for m, e in pairs if m in fresh]
+        for hook in self.on_commit if stored else ():
+            try:
+                hook(stored)
+            except Exception:
+                log.exception("after-commit hook %r failed; the events are stored", hook)
         return outcomes
 
     def _store_source(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from xrm.cli import _store_cmds
+from xrm.cli import _backup, _store_cmds
 from xrm.cli._output import CliState
 
 __all__ = ["app"]
@@ -31,6 +31,9 @@ def _global(
         str | None, typer.Option("--engine", help="Batch engine: duckdb or spark[://host:port].")
     ] = None,
 ) -> None:
+    from xrm._redact import install_redaction
+
+    install_redaction()  # no personal data in the CLI's logs (xrm._redact)
     ctx.obj = CliState({"store_path": store, "engine": engine})
 
 
@@ -45,12 +48,15 @@ def _version() -> None:
 app.command("init")(_store_cmds.init)
 app.command("info")(_store_cmds.info)
 app.command("config")(_store_cmds.config)
+app.command("backup")(_backup.backup)
+app.command("restore")(_backup.restore)
 
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
 from xrm.cli import (  # noqa: E402
     _customize,
     _identify,
     _interact,
+    _keys,
     _load,
     _network,
     _pipeline,
@@ -75,3 +81,4 @@ app.command("serve")(_serve.serve)
 app.command("timeline")(_timeline.timeline_command)
 app.add_typer(_identify.identify_app, name="identify")
 app.add_typer(_users.users_app, name="users")
+app.add_typer(_keys.keys_app, name="keys")

@@ -153,3 +153,92 @@ def respond(
             record_response(store, decision_id, offer_id, outcome)
         emit({"decision_id": decision_id, "offer_id": offer_id, "outcome": outcome}, as_json,
              lambda d: console.print(f"recorded {outcome} for {offer_id}"))
+
+
+def render_configuration(d: dict[str, Any]) -> None:
+    """A configured product as a Rich table of its options, then its numbers and explanation."""
+    table = Table(title=f"{d['product_id']} for {d['customer']} ({d['status']})")
+    for c in ("module", "option", "grams"):
+        table.add_column(c, justify="right" if c == "grams" else "left")
+    for it in d["items"]:
+        table.add_row(escape(it["module"]), escape(it["name"]), str(it["grams"]))
+    console.print(table)
+    n = d["nutrition"]
+    console.print(
+        f"{d['total_g']} g, {d['price']:.2f} € per portion (cost {d['cost']:.2f} €); sugar {n['sugar']:g} g, "
+        f"protein {n['protein']:g} g, fibre {n['fibre']:g} g, fat {n['fat']:g} g, {n['kcal']:g} kcal",
+        highlight=False,
+    )
+    for line in d["explanation"][1:]:
+        console.print(f"  {escape(line)}", highlight=False)
+
+
+@offers_app.command("configure")
+def configure(
+    ctx: typer.Context,
+    customer: Annotated[str | None, typer.Option(help="Customer id (customer_needs.customer_id).")] = None,
+    segment: Annotated[
+        str | None, typer.Option(help="Needs segment id or description: configure all its customers.")
+    ] = None,
+    product: Annotated[str, typer.Option(help="Packaged product id or a product .toml file.")] = "cereal-mix",
+    max_price: Annotated[float | None, typer.Option(help="Budget: EUR per portion at most.")] = None,
+    exclude_allergen: Annotated[
+        list[str] | None, typer.Option(help="Leave out options with this allergen (repeatable).")
+    ] = None,
+    require: Annotated[list[str] | None, typer.Option(help="Option id that must be in (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Option id to leave out (repeatable).")] = None,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(help="Nutrition limit per portion, e.g. sugar_max=8 or protein_min=10 (repeatable)."),
+    ] = None,
+    first: Annotated[int | None, typer.Option(help="With --segment: only the first N customers.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Configure a product (the cereal mix) for a customer or a whole segment with OR-Tools CP-SAT."""
+    with fail_cleanly(as_json):
+        from xrm.customize import configure as configure_one
+        from xrm.customize import configure_segment, read_configurations
+        from xrm.exceptions import ConfigurationInfeasible, InputError
+        from xrm.store import Store
+
+        if (customer is None) == (segment is None):
+            raise InputError("give either --customer ID or --segment NAME (one of them)")
+        constraints: dict[str, Any] = {"max_price": max_price, "exclude_allergens": exclude_allergen,
+                                       "require": require, "exclude": exclude}
+        for item in limit or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise InputError(f"--limit {item!r}: write NUTRIENT_min=VALUE or NUTRIENT_max=VALUE, "
+                                 f"e.g. --limit sugar_max=8")
+            constraints[key.strip()] = value.strip()
+        with Store.open(state(ctx).settings()) as store:
+            if segment is not None:
+                summary = configure_segment(store, segment, product, limit=first, **constraints)
+                rows = read_configurations(store, batch_id=summary["batch_id"], limit=20)
+                data: dict[str, Any] = {**summary, "first_rows": rows}
+
+                def render(d: dict[str, Any]) -> None:
+                    console.print(
+                        f"segment {d['segment_id']} ({escape(d['segment'])}): {d['configured']:,} of "
+                        f"{d['customers']:,} customers configured, {d['infeasible']:,} infeasible, "
+                        f"{d['solves']:,} solves in {d['seconds']} s (batch {d['batch_id']})",
+                        highlight=False,
+                    )
+                    _table("first configurations", [
+                        {"customer": r["customer"], "status": r["status"], "price": r["price"],
+                         "fit": r["fit"], "mix": ", ".join(f"{o['name']} {o['grams']} g"
+                                                           for o in r["options"] or [])}
+                        for r in d["first_rows"]
+                    ], ["customer", "status", "mix", "price", "fit"])
+
+                emit(data, as_json, render)
+                return
+            try:
+                config = configure_one(store, str(customer), product, **constraints)
+            except ConfigurationInfeasible as exc:
+                if not as_json:
+                    raise
+                emit({"error": "ConfigurationInfeasible", "message": str(exc), "conflicts": exc.conflicts},
+                     True)
+                raise typer.Exit(1) from None
+        emit(config.as_dict(), as_json, render_configuration)

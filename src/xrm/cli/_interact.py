@@ -302,6 +302,10 @@ def gdpr_erase(
             raise typer.Exit(1)
         with _open(ctx) as store:
             data = erase_profile(store, customer, reason)
+        from xrm.store._compact import compact_store
+
+        # DuckDB keeps deleted rows in free blocks of the file: rewrite it with live rows only
+        data["store_bytes_freed"] = compact_store(store.path, memory_limit=store.settings.memory_limit)
         emit(data, as_json, lambda d: console.print(f"erased {d['customer']}: {d['rows']}"))
 
 

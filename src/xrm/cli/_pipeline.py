@@ -29,11 +29,15 @@ def _show_step(result: Any) -> None:
 def pipeline(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Run the batch pipeline on the store: identify, value and needs, ... as far as built."""
     with fail_cleanly(as_json):
-        from xrm.pipeline import run_pipeline
+        from xrm.pipeline import run_batch, run_pipeline
         from xrm.store import Store
 
-        with Store.open(state(ctx).settings()) as store:
-            results = run_pipeline(store, on_step=None if as_json else _show_step)
+        settings = state(ctx).settings()
+        if settings.uses_spark:  # the engine steps on Spark, reading batch_source (docs/spark.md)
+            results = run_batch(settings, on_step=None if as_json else _show_step)
+        else:
+            with Store.open(settings) as store:
+                results = run_pipeline(store, on_step=None if as_json else _show_step)
         if as_json:
             emit([asdict(r) for r in results], True)
 
@@ -102,6 +106,73 @@ def _demo_campaigns(store: Any) -> Any:
         return {"status": "not yet built", "message": str(exc)}
 
 
+def _demo_mix(store: Any) -> dict[str, Any]:
+    """One configured cereal mix (issue 6 §6): for the customer who spends most on cereals."""
+    from xrm.customize import configure
+    from xrm.exceptions import XrmError
+
+    try:
+        rows = store.sql(
+            "SELECT customer_id FROM customer_needs ORDER BY spend * coalesce(TRY_CAST(json_extract("
+            "category_shares, '$.\"Müsli & Cerealien\"') AS DOUBLE), 0) DESC, customer_id LIMIT 1"
+        ).fetchall()
+        if not rows:
+            return {"message": "no needs profiles: the value and needs step did not run"}
+        return configure(store, str(rows[0][0])).as_dict()
+    except XrmError as exc:
+        return {"message": str(exc)}
+
+
+def _demo_offers(store: Any, n_customers: int = 3) -> dict[str, Any]:
+    """Next best offers with their explanations for the most valuable customers (issue 6).
+
+    A store without offers gets the catalogue's (one per product, bundles, content, a call)."""
+    from xrm.customize import add_offers, catalogue_offers, list_offers, next_best_actions
+    from xrm.exceptions import XrmError
+
+    try:
+        added = 0 if list_offers(store) else add_offers(store, catalogue_offers(store))
+        rows = store.sql(
+            "SELECT customer_id, tier, customer_id IN (SELECT CAST(profile_id AS VARCHAR) FROM profiles) "
+            "FROM customer_value ORDER BY clv DESC, customer_id LIMIT ?", [n_customers],
+        ).fetchall()
+        # The pipeline keys value by identify's profiles once the identities step has run.
+        key = "profile_id" if rows and all(r[2] for r in rows) else "user_id"
+        decisions = []
+        for customer, tier, _ in rows:
+            d = next_best_actions(store, str(customer), "web", placement="home", k=3, explore=0.0,
+                                  customer_key=key)
+            decisions.append({"customer": str(customer), "tier": tier, "decision_id": d.decision_id,
+                              "offers": [{"offer": o.name, "expected_value": o.expected_value,
+                                          "explanation": o.explanation} for o in d.offers]})
+        return {"offers_added": added, "customer_key": key, "decisions": decisions}
+    except XrmError as exc:
+        return {"message": str(exc)}
+
+
+def _show_offers(report: dict[str, Any]) -> None:
+    if "decisions" not in report:
+        console.print(f"next best offers: {report.get('message')}", highlight=False)
+        return
+    table = Table(title="next best offers (web, home page) for the three most valuable customers")
+    for col in ("customer", "offer", "expected value", "why"):
+        table.add_column(col, overflow="fold")
+    for d in report["decisions"]:
+        for i, o in enumerate(d["offers"]):
+            who = f"{d['customer']} ({d['tier']})" if i == 0 else ""
+            table.add_row(who, o["offer"], f"{o['expected_value']:.2f} €", o["explanation"])
+    console.print(table)
+
+
+def _show_mix(mix: dict[str, Any]) -> None:
+    from xrm.cli._customize import render_configuration
+
+    if "items" in mix:
+        render_configuration(mix)
+    else:
+        console.print(f"cereal mix: {mix.get('message')}", highlight=False)
+
+
 def demo(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Option("--dir", help="Where the sample files go.")] = Path(
@@ -134,6 +205,8 @@ def demo(
             reports = load_manifest(store, manifest, show_progress=not as_json)
             results = run_pipeline(store, on_step=None if as_json else _show_step)
             campaigns = _demo_campaigns(store)
+            offers = _demo_offers(store)
+            cereal_mix = _demo_mix(store)
             tables = {t: store.count(t) for t in store.tables()}
             login = None if no_serve else _demo_login(store)
         data = {
@@ -141,6 +214,8 @@ def demo(
             "loads": [r.as_dict() for r in reports],
             "pipeline": [asdict(r) for r in results],
             "campaigns": campaigns,
+            "next_best_offers": offers,
+            "cereal_mix": cereal_mix,
             "tables": tables,
         }
 
@@ -152,6 +227,8 @@ def demo(
                 table.add_row(name, f"{rows:,}")
             console.print(table)
             _show_campaigns(d["campaigns"])
+            _show_offers(d["next_best_offers"])
+            _show_mix(d["cereal_mix"])
 
         emit(data, as_json, render)
         if login is not None:

@@ -32,7 +32,8 @@ def serve(
     with fail_cleanly():
         settings = state(ctx).settings()  # checked here, so a bad setting fails before the hand-over
         if not settings.write_keys:
-            console.print("[yellow]no write_keys configured: any write key is accepted[/]")
+            console.print("[yellow]no write_keys configured: if no key was made with `xrm keys create` "
+                          "either, any write key is accepted and profiles cannot be read[/]")
         env = {**os.environ, "XRM_STORE_PATH": str(settings.store_path), "XRM_ENGINE": settings.engine}
         argv = [sys.executable, "-m", "xrm.api", "--host", host, "--port", str(port),
                 "--log-level", log_level]

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +16,10 @@ from xrm.customize._baskets import Baskets, read_purchases
 from xrm.customize._blend import Blend, top_k
 from xrm.store import Store
 
-__all__ = ["build_recommendations", "recommend_for", "span_words"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["build_recommendations", "rank_recommendations", "recommend_for", "span_words"]
 
 
 def span_words(days: float) -> str:
@@ -33,6 +36,9 @@ def span_words(days: float) -> str:
 
 def repeat_words(name: str, n_orders: int, interval_days: float | None, since_days: float) -> str:
     """'bought espresso beans every 5 weeks, last 6 weeks ago'."""
+    if n_orders >= 2 and interval_days is not None and interval_days < 0.5:
+        # Repeats on one day (two orders in an hour) have no cycle to speak of.
+        return f"bought {name} {n_orders}×, last {span_words(since_days)} ago"
     if n_orders >= 2 and interval_days is not None:
         return f"bought {name} every {span_words(interval_days)}, last {span_words(since_days)} ago"
     return f"bought {name} once, {span_words(since_days)} ago"
@@ -47,13 +53,42 @@ def build_recommendations(
     blend: Blend | None = None,
 ) -> dict[str, Any]:
     """Fit the blend on all purchases and replace the ``recommendations`` and ``purchase_cycles``."""
-    import pandas as pd
-
     start = time.perf_counter()
     frame = read_purchases(store, customer_key=customer_key, events_table=events_table)
     if frame.empty:
         return {"customers": 0, "products": 0, "recommendations": 0, "purchase_cycles": 0,
                 "note": "no `Order Completed` events with products in the store yet"}
+    recs, cycles, described = rank_recommendations(frame, k=k, blend=blend)
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM recommendations")
+        tx.execute("DELETE FROM purchase_cycles")
+        tx.register("_recs", recs)
+        tx.execute("INSERT INTO recommendations (customer, product_id, rank, score, repeat_score, "
+                   "cooc_score, als_score, popularity, reason) SELECT * FROM _recs")
+        tx.register("_cycles", cycles)
+        tx.execute("INSERT INTO purchase_cycles (customer, product_id, product_name, n_orders, first_ts, "
+                   "last_ts, mean_interval_days) SELECT customer, product_id, product_name, n_orders, "
+                   "first_ts, last_ts, mean_interval_days FROM _cycles")
+        tx.unregister("_recs")
+        tx.unregister("_cycles")
+    return {
+        **described,
+        "recommendations": len(recs),
+        "purchase_cycles": len(cycles),
+        "seconds": round(time.perf_counter() - start, 3),
+    }
+
+
+def rank_recommendations(
+    frame: pd.DataFrame, *, k: int = 20, blend: Blend | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Fit the blend on a purchase frame (:func:`read_purchases`' columns) and rank ``k`` products
+    per customer; returns the recommendations, the purchase cycles and the model's description.
+
+    The frame may come from any engine (an Ibis expression collected); the fit runs here in NumPy.
+    """
+    import pandas as pd
+
     names: dict[str, Any] = {
         str(k): v for k, v in frame.drop_duplicates("item").set_index("item")["name"].items()
     }
@@ -99,26 +134,7 @@ def build_recommendations(
                 ))
     recs = pd.DataFrame(rows, columns=["customer", "product_id", "rank", "score", "repeat_score",
                                        "cooc_score", "als_score", "popularity", "reason"])
-    with store.transaction() as tx:
-        tx.execute("DELETE FROM recommendations")
-        tx.execute("DELETE FROM purchase_cycles")
-        tx.register("_recs", recs)
-        tx.execute("INSERT INTO recommendations (customer, product_id, rank, score, repeat_score, "
-                   "cooc_score, als_score, popularity, reason) SELECT * FROM _recs")
-        tx.register("_cycles", cycles)
-        tx.execute("INSERT INTO purchase_cycles (customer, product_id, product_name, n_orders, first_ts, "
-                   "last_ts, mean_interval_days) SELECT customer, product_id, product_name, n_orders, "
-                   "first_ts, last_ts, mean_interval_days FROM _cycles")
-        tx.unregister("_recs")
-        tx.unregister("_cycles")
-    return {
-        "customers": data.n_users,
-        "products": data.n_items,
-        "recommendations": len(recs),
-        "purchase_cycles": len(cycles),
-        "seconds": round(time.perf_counter() - start, 3),
-        **model.describe(),
-    }
+    return recs, cycles, {"customers": data.n_users, "products": data.n_items, **model.describe()}
 
 
 def _reason(

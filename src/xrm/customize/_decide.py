@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from xrm.customize._bandit import DECISION_FEATURES, MODEL_NAME, LogisticThompson
+from xrm.customize._bandit import DECISION_FEATURES, MODEL_NAME, LogisticThompson, sigmoid
 from xrm.customize._build import repeat_words
 from xrm.customize._eligibility import CustomerFacts, EligibilityHook, allow_all, offer_rules_failed
 from xrm.customize._offers import Offer, list_offers
@@ -29,12 +29,20 @@ from xrm.store import Store
 
 __all__ = [
     "OUTCOMES",
+    "RESPONSE_EVENTS",
     "Decision",
     "RankedOffer",
+    "Ranking",
     "apply_response_events",
+    "category_codes",
     "customer_facts",
+    "decision_rows",
+    "explanation",
     "next_best_actions",
+    "rank_many",
+    "rank_offers",
     "record_response",
+    "write_decisions",
 ]
 
 OUTCOMES = {"click": 1.0, "purchase": 1.0, "ignore": 0.0}
@@ -79,13 +87,16 @@ def customer_facts(store: Store, customer: str, *, customer_key: str = "user_id"
 
     if customer_key not in CUSTOMER_KEYS:
         raise InputError(f"customer_key = {customer_key!r}: use one of {', '.join(CUSTOMER_KEYS)}")
+    # Profile ids live in identify's customer_events view (events + profile_id), not in events.
+    table = "customer_events" if customer_key == "profile_id" else "events"
+    key: Any = int(customer) if customer_key == "profile_id" and str(customer).isdigit() else customer
     rows = store.sql(
         f"""
         SELECT list(DISTINCT coalesce(l.product_id, l.sku)) FILTER (WHERE coalesce(l.product_id, l.sku)
                IS NOT NULL), count(DISTINCT e.message_id)
-        FROM events e LEFT JOIN order_lines l USING (message_id)
+        FROM {table} e LEFT JOIN order_lines l USING (message_id)
         WHERE e.event = 'Order Completed' AND e.{customer_key} = ?
-        """, [customer],
+        """, [key],
     ).fetchall()
     owned, n_orders = rows[0] if rows else (None, 0)
     return CustomerFacts(customer, owned=frozenset(owned or ()), n_orders=int(n_orders or 0))
@@ -144,21 +155,164 @@ def _load_policy(store: Store, offers: list[Offer]) -> LogisticThompson:
     return policy
 
 
-def _rank(ev: np.ndarray, categories: list[str | None], k: int, max_per_category: int) -> list[int]:
-    """Offers by expected value, best first, skipping those not worth making and over-represented
-    categories (diversity: at most ``max_per_category`` offers of one category in the top-k)."""
-    chosen: list[int] = []
-    seen: dict[str, int] = {}
-    for j in np.argsort(-ev, kind="stable"):
-        if ev[j] <= 0 or len(chosen) == k:
-            break
-        cat = categories[j]
-        if cat is not None and seen.get(cat, 0) >= max_per_category:
+def category_codes(categories: list[str | None]) -> np.ndarray:
+    """Each offer's category as a small integer (-1: none), for :func:`rank_many`."""
+    index: dict[str, int] = {}
+    return np.array([-1 if c is None else index.setdefault(c, len(index)) for c in categories],
+                    dtype=np.int64)
+
+
+def rank_many(ev: np.ndarray, codes: np.ndarray, k: int, max_per_category: int) -> np.ndarray:
+    """The top-k of every row of ``ev`` (draws x offers) at once: ``draws x k`` offer indices, -1 where
+    fewer than k offers are worth making.
+
+    Walking one row best first, an offer is taken when its expected value is positive and fewer
+    than ``max_per_category`` of its category were taken before it; the walk stops at k.  So an
+    offer can only be taken if it is among the best ``max_per_category`` of its category in its
+    row: those candidates are found per category (a few small sorts), then the best k of them,
+    ties to the lower offer index as in a stable sort of the whole row.
+    """
+    m, n = ev.shape
+    out = np.full((m, k), -1, dtype=np.int64)
+    if n == 0:
+        return out
+    if m == 1:  # one row: the walk itself is quicker than the array work
+        taken: dict[int, int] = {}
+        r = 0
+        row = ev[0]
+        for j in np.argsort(-row, kind="stable").tolist():
+            if row[j] <= 0 or r == k:
+                break
+            c = int(codes[j])
+            if c >= 0:
+                if taken.get(c, 0) >= max_per_category:
+                    continue
+                taken[c] = taken.get(c, 0) + 1
+            out[0, r] = j
+            r += 1
+        return out
+    if max_per_category == 1:
+        # The best of each category (an offer without one is its own): offers grouped by
+        # category, the group maxima by reduceat, the first offer reaching its group's maximum.
+        own = np.where(codes >= 0, codes, codes.max(initial=0) + 1 + np.arange(n))
+        perm = np.argsort(own, kind="stable")
+        starts = np.flatnonzero(np.r_[True, own[perm][1:] != own[perm][:-1]])
+        ev_p = ev[:, perm]
+        best = np.maximum.reduceat(ev_p, starts, axis=1)
+        sizes = np.diff(np.r_[starts, n])
+        at = np.where(ev_p == np.repeat(best, sizes, axis=1), perm, n)
+        cand = np.minimum.reduceat(at, starts, axis=1)
+        cand_ev = best
+    else:
+        groups = [np.flatnonzero(codes == c) for c in np.unique(codes[codes >= 0])]
+        parts = [np.flatnonzero(codes < 0)[None, :].repeat(m, axis=0)]
+        for members in groups:
+            if len(members) <= max_per_category:
+                parts.append(members[None, :].repeat(m, axis=0))
+            else:
+                top_q = np.argsort(-ev[:, members], axis=1, kind="stable")[:, :max_per_category]
+                parts.append(members[top_q])
+        cand = np.concatenate(parts, axis=1)
+        cand_ev = np.take_along_axis(ev, cand, axis=1)
+    order = np.lexsort((cand, -cand_ev), axis=-1)[:, :k]
+    top = np.take_along_axis(cand, order, axis=1)
+    ok = np.take_along_axis(cand_ev, order, axis=1) > 0
+    out[:, : top.shape[1]] = np.where(ok, top, -1)
+    return out
+
+
+@dataclass
+class Ranking:
+    """One decision's ranking: offer indices best first, the P(response) used and the propensities."""
+
+    explored: bool
+    chosen: list[int]
+    p_used: np.ndarray
+    p_mean: np.ndarray
+    propensity: list[float]
+
+
+def rank_offers(
+    policy: LogisticThompson, x: np.ndarray, value: np.ndarray, cost: np.ndarray, codes: np.ndarray,
+    *, k: int, max_per_category: int, explore: float, rng: np.random.Generator,
+    pool: np.ndarray | None = None,
+) -> Ranking:
+    """Rank offers by expected value under the policy, greedy or (with P ``explore``) a posterior
+    draw, with each chosen offer's propensity P(that offer at that rank | context).
+
+    ``pool`` (draws x offers x features): posterior weight draws made once per policy version; an
+    exploring decision then uses one of them at random, so the share of the pool that ranks an
+    offer at a rank is that decision's exact propensity (and no draw is made per decision).
+    """
+    explored = bool(rng.random() < explore)
+    p_mean = policy.mean_probability(x)
+    if pool is not None:
+        draws = sigmoid(np.einsum("mad,ad->ma", pool, x))
+        p_used = draws[int(rng.integers(len(draws)))] if explored else p_mean
+    elif explore > 0:
+        draws = policy.sample_probability(x, rng, _PROPENSITY_DRAWS)
+        p_used = draws[0] if explored else p_mean
+    else:  # never exploring: no draw is needed (the logged ranking is greedy, propensity 1)
+        draws, p_used = p_mean[None, :], p_mean
+    greedy = rank_many((p_mean * value - cost)[None, :], codes, k, max_per_category)[0]
+    used = rank_many((p_used * value - cost)[None, :], codes, k, max_per_category)[0] if explored else greedy
+    chosen = [int(j) for j in used if j >= 0]
+    # Propensity: (1 - explore) x [same offer at this rank under the mean] + explore x the
+    # share of posterior draws (the one used included) that put it there.
+    counts = np.zeros((k, len(value)))
+    if explore > 0:
+        ranks = rank_many(draws * value - cost, codes, k, max_per_category)
+        r_idx, d_idx = np.nonzero(ranks.T >= 0)
+        np.add.at(counts, (r_idx, ranks.T[r_idx, d_idx]), 1.0)
+    props = []
+    for r, j in enumerate(chosen):
+        same = float(greedy[r] == j)
+        props.append(max((1 - explore) * same + explore * counts[r, j] / len(draws), 1e-6))
+    return Ranking(explored, chosen, p_used, p_mean, props)
+
+
+def explanation(words: str, tier: str | None, offer: Offer, p: float, unit: str) -> str:
+    """The reason in words: the customer's own history first, then tier, margin, P(response)."""
+    margin = f"margin {offer.value:.2f} {unit}"
+    extra = [f"tier {tier}"] if tier else []
+    return "; ".join(q for q in (words, *extra, margin, f"P(response) {p:.1%}", f"offer: {offer.name}") if q)
+
+
+def decision_rows(
+    decision: Decision, *, explore: float, k: int, n_offers: int, n_eligible: int,
+    inputs: dict[str, Any], features: dict[str, list[float]],
+) -> tuple[list[Any], list[list[Any]]]:
+    """The ``decisions`` row and the ``decision_items`` rows that log one decision."""
+    row = [decision.decision_id, decision.customer, decision.channel, decision.placement,
+           decision.decided_at.replace(tzinfo=None), MODEL_NAME, explore, decision.explored, k, n_offers,
+           n_eligible, json.dumps(inputs)]
+    items = [[decision.decision_id, ro.rank, ro.offer_id, ro.p_response, ro.p_mean, ro.value, ro.cost,
+              ro.expected_value, ro.propensity, features[ro.offer_id], ro.explanation]
+             for ro in decision.offers]
+    return row, items
+
+
+_DECISION_COLUMNS = ("decision_id", "customer", "channel", "placement", "decided_at", "policy", "explore",
+                     "explored", "k", "n_offers", "n_eligible", "inputs")
+_ITEM_COLUMNS = ("decision_id", "rank", "offer_id", "p_response", "p_mean", "value", "cost",
+                 "expected_value", "propensity", "features", "explanation")
+
+
+def write_decisions(cur: Any, rows: list[list[Any]], items: list[list[Any]]) -> None:
+    """Append logged decisions: one Arrow table per table, however many decisions (a prepared
+    INSERT per row costs milliseconds each in DuckDB; a group of hundreds costs about as much)."""
+    import pyarrow as pa
+
+    for table, columns, data in (("decisions", _DECISION_COLUMNS, rows),
+                                 ("decision_items", _ITEM_COLUMNS, items)):
+        if not data:
             continue
-        if cat is not None:
-            seen[cat] = seen.get(cat, 0) + 1
-        chosen.append(int(j))
-    return chosen
+        arrow = pa.table({c: [r[i] for r in data] for i, c in enumerate(columns)})
+        cur.register("__xrm_log", arrow)
+        try:
+            cur.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM __xrm_log")
+        finally:
+            cur.unregister("__xrm_log")
 
 
 def next_best_actions(
@@ -201,7 +355,7 @@ def next_best_actions(
         else:
             offers.append(o)
     decision_id = uuid.uuid4().hex
-    explored = bool(rng.random() < explore)
+    explored = False
     ranked: list[RankedOffer] = []
     x = np.zeros((0, len(DECISION_FEATURES)))
     if offers:
@@ -209,34 +363,17 @@ def next_best_actions(
         policy = _load_policy(store, offers)
         value = np.array([o.value for o in offers])
         cost = np.array([o.cost for o in offers])
-        cats = [o.category for o in offers]
-        p_mean = policy.mean_probability(x)
-        # Without exploration every draw would be discarded: take one (the logged ranking is greedy).
-        draws = policy.sample_probability(x, rng, _PROPENSITY_DRAWS if explore > 0 else 1)
-        p_used = draws[0] if explored else p_mean
-        chosen = _rank(p_used * value - cost, cats, k, max_per_category)
-        # Propensity: (1 - explore) x [same offer at this rank under the mean] + explore x the
-        # share of posterior draws (the one used included) that put it there.
-        greedy = _rank(p_mean * value - cost, cats, k, max_per_category)
-        counts = np.zeros((k, len(offers)))
-        for d in draws if explore > 0 else ():
-            for r, j in enumerate(_rank(d * value - cost, cats, k, max_per_category)):
-                counts[r, j] += 1
-        unit = _CURRENCY.get(store.settings.currency, "")
-        for r, j in enumerate(chosen):
-            o = offers[j]
-            same = float(r < len(greedy) and greedy[r] == j)
-            prop = (1 - explore) * same + explore * counts[r, j] / len(draws)
-            margin = f"margin {o.value:.2f} {unit or store.settings.currency}"
-            extra = [f"tier {facts.tier}"] if facts.tier else []
-            text = "; ".join(
-                p for p in (words[j], *extra, margin, f"P(response) {p_used[j]:.1%}", f"offer: {o.name}") if p
-            )
+        ranking = rank_offers(policy, x, value, cost, category_codes([o.category for o in offers]),
+                              k=k, max_per_category=max_per_category, explore=explore, rng=rng)
+        explored = ranking.explored
+        unit = _CURRENCY.get(store.settings.currency, "") or store.settings.currency
+        for r, j in enumerate(ranking.chosen):
+            o, p = offers[j], float(ranking.p_used[j])
             ranked.append(RankedOffer(
-                rank=r + 1, offer_id=o.offer_id, name=o.name, p_response=float(p_used[j]),
-                p_mean=float(p_mean[j]), value=o.value, cost=o.cost,
-                expected_value=float(p_used[j] * o.value - o.cost), propensity=max(prop, 1e-6),
-                explanation=text,
+                rank=r + 1, offer_id=o.offer_id, name=o.name, p_response=p,
+                p_mean=float(ranking.p_mean[j]), value=o.value, cost=o.cost,
+                expected_value=float(p * o.value - o.cost), propensity=ranking.propensity[r],
+                explanation=explanation(words[j], facts.tier, o, p, unit),
             ))
     decision = Decision(decision_id, customer, channel, placement, now, explored, ranked, ineligible)
     index = {o.offer_id: j for j, o in enumerate(offers)}
@@ -246,19 +383,12 @@ def next_best_actions(
         "ineligible": ineligible,
         "feature_names": list(DECISION_FEATURES),
     }
+    row, items = decision_rows(
+        decision, explore=explore, k=k, n_offers=len(all_offers), n_eligible=len(offers), inputs=inputs,
+        features={ro.offer_id: x[index[ro.offer_id]].tolist() for ro in ranked},
+    )
     with store.transaction() as tx:
-        tx.execute(
-            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [decision_id, customer, channel, placement, now.replace(tzinfo=None), MODEL_NAME, explore,
-             explored, k, len(all_offers), len(offers), json.dumps(inputs)],
-        )
-        if ranked:
-            tx.executemany(
-                "INSERT INTO decision_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[decision_id, ro.rank, ro.offer_id, ro.p_response, ro.p_mean, ro.value, ro.cost,
-                  ro.expected_value, ro.propensity, x[index[ro.offer_id]].tolist(), ro.explanation]
-                 for ro in ranked],
-            )
+        write_decisions(tx, [row], items)
     return decision
 
 

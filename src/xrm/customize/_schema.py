@@ -113,7 +113,34 @@ CREATE TABLE bandit_state (
 );
 """
 
+_V2 = """
+-- The latest configured product per customer (mass customization), with its numbers and words.
+CREATE TABLE configurations (
+    customer        VARCHAR NOT NULL,
+    product_id      VARCHAR NOT NULL,            -- e.g. 'cereal-mix'
+    batch_id        VARCHAR,                     -- set by configure_segment; NULL for one customer
+    segment_id      INTEGER,                     -- the customer's needs segment, if known
+    status          VARCHAR NOT NULL,            -- optimal | feasible | infeasible
+    options         JSON,                        -- [{option, module, name, grams}] per portion
+    total_g         INTEGER,
+    price           DOUBLE,                      -- EUR per portion
+    cost            DOUBLE,                      -- EUR per portion
+    nutrition       JSON,                        -- {kcal, sugar, protein, fibre, fat} per portion
+    fit             DOUBLE,                      -- mean taste per gram (-2 .. 2)
+    objective       DOUBLE,
+    taste_source    VARCHAR,                     -- own purchases, borrowed from a segment, house default
+    conflicts       VARCHAR[],                   -- infeasible: a minimal set of conflicting constraints
+    explanation     VARCHAR NOT NULL,
+    request         JSON,                        -- the customer's own constraints
+    configured_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (customer, product_id)
+);
+"""
+
 SCHEMA = Schema(
     "customize",
-    (Migration(1, "offers, recommendations, purchase cycles, decisions, responses, bandit", _V1),),
+    (
+        Migration(1, "offers, recommendations, purchase cycles, decisions, responses, bandit", _V1),
+        Migration(2, "configurations: configured products per customer (mass customization)", _V2),
+    ),
 )

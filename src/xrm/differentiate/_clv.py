@@ -81,8 +81,10 @@ def discounted_purchases(
     _check(horizon, discount_rate, period, 1.0)
     steps: Array | None = None
     previous: Array | float = 0.0
-    for k in range(1, int(horizon) + 1):
-        current = purchases.expected_purchases(data, k * period)
+    ts = [k * period for k in range(1, int(horizon) + 1)]
+    path = getattr(purchases, "expected_purchases_path", None)  # one check of the data for all ts
+    currents = path(data, ts) if path else (purchases.expected_purchases(data, t) for t in ts)
+    for k, current in enumerate(currents, start=1):
         step = (current - previous) / (1.0 + discount_rate) ** k
         steps = step if steps is None else steps + step
         previous = current

@@ -53,17 +53,22 @@ def rfm_arrays(data: Any, *, model: str, allow_empty: bool = False) -> Arrays:
     x, t_x, T = a["frequency"], a["recency"], a["T"]
     if not len(x) and not allow_empty:
         raise ModelError(f"{model}: there are no customers to fit; load `Order Completed` events first")
-    rows = np.stack([x, t_x, T], axis=1) if len(x) else np.empty((0, 3))
-    bad = [
-        _problem(~np.isfinite(rows).all(axis=1), "have a missing or infinite value", rows),
-        _problem((x < 0) | (x != np.floor(x)), "have a frequency that is not a whole number >= 0", x),
-        _problem(t_x < 0, "have a negative recency", t_x),
-        _problem(t_x > T * (1 + 1e-9) + 1e-12, "have recency > T (last purchase after the end)", rows),
-        _problem((x == 0) & (t_x != 0), "have no repeat purchase but a recency other than 0", rows),
-        _problem((x > 0) & (t_x == 0), "have repeat purchases but recency 0", rows),
+    finite = np.isfinite(x) & np.isfinite(t_x) & np.isfinite(T)
+    rep = x > 0
+    masks = [  # mask, rule, what the message shows of the first offending row (None: all three)
+        (~finite, "have a missing or infinite value", None),
+        ((x < 0) | (x != np.floor(x)), "have a frequency that is not a whole number >= 0", x),
+        (t_x < 0, "have a negative recency", t_x),
+        (t_x > T * (1 + 1e-9) + 1e-12, "have recency > T (last purchase after the end)", None),
+        (~rep & (t_x != 0), "have no repeat purchase but a recency other than 0", None),
+        (rep & (t_x == 0), "have repeat purchases but recency 0", None),
     ]
-    problems = [p for p in bad if p]
-    if problems:
+    if any(mask.any() for mask, _, _ in masks):  # the rows for the message only when there is one
+        rows = np.stack([x, t_x, T], axis=1) if len(x) else np.empty((0, 3))
+        problems = [
+            p for mask, rule, shown in masks
+            if (p := _problem(mask, rule, rows if shown is None else shown))
+        ]
         raise ModelError(
             f"{model}: the purchase summary breaks the model's rules:\n  - "
             + "\n  - ".join(problems)

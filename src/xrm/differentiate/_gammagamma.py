@@ -37,6 +37,11 @@ def _spend_arrays(data: Any, model: str) -> tuple[Array, Array]:
     return x, m
 
 
+def _dot(u: Array, v: Array) -> float:
+    """A weighted sum without BLAS (np.dot wakes its threads: slow on a loaded machine)."""
+    return float(np.einsum("i,i->", u, v))
+
+
 class GammaGamma(ValueModel):
     """The Gamma-Gamma spend model fitted by maximum likelihood on repeat customers.
 
@@ -72,22 +77,33 @@ class GammaGamma(ValueModel):
             )
         pen = float(self.config["penalizer"])
         n = float(len(x))
-        log_m, log_x = np.log(m), np.log(x)
+        # Fader & Hardie (2013), the likelihood of m_x given x (the note's §3), in logs:
+        #   Γ(px+q)/(Γ(px)Γ(q)) γ^q m^(px-1) x^(px) / (γ+xm)^(px+q).
+        # The Γ and ψ terms depend on x alone: evaluated once per distinct x (weighted by its
+        # customers); per customer there is only log(γ + x m) and its reciprocal.
+        ux, ix = np.unique(x, return_inverse=True)
+        wx = np.bincount(ix.reshape(-1), minlength=len(ux)).astype(np.float64)
+        log_ux = np.log(ux)
+        xm = x * m
+        log_m = np.log(m)
+        sum_log_m, sum_x_log_m = float(log_m.sum()), _dot(x, log_m)
 
         def objective(params: Vector) -> tuple[float, Vector]:
             p, q, g = params
-            px = p * x
-            log_g_xm = np.log(g + x * m)
-            # Fader & Hardie (2013), the likelihood of m_x given x (the note's §3), in logs.
+            pu = p * ux
+            log_g_xm = np.log(g + xm)
+            inv_g_xm = 1.0 / (g + xm)
+            s_l, s_xl = float(log_g_xm.sum()), _dot(x, log_g_xm)
             ll = (
-                gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(g)
-                + (px - 1) * log_m + px * log_x - (px + q) * log_g_xm
+                _dot(wx, gammaln(pu + q) - gammaln(pu) + pu * log_ux) + n * (q * np.log(g) - gammaln(q))
+                + p * sum_x_log_m - sum_log_m - p * s_xl - q * s_l
             )
-            d_p = x * (digamma(px + q) - digamma(px) + log_m + log_x - log_g_xm)
-            d_q = digamma(px + q) - digamma(q) + np.log(g) - log_g_xm
-            d_g = q / g - (px + q) / (g + x * m)
-            grad = -np.array([d_p.sum(), d_q.sum(), d_g.sum()]) + 2 * pen * params
-            return (float(-ll.sum() + pen * (params @ params)) / n, grad / n)
+            psi = digamma(pu + q)
+            d_p = _dot(wx, ux * (psi - digamma(pu) + log_ux)) + sum_x_log_m - s_xl
+            d_q = _dot(wx, psi) + n * (np.log(g) - digamma(q)) - s_l
+            d_g = n * q / g - p * _dot(x, inv_g_xm) - q * float(inv_g_xm.sum())
+            grad = -np.array([d_p, d_q, d_g]) + 2 * pen * params
+            return (float(-ll + pen * _dot(params, params)) / n, grad / n)
 
         return self._fit_per_customer(objective, n)
 

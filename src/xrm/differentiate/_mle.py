@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from xrm.exceptions import ModelError
 
@@ -85,11 +86,14 @@ def fit_positive(
     value0, _ = on_log(theta0)
     if not np.isfinite(value0) or value0 >= 1e300:
         raise ModelError(f"{model}: the log-likelihood is not finite at the starting values {start}")
-    res = minimize(
-        on_log, theta0, jac=True, method="L-BFGS-B",
-        bounds=[(-np.log(_BOUND), np.log(_BOUND))] * len(theta0),
-        options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8},
-    )
+    # L-BFGS-B's own vector steps call BLAS on vectors of length 3 or 4: one BLAS thread, since
+    # waking OpenBLAS's pool for each costs milliseconds (tens on a loaded machine), per iteration.
+    with threadpool_limits(limits=1, user_api="blas"):
+        res = minimize(
+            on_log, theta0, jac=True, method="L-BFGS-B",
+            bounds=[(-np.log(_BOUND), np.log(_BOUND))] * len(theta0),
+            options={"maxiter": max_iter, "ftol": tol, "gtol": 1e-8},
+        )
     params = np.exp(res.x)
     at_bound = [n for n, v in zip(names, params, strict=True) if v >= _BOUND / 10 or v <= 10 / _BOUND]
     if at_bound:

@@ -40,14 +40,18 @@ NO_ORDERS = "no orders in the store: load `Order Completed` events before buildi
 
 
 def _orders(
-    store: Store, customer_key: str, end: dt.datetime, half_life_days: float, events_table: str
+    store: Store | Any, customer_key: str, end: dt.datetime, half_life_days: float, events_table: str
 ) -> ir.Table:
     o = order_events(store.table(events_table))
     if customer_key not in o.columns:
         raise InputError(
             f"customer_key {customer_key!r} is not a column of events; existing: {', '.join(o.columns)}"
         )
-    channel = o.properties["channel"].str.lower()
+    # JSON columns arrive as strings from Parquet on Spark: the cast makes both engines read JSON,
+    # and the value is taken as text without quotes (Ibis's JSON unwrap is a Python UDF on Spark).
+    channel = (
+        o.properties.cast("json")["channel"].cast("string").re_replace(r'^"|"$', "").nullif("null").lower()
+    )
     age_days = (ibis.literal(end).epoch_seconds() - o.ts.epoch_seconds()).cast("float64") / 86400.0
     o = o.select(
         customer_id=o[customer_key].cast("string"),
@@ -56,14 +60,14 @@ def _orders(
         revenue=o.revenue.cast("float64").fill_null(0.0),
         known=channel.notnull(),
         online=channel.isin(_ONLINE).fill_null(False).cast("float64"),
-        app=o.context["app"].notnull().cast("float64"),
+        app=o.context.cast("json")["app"].notnull().cast("float64"),
         w=(age_days.clip(lower=0.0) * (-math.log(2) / half_life_days)).exp(),
     )
     return o.filter(o.customer_id.notnull())
 
 
 def needs_profiles(
-    store: Store,
+    store: Store | Any,
     *,
     half_life_days: float = 180.0,
     customer_key: str = "user_id",
@@ -75,9 +79,8 @@ def needs_profiles(
     """
     if not half_life_days > 0:
         raise InputError(f"half_life_days = {half_life_days!r} must be > 0 days")
-    last = store.sql(
-        f"SELECT max(ts) FROM {events_table} WHERE type = 'track' AND event = 'Order Completed'"
-    ).fetchall()[0][0]
+    # Ibis, not store SQL: ``store`` may be any engine with ``table()`` (a BatchEngine on Spark).
+    last = order_events(store.table(events_table)).ts.max().to_pyarrow().as_py()
     import pandas as pd
 
     if last is None:

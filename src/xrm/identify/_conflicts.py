@@ -1,13 +1,14 @@
 """Cannot-link rules: evidence strong enough that two records are different people.
 
 Households share surname, address, phone and often an e-mail, so a plain match-weight threshold
-merges parents and children. Two records whose first names clearly differ (after nickname
-folding), or whose known birth dates differ by more than a typo, are never merged by fuzzy
-links; the clustering checks every record pair across two clusters before joining them.
+merges parents and children. Two records whose known birth dates differ by more than a typo,
+or whose first names clearly differ (after nickname folding) without the same known birthday,
+are never merged by fuzzy links; the clustering checks every record pair across two clusters
+before joining them.
 
     >>> round(jaro_winkler("martha", "marhta"), 4)
     0.9611
-    >>> conflict(("anna", "anna", "1980-01-02"), ("ben", "benjamin", "1980-01-02"), 0.8, 1)
+    >>> conflict(("anna", "anna", "1980-01-02"), ("ben", "benjamin", None), 0.8, 1)
     "first names 'anna' and 'ben' differ"
 """
 
@@ -90,11 +91,27 @@ def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
     return best < threshold
 
 
+def _day_month_swapped(a: str, b: str) -> bool:
+    """'1980-03-12' and '1980-12-03': a common entry error, not another person."""
+    return a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]
+
+
 def conflict(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int) -> str | None:
-    """Why two records cannot be one person, or None."""
-    if _names_differ(x, y, name_threshold):
-        return f"first names {x[0]!r} and {y[0]!r} differ"
+    """Why two records cannot be one person, or None.
+
+    A confident non-match needs first name and birth date together: birth dates far apart
+    (more than ``birth_edits`` edits and not day and month swapped), or first names that differ
+    unless the birth dates are known and identical. That exception is what FEBRL-style entry
+    errors need (a replaced first name on an otherwise equal record); it does not hold for 1
+    January, the usual placeholder for a birth year alone, which siblings and partners share
+    in real files. Twins in one household (same birthday, other first name) are left to the
+    match weight.
+    """
     bx, by = x[2], y[2]
-    if bx and by and bx != by and damerau_levenshtein(bx, by) > birth_edits:
+    if (bx and by and bx != by and damerau_levenshtein(bx, by) > birth_edits
+            and not _day_month_swapped(bx, by)):
         return f"birth dates {bx} and {by} differ"
+    same_birthday = bool(bx and bx == by and bx[5:] != "01-01")
+    if not same_birthday and _names_differ(x, y, name_threshold):
+        return f"first names {x[0]!r} and {y[0]!r} differ"
     return None

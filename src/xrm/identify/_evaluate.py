@@ -85,11 +85,31 @@ def score_profiles(store: Any, truth: str | Path) -> dict[str, Any]:
             f"CREATE OR REPLACE TEMP TABLE truth_records AS "
             f"SELECT record_id, person_id FROM read_parquet('{path}')"
         )
-        return score_clusters(
+        scores = score_clusters(
             cur, "(SELECT record_id, profile_id AS cluster FROM profile_records)", "truth_records"
         )
+        persons = path.with_name("persons.parquet")
+        if persons.exists():
+            scores.update(_household_merges(cur, persons))
+        return scores
     finally:
         cur.close()
+
+
+def _household_merges(cur: Any, persons: Path) -> dict[str, int]:
+    """Wrong merges inside households: profiles that hold two or more people of one household
+    (the sample's ``persons.parquet`` names each person's household), and such person pairs."""
+    (profiles, pairs), = cur.execute(
+        f"""
+        WITH pp AS (SELECT DISTINCT pr.profile_id, t.person_id, p.household_id
+                    FROM profile_records pr JOIN truth_records t USING (record_id)
+                    JOIN read_parquet('{persons}') p
+                         ON CAST(p.person_id AS VARCHAR) = CAST(t.person_id AS VARCHAR)),
+        hh AS (SELECT profile_id, household_id, count(*) AS k FROM pp GROUP BY ALL HAVING count(*) > 1)
+        SELECT count(DISTINCT profile_id), coalesce(sum(k * (k - 1) / 2), 0) FROM hh
+        """
+    ).fetchall()
+    return {"household_merged_profiles": int(profiles), "household_merged_person_pairs": int(pairs)}
 
 
 def load_sample_records(store: Any, sample_dir: str | Path) -> list[Any]:

@@ -184,6 +184,11 @@ def lookup_profiles(
     if id_type == RECORD_TYPE:
         rows = store.sql("SELECT profile_id FROM profile_records WHERE record_id = ?", [value]).fetchall()
         return [r[0] for r in rows]
+    if id_type not in rules.types:  # a caller's typo, not a configuration error
+        raise InputError(
+            f"id_type {id_type!r} is not an identifier type; use one of: "
+            f"{', '.join(sorted([*rules.types, RECORD_TYPE]))}"
+        )
     norm, reason = normalize_identifier(rules, id_type, value)
     if norm is None:
         raise InputError(f"cannot look up {id_type} {value!r}: {reason or 'empty value'}")

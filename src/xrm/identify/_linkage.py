@@ -22,8 +22,10 @@ from typing import Any
 
 from xrm.identify._linkage_model import (
     INPUT_COLUMNS,
+    PRIOR_RECALL,
+    PRIOR_RULES,
+    bound_weights,
     correct_u_for_matches,
-    fallback_training_rule,
     packaged_parameters,
     parameters_from_splink,
     prior_from_pairs_per_record,
@@ -34,11 +36,6 @@ from xrm.identify._linkage_model import (
 from xrm.identify._rules import IdentityRules
 
 __all__ = ["link_records", "train_linkage_parameters"]
-
-# Deterministic rules that admit almost no false pairs, for Splink's estimate of λ.
-_PRIOR_RULES = (("email", "first_name_canon"), ("first_name_canon", "last_name_key", "birth_date"))
-_PRIOR_RECALL = 0.6
-
 
 def _arrow(relation: Any) -> Any:
     """A pyarrow Table from a DuckDB relation."""
@@ -85,24 +82,27 @@ def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], 
     lk = rules.linkage
     linker = Linker(df, splink_settings(), log_level=None)
     linker.training.estimate_probability_two_random_records_match(
-        [block_on(*r) for r in _PRIOR_RULES], recall=_PRIOR_RECALL
+        [block_on(*r) for r in PRIOR_RULES], recall=PRIOR_RECALL
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=lk.u_max_pairs, seed=lk.seed)
+    # The prior from deterministic rules is kept: Splink 5 overwrites λ with an EM session's
+    # in-block estimate (even one that failed), which is the share of matches inside a block.
+    prior = linker.misc.save_model_to_json()["probability_two_random_records_match"]
+    # u from at most a tenth of all pairs: beyond that small data pays for nothing (FEBRL3's
+    # 12.5M pairs took 2 minutes at u_max_pairs 1e7 on a loaded 2-core machine).
+    u_pairs = min(lk.u_max_pairs, max(1e5, 0.1 * n * (n - 1) / 2))
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_pairs, seed=lk.seed)
     from splink.internals.exceptions import EMTrainingException
 
-    rules_left = list(training_rules())
-    fallback = fallback_training_rule()
-    while rules_left:
-        rule = rules_left.pop(0)
+    for rule in training_rules():
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=lk.em_max_pairs
             )
         except EMTrainingException:  # no pairs in this block (no e-mails in the data): next rule
-            if fallback is not None:
-                rules_left.append(fallback)
-                fallback = None
-    params = correct_u_for_matches(parameters_from_splink(linker.misc.save_model_to_json()))
+            continue
+    model = linker.misc.save_model_to_json()
+    model["probability_two_random_records_match"] = prior
+    params = bound_weights(correct_u_for_matches(parameters_from_splink(model)))
     lam = params["probability_two_random_records_match"]
     params["pairs_per_record"] = lam * (n - 1) / 2
     # Predict with exactly the parameters that are stored (unseen levels filled in).

@@ -4,11 +4,11 @@ Fellegi & Sunter (1969), "A theory for record linkage", JASA 64(328): a pair's m
 ``log2(λ/(1-λ)) + Σ_k log2(m_k/u_k)`` over the comparison levels it falls in (their eq. 2 in
 log form), with ``m = P(level | match)`` and ``u = P(level | non-match)``. Splink computes it in
 SQL; here are the comparisons, the blocking rules (each cheap at 1M records: every block is a
-person's e-mail, phone, birthday or a postcode narrowed by a name) and the packaged parameters
-used when the data is too small to train on.
+person's e-mail, phone or account, a birthday or postcode narrowed by a name, or one house) and
+the packaged parameters used when the data is too small to train on.
 
     >>> [c for c, _ in comparison_specs()]
-    ['first_name', 'last_name', 'birth_date', 'address', 'email', 'phone']
+    ['first_name', 'last_name', 'birth_date', 'address', 'email', 'phone', 'account_id']
 """
 
 from __future__ import annotations
@@ -25,11 +25,13 @@ from xrm.exceptions import ModelError
 __all__ = [
     "INPUT_COLUMNS",
     "PARAMETERS_FORMAT",
+    "PRIOR_RECALL",
+    "PRIOR_RULES",
     "UNSEEN_M",
     "blocking_rules",
+    "bound_weights",
     "comparison_specs",
     "correct_u_for_matches",
-    "fallback_training_rule",
     "packaged_parameters",
     "parameters_from_splink",
     "prior_from_pairs_per_record",
@@ -38,9 +40,10 @@ __all__ = [
     "weights_look_right",
 ]
 
-PARAMETERS_FORMAT = 1
+PARAMETERS_FORMAT = 2
 UNSEEN_M = 0.005
 U_FLOOR_SHARE = 0.01
+MIN_LEVEL_WEIGHT = -12.0
 # Columns the linkage reads from normalized_records (SQL expressions, aliased).
 INPUT_COLUMNS = (
     "record_id AS unique_id",
@@ -54,46 +57,103 @@ INPUT_COLUMNS = (
     "street_key",
     "house_number",
     "postcode",
+    "city_key",
+    "account_id",
 )
+# Each block stays small at 1M records: one person's identifiers, a birthday narrowed by a name
+# or a place, a postcode narrowed by a name, one house (households are scored, then kept apart
+# by the cannot-link rules).
 _PREDICT_BLOCKS = (
     ("email",),
     ("phone",),
+    ("account_id",),
     ("first_name_canon", "birth_date"),
     ("last_name_key", "birth_date"),
+    ("postcode", "birth_date"),
     ("postcode", "last_name_key"),
     ("postcode", "first_name_canon"),
+    ("street_key", "house_number", "city_key"),
+    ("first_name_canon", "last_name_key", "city_key"),
 )
-_TRAINING_BLOCKS = (("email",), ("first_name_canon", "birth_date"))
+# EM runs once per rule, each rule leaving other comparisons free to be estimated (Splink fixes
+# the comparisons a rule blocks on); a rule that finds no pairs (no e-mails at all) is skipped.
+_TRAINING_BLOCKS = (
+    ("first_name_canon", "birth_date"),
+    ("postcode", "last_name_key"),
+    ("street_key", "house_number", "city_key"),
+    ("email",),
+)
+# Deterministic rules that admit almost no false pairs, for the prior λ (Splink's
+# estimate_probability_two_random_records_match with an assumed recall).
+PRIOR_RULES = (
+    ("account_id",), ("email", "first_name_canon"), ("first_name_canon", "last_name_key", "birth_date")
+)
+PRIOR_RECALL = 0.6
 
 
 def comparison_specs() -> list[tuple[str, Callable[[], list[Any]]]]:
-    """``(name, make_levels)`` per comparison; levels run from the null level to 'else'."""
+    """``(name, make_levels)`` per comparison; levels run from the null level to 'else'.
+
+    Exact levels on names, birth date, postcode and city carry term-frequency adjustments (a
+    shared 'müller' or '10115' says less than a shared rare value).
+    """
     import splink.comparison_level_library as cll
 
     def name(key: str, canon: str | None) -> Callable[[], list[Any]]:
         def levels() -> list[Any]:
-            out: list[Any] = [cll.NullLevel(key)]
-            out.append(
-                cll.ExactMatchLevel(canon).configure(label_for_charts="same (nicknames folded)")
-                if canon else cll.ExactMatchLevel(key).configure(label_for_charts="same")
+            exact = (
+                cll.ExactMatchLevel(canon, term_frequency_adjustments=True).configure(
+                    label_for_charts="same (nicknames folded)")
+                if canon else cll.ExactMatchLevel(key, term_frequency_adjustments=True).configure(
+                    label_for_charts="same")
             )
-            return [*out, cll.JaroWinklerLevel(key, 0.92), cll.JaroWinklerLevel(key, 0.8), cll.ElseLevel()]
+            return [cll.NullLevel(key), exact,
+                    cll.ColumnsReversedLevel("first_name_key", "last_name_key").configure(
+                        label_for_charts="first and last name swapped"),
+                    cll.JaroWinklerLevel(key, 0.92), cll.JaroWinklerLevel(key, 0.8), cll.ElseLevel()]
 
         return levels
 
     def birth() -> list[Any]:
-        return [cll.NullLevel("birth_date"), cll.ExactMatchLevel("birth_date"),
+        day_month_swapped = (
+            "substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) AND "
+            "substr(birth_date_l, 6, 2) = substr(birth_date_r, 9, 2) AND "
+            "substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)"
+        )
+        # Term frequencies: a placeholder date (1 January) shared by many says little.
+        return [cll.NullLevel("birth_date"),
+                cll.ExactMatchLevel("birth_date", term_frequency_adjustments=True),
                 cll.DamerauLevenshteinLevel("birth_date", 1).configure(label_for_charts="one typo"),
+                cll.CustomLevel(day_month_swapped, "day and month swapped"),
+                cll.DamerauLevenshteinLevel("birth_date", 2).configure(label_for_charts="two typos"),
                 cll.ElseLevel()]
 
+    def typo(col: str, edits: int) -> Callable[[], list[Any]]:
+        def levels() -> list[Any]:
+            return [cll.NullLevel(col),
+                    cll.ExactMatchLevel(col, term_frequency_adjustments=True).configure(
+                        label_for_charts="same"),
+                    cll.DamerauLevenshteinLevel(col, edits).configure(
+                        label_for_charts=f"up to {edits} typos"),
+                    cll.ElseLevel()]
+
+        return levels
+
     def address() -> list[Any]:
-        same = cll.ExactMatchLevel
+        # One comparison over street, number, postcode and city: they are not independent
+        # (a household agrees on all four), so separate comparisons would count a shared house
+        # four times. The levels still forgive a typo in any one part.
+        same, jw = cll.ExactMatchLevel, cll.JaroWinklerLevel
+        area = cll.Or(same("postcode"), same("city_key"))
         return [
-            cll.NullLevel("postcode"),
+            cll.And(cll.NullLevel("postcode"), cll.NullLevel("street_key")).configure(is_null_level=True),
             cll.And(same("street_key"), same("house_number"), same("postcode")).configure(
                 label_for_charts="same street, number and postcode"),
-            cll.And(same("street_key"), same("postcode")).configure(label_for_charts="same street"),
-            same("postcode").configure(label_for_charts="same postcode"),
+            cll.And(jw("street_key", 0.88), same("house_number"), area).configure(
+                label_for_charts="same house, one part mistyped"),
+            cll.And(same("street_key"), area).configure(label_for_charts="same street, other number"),
+            same("postcode", term_frequency_adjustments=True).configure(label_for_charts="same postcode"),
+            same("city_key", term_frequency_adjustments=True).configure(label_for_charts="same city"),
             cll.ElseLevel(),
         ]
 
@@ -112,6 +172,7 @@ def comparison_specs() -> list[tuple[str, Callable[[], list[Any]]]]:
         ("address", address),
         ("email", email),
         ("phone", phone),
+        ("account_id", typo("account_id", 2)),
     ]
 
 
@@ -125,13 +186,6 @@ def training_rules() -> list[Any]:
     from splink import block_on
 
     return [block_on(*cols) for cols in _TRAINING_BLOCKS]
-
-
-def fallback_training_rule() -> Any:
-    """EM blocking for data where a training rule finds no pairs (e.g. no e-mails at all)."""
-    from splink import block_on
-
-    return block_on("postcode", "last_name_key")
 
 
 def splink_settings(parameters: dict[str, Any] | None = None, prior: float | None = None) -> Any:
@@ -218,6 +272,26 @@ def correct_u_for_matches(parameters: dict[str, Any], floor_share: float = U_FLO
     return parameters
 
 
+def bound_weights(parameters: dict[str, Any], lowest: float = MIN_LEVEL_WEIGHT) -> dict[str, Any]:
+    """Keep EM's extremes out of the model: a partial level never outweighs exact agreement
+    (capped at the exact level's weight, or at 0 when no pair agreed exactly), and no level
+    weighs less than ``lowest`` bits. EM drives m to ~0 for a level that only non-matches
+    fill in the blocks it saw (neighbouring postcodes in the sample: -78 bits), which would
+    veto every true match with one typo there. m is moved to fit the bounded weight.
+    """
+    for levels in parameters["comparisons"].values():
+        cap = levels[0]["weight"] if levels[0].get("seen", True) else 0.0
+        for i, lv in enumerate(levels):
+            w = lv["weight"]
+            if w is None:
+                continue
+            bounded = max(min(w, cap) if i else w, lowest)
+            if bounded != w:
+                lv["m_trained"], lv["m"] = lv["m"], lv["u"] * 2.0**bounded
+                lv["weight"] = round(bounded, 3)
+    return parameters
+
+
 def weights_look_right(parameters: dict[str, Any]) -> list[str]:
     """Sanity checks on learned weights; each broken one is named (empty list: all fine).
 
@@ -226,8 +300,10 @@ def weights_look_right(parameters: dict[str, Any]) -> list[str]:
     """
     problems = []
     for name, levels in parameters["comparisons"].items():
-        if not any(lv.get("seen", True) for lv in levels):
-            continue  # a field the data never fills: every weight is 0, nothing to check
+        if not levels[0].get("seen", True):
+            # No pair agreed on the field (never filled, or unique per record like a shop's
+            # account ids): its agreement weight is neutral by construction, nothing to check.
+            continue
         if any(lv["m"] is None or lv["u"] is None for lv in levels):
             problems.append(f"{name}: some levels have no trained m or u")
             continue

@@ -47,7 +47,8 @@ class LinkageSettings(BaseModel):
         ),
     )
     u_max_pairs: float = Field(
-        default=1e7, ge=1e4, description="Random pairs sampled to estimate u (Splink max_pairs)."
+        default=1e7, ge=1e4,
+        description="Random pairs sampled to estimate u (Splink max_pairs); at most a tenth of all pairs.",
     )
     em_max_pairs: float = Field(
         default=2e6, ge=1e3, description="Cap on blocked pairs per EM training run (memory stays flat)."
@@ -71,7 +72,8 @@ class LinkageSettings(BaseModel):
         le=1,
         description=(
             "Cannot-link rule: two records whose nickname-folded first names have a Jaro-Winkler "
-            "similarity below this are different people (households share surname, address, phone)."
+            "similarity below this are different people (households share surname, address, phone), "
+            "unless both carry the same birth date (not 1 January, the placeholder for a year alone)."
         ),
     )
     birth_date_conflict_edits: int = Field(

@@ -51,27 +51,40 @@ def _raw_sql(rules: IdentityRules) -> str:
         f"{ev} '?previous', previous_id, {dr} FROM events "
         f"WHERE type = 'alias' AND previous_id IS NOT NULL"
     )
+    # Traits come from `event_traits` (_TRAITS: each event's JSON parsed once), not from a parse
+    # of every event's context per identifier type.
     for trait, id_type in sorted(rules.event_trait_identifiers.items()):
         path = sql_str(f"$.{trait}")
         parts.append(
             f"{ev} '{id_type}', coalesce(json_extract_string(traits, {path}), "
-            f"json_extract_string(context, {sql_str(f'$.traits.{trait}')})), {dr} "
-            f"FROM events WHERE traits IS NOT NULL OR context IS NOT NULL"
+            f"json_extract_string(ctraits, {path})), {dr} FROM event_traits"
         )
     return " UNION ALL ".join(parts)
 
 
+# The events that carry traits (in `traits` or in `context.traits`), the latter parsed once:
+# most events have neither, and `context`, present on nearly all, was parsed once per type.
+_TRAITS = """
+    CREATE OR REPLACE TEMP TABLE event_traits AS
+    SELECT message_id, ts, traits, ctraits
+    FROM (SELECT message_id, ts, traits, json_extract(context, '$.traits') AS ctraits
+          FROM events WHERE traits IS NOT NULL OR context IS NOT NULL)
+    WHERE traits IS NOT NULL OR ctraits IS NOT NULL
+"""
+
+
 def build_occurrences(cur: Any, rules: IdentityRules) -> dict[str, int]:
+    """Build the temp tables of the module docstring; returns their counts.
+
+    The intermediate tables (one row per identifier seen, several per event) are dropped once the
+    next is built: kept to the end, they held most of the step's memory (issue 9's profile).
+    """
+    if rules.event_trait_identifiers:
+        cur.execute(_TRAITS)
     cur.execute(
         f"CREATE OR REPLACE TEMP TABLE raw_ids AS SELECT * FROM ({_raw_sql(rules)}) WHERE raw IS NOT NULL"
     )
-    cur.execute(
-        """
-        UPDATE raw_ids SET id_type = CASE WHEN raw IN (
-            SELECT raw FROM raw_ids WHERE id_type = 'user_id') THEN 'user_id' ELSE 'anonymous_id' END
-        WHERE id_type = '?previous'
-        """
-    )
+    cur.execute("DROP TABLE IF EXISTS event_traits")
     has_phone = "phone" in rules.types
     if has_phone:
         build_phone_map(cur, rules, "SELECT raw, region FROM raw_ids WHERE id_type = 'phone'")
@@ -86,25 +99,31 @@ def build_occurrences(cur: Any, rules: IdentityRules) -> dict[str, int]:
         if has_phone
         else "LEFT JOIN (SELECT NULL AS raw, NULL AS region, NULL AS e164, NULL AS reason) p ON false"
     )
-    cur.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE ids AS
-        SELECT r.occ, r.kind, r.ts, r.id_type, r.raw, {value} AS id_value, p.reason AS phone_reason
-        FROM raw_ids r {phone_join}
-        """
-    )
     blocked_cases = " ".join(
         f"WHEN '{t}' THEN {blocked_reason_sql(rules, t, 'id_value')}" for t in rules.types
     )
+    # Raw values to checked ones in one statement. An alias's previousId is a user id if seen as
+    # one anywhere, else an anonymous id.
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE ids_checked AS
+        WITH typed AS (
+            SELECT occ, kind, ts, raw, region,
+                   CASE WHEN id_type <> '?previous' THEN id_type
+                        WHEN raw IN (SELECT raw FROM raw_ids WHERE id_type = 'user_id') THEN 'user_id'
+                        ELSE 'anonymous_id' END AS id_type
+            FROM raw_ids
+        ), ids AS (
+            SELECT r.occ, r.kind, r.ts, r.id_type, r.raw, {value} AS id_value, p.reason AS phone_reason
+            FROM typed r {phone_join}
+        )
         SELECT *, CASE WHEN id_value IS NULL THEN coalesce(phone_reason,
                     '''' || raw || ''' is not a valid ' || id_type)
                   ELSE CASE id_type {blocked_cases} END END AS reason
         FROM ids
         """
     )
+    cur.execute("DROP TABLE IF EXISTS raw_ids")
     cur.execute(
         """
         CREATE OR REPLACE TEMP TABLE rejected AS
@@ -161,6 +180,8 @@ def build_occurrences(cur: Any, rules: IdentityRules) -> dict[str, int]:
         WHERE reason IS NULL AND id_type IN ({ev_list})
         """
     )
+    cur.execute("DROP TABLE IF EXISTS ids_checked")
+    cur.execute("DROP TABLE IF EXISTS occ_ids")
     (n_nodes,), = cur.execute("SELECT count(*) FROM nodes").fetchall()
     (n_occ,), = cur.execute("SELECT count(*) FROM occ_anchor").fetchall()
     (n_rej,), = cur.execute("SELECT count(*) FROM rejected").fetchall()

@@ -254,6 +254,9 @@ def _sync(cur: Any, table: str, source: str, keys: tuple[str, ...], cols: tuple[
     gone_on = " AND ".join(f"{table}.{c} = g.{c}" for c in keys)
     cur.execute(f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM sync_gone g WHERE {gone_on})")
     cur.execute(f"INSERT OR REPLACE INTO {table} ({names}) SELECT {names} FROM sync_new")
+    # event_profiles' copies have a row per event: not kept for the rest of the run.
+    for tmp in ("sync_src", "sync_gone", "sync_new"):
+        cur.execute(f"DROP TABLE IF EXISTS {tmp}")
 
 
 def _write(cur: Any, run_id: int, now: dt.datetime) -> None:

@@ -113,10 +113,26 @@ def load_file(
         except BaseException as exc:
             with contextlib.suppress(Exception):  # no transaction may be open
                 cur.execute("ROLLBACK")
+            full = _disk_full(exc)
             # Batches committed so far stay (a re-load skips them as duplicates); their rejects
             # go, so that the re-load reports them once.
-            cur.execute("DELETE FROM rejected_rows WHERE load_id = ?", [report.load_id])
-            _finish(cur, report, "failed")
+            try:
+                cur.execute("DELETE FROM rejected_rows WHERE load_id = ?", [report.load_id])
+                _finish(cur, report, "failed")
+            except Exception:
+                if not full:  # on a full disk even this may not fit: the disk error is the news
+                    raise
+            if full:
+                kept = (
+                    f"{report.rows_loaded:,} rows of earlier batches were committed whole (a re-load "
+                    f"skips them)" if report.rows_loaded else "nothing of this file was stored"
+                )
+                raise StoreError(
+                    f"loading {path} stopped: the disk is full or a file-size limit (ulimit -f) was "
+                    f"reached ({full}). The batch being written was rolled back; {kept}. Free space on "
+                    f"the disk of {store.path} (or move store_path / temp_directory to a larger disk), "
+                    f"then run the same `xrm load` again"
+                ) from exc
             if isinstance(exc, XrmError) or not _is_duckdb_error(exc):
                 raise
             raise StoreError(f"loading {path} failed in the store: {exc}") from exc
@@ -165,6 +181,22 @@ def _is_duckdb_error(exc: BaseException) -> bool:
     import duckdb
 
     return isinstance(exc, duckdb.Error)
+
+
+_DISK_FULL = ("No space left on device", "File too large", "Disk quota exceeded", "disk is full")
+
+
+def _disk_full(exc: BaseException) -> str:
+    """The line of ``exc`` that says the disk (or the file-size limit) is full; "" if none does."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return str(exc)
+    text = str(exc)
+    for line in text.splitlines():
+        if any(sign.lower() in line.lower() for sign in _DISK_FULL):
+            return line.split("Error: ")[-1].strip()
+    return ""
 
 
 def _resolve_mapping(path: Path, mapping: Mapping | str | Path | None, kind: str | None) -> Mapping:

@@ -122,6 +122,14 @@ def find_identifiers(
                 target = {"email": ids.emails, "phone": ids.phones, "user_id": ids.user_ids,
                           "anonymous_id": ids.anonymous_ids, "record": ids.record_ids}.get(kind, ids.other)
                 target.add(str(value))
+        if "profile_evidence" in tables:  # normalised evidence (E.164 phones, folded e-mails)
+            rows = cur.execute(
+                "SELECT id_type, id_value FROM profile_evidence WHERE profile_id IN ("
+                "SELECT profile_id FROM identifiers WHERE id_value IN (SELECT unnest(?)))",
+                [sorted(ids.values())],
+            ).fetchall()
+            for kind, value in rows:
+                {"email": ids.emails, "phone": ids.phones}.get(str(kind).lower(), ids.other).add(str(value))
         if len(ids.values()) == before:
             break
     return ids

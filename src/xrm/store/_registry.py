@@ -22,6 +22,7 @@ SCHEMA_MODULES: tuple[str, ...] = (
     "xrm.interact._schema",
     "xrm.network._schema",
     "xrm.web._schema",
+    "xrm.api._schema",  # API keys and audit log; xrm.api's __init__ is lazy (no FastAPI)
 )
 
 

@@ -77,6 +77,12 @@ class Store:
             migrate(
                 con, schemas or all_schemas(), path, __version__, read_only=read_only
             )
+        except duckdb.Error as exc:
+            con.close()
+            damaged = _damage(path, exc)
+            if damaged is None:
+                raise  # a failing migration: its own error
+            raise damaged from None
         except BaseException:
             con.close()
             raise
@@ -147,6 +153,20 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+
+_DAMAGE = ("corrupt database", "checksum", "could not read enough bytes", "not a valid duckdb")
+
+
+def _damage(path: Path, exc: duckdb.Error) -> StoreVersionError | None:
+    """A clear refusal when DuckDB found the file damaged (torn, truncated, overwritten); else None."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if not any(sign in text.lower() for sign in _DAMAGE):
+        return None
+    return StoreVersionError(
+        f"{path} is damaged and cannot be read as an xrm store (DuckDB: {text}); restore the store "
+        f"from a backup (`xrm restore BACKUP --force`) or point store_path at a new file"
+    )
 
 
 def _explain_open_error(path: Path, exc: duckdb.Error) -> StoreError:

@@ -19,6 +19,9 @@ __all__ = ["customer_360", "customer_erase", "customer_export", "customer_nba", 
 # Identifier types tried for a search, most specific first ('record' is a source record id).
 SEARCH_TYPES = ("user_id", "account_id", "loyalty_card", "email", "phone", "anonymous_id", "record")
 MAX_RESULTS = 50
+# The 360 page's reads run side by side here (each on its own cursor); shared by all requests,
+# so a burst of requests queues rather than starting threads without bound.
+_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-360")
 
 
 def _identify(name: str) -> Any:
@@ -83,11 +86,14 @@ def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dic
         pid: (tier, clv)
         for pid, tier, clv in store.sql(
             """
-            SELECT p.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
-            FROM profiles p JOIN customer_value v ON v.customer_id = CAST(p.profile_id AS VARCHAR)
-              OR v.customer_id IN (SELECT id_value FROM identifiers i WHERE i.profile_id = p.profile_id
-                                   AND i.id_type = 'user_id')
-            WHERE p.profile_id IN (SELECT unnest(?)) GROUP BY 1
+            WITH hit AS (SELECT DISTINCT unnest(?) AS profile_id),
+            -- a profile's value rows are keyed by its id or, before identity ran, by its user ids;
+            -- equi-joins on the keys (an OR in the join condition made a nested loop: minutes)
+            k AS (SELECT profile_id, CAST(profile_id AS VARCHAR) AS customer_id FROM hit
+                  UNION SELECT i.profile_id, i.id_value FROM identifiers i JOIN hit USING (profile_id)
+                  WHERE i.id_type = 'user_id')
+            SELECT k.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
+            FROM k JOIN customer_value v USING (customer_id) GROUP BY 1
             """,
             [ids],
         ).fetchall()
@@ -162,29 +168,7 @@ def neighbourhood(store: Any, party: str, t: Any) -> dict[str, Any] | None:
     return neighbourhood_graph(nodes, links)
 
 
-def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, Any]:
-    from xrm.customize import recommend_for
-    from xrm.identify import explain_profile
-    from xrm.interact import active_profile, current_consents, timeline
-
-    requested, pid = pid, active_profile(store, pid)
-    keys = _keys(store, pid)
-    # Value, needs and recommendations are keyed by profile id (or by user id before identity
-    # has run); consents, exports and decisions by user id.
-    trait_keys = [str(pid), *keys]
-    # The slow parts (timeline, explanation, consents) are independent reads: run them side by
-    # side on their own cursors, so the page takes about as long as the slowest of them.
-    pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="console-360")
-    try:
-        later_timeline = pool.submit(timeline, store, pid, limit=50, cursor=cursor)
-        later_explain = pool.submit(explain_profile, store, pid)
-        later_consents = pool.submit(lambda: [(k, current_consents(store, k)) for k in keys])
-    finally:
-        pool.shutdown(wait=False)
-    try:
-        golden: dict[str, Any] | None = _identify("golden_record")(store, pid)
-    except NotYetImplemented:
-        golden = None
+def _value_and_needs(store: Any, trait_keys: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     value = _rows(store, "SELECT * FROM customer_value WHERE customer_id IN (SELECT unnest(?)) "
                   "ORDER BY historic_spend DESC", [trait_keys])
     needs = _rows(store, """
@@ -195,25 +179,68 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
     for row in needs:
         shares = json.loads(row["category_shares"]) if row.get("category_shares") else {}
         row["category_shares"] = sorted(shares.items(), key=lambda kv: -kv[1])
-    consents = []
-    for key, in_force in later_consents.result():
-        for (channel, purpose), c in sorted(in_force.items()):
-            consents.append({"customer": key, "channel": channel, "purpose": purpose, "status": c.status,
-                             "given_at": c.given_at, "expires_at": c.expires_at, "source": c.source})
-    page = later_timeline.result()
+    return value, needs
+
+
+def _ids(store: Any, pid: int) -> dict[str, Any]:
     return {
-        "pid": pid, "requested": requested, "customer_keys": keys, "golden": golden,
         "identifiers": _rows(store, "SELECT id_type, id_value, n_seen FROM identifiers "
                              "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]),
         "evidence": _rows(store, "SELECT id_type, id_value, n_seen FROM profile_evidence "
                           "WHERE profile_id = ? ORDER BY id_type, id_value", [pid]),
         "events": store.sql("SELECT count(*) FROM event_profiles WHERE profile_id = ?",
                             [pid]).fetchall()[0][0],
+    }
+
+
+def _golden(store: Any, pid: int) -> dict[str, Any] | None:
+    try:
+        found: dict[str, Any] | None = _identify("golden_record")(store, pid)
+    except NotYetImplemented:
+        found = None
+    return found
+
+
+def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, Any]:
+    """Everything the 360 page shows, read fresh on every request (consents and events show at once).
+
+    The reads are independent: each runs in a worker on its own cursor, so the page takes about as
+    long as the slowest (the timeline or "why one person"), not as long as all of them in a row."""
+    from xrm.customize import recommend_for
+    from xrm.identify import explain_profile
+    from xrm.interact import active_profile, current_consents, timeline
+
+    requested, pid = pid, active_profile(store, pid)
+    pool = _POOL
+    # the slowest first, so they start first; those keyed by the profile id before its keys are read
+    later_timeline = pool.submit(timeline, store, pid, limit=50, cursor=cursor)
+    later_explain = pool.submit(explain_profile, store, pid)
+    later_ids = pool.submit(_ids, store, pid)
+    later_golden = pool.submit(_golden, store, pid)
+    later_network = pool.submit(_network, store, pid)
+    later_graph = pool.submit(neighbourhood, store, str(pid), None)
+    keys = _keys(store, pid)
+    # Value, needs and recommendations are keyed by profile id (or by user id before identity
+    # has run); consents, exports and decisions by user id.
+    trait_keys = [str(pid), *keys]
+    later_consents = pool.submit(lambda: [(k, current_consents(store, k)) for k in keys])
+    later_recs = pool.submit(lambda: recommend_for(store, _rec_key(store, trait_keys), k=5))
+    later_value = pool.submit(_value_and_needs, store, trait_keys)
+    consents = []
+    for key, in_force in later_consents.result():
+        for (channel, purpose), c in sorted(in_force.items()):
+            consents.append({"customer": key, "channel": channel, "purpose": purpose, "status": c.status,
+                             "given_at": c.given_at, "expires_at": c.expires_at, "source": c.source})
+    value, needs = later_value.result()
+    page = later_timeline.result()
+    return {
+        "pid": pid, "requested": requested, "customer_keys": keys, "golden": later_golden.result(),
+        **later_ids.result(),
         "explain": later_explain.result().to_dict(), "value": value, "needs": needs,
         "consents": consents, "timeline": [i.as_dict() for i in page.items],
         "next_cursor": page.next_cursor,
-        "recommendations": recommend_for(store, _rec_key(store, trait_keys), k=5),
-        "network": _network(store, pid),
+        "recommendations": later_recs.result(),
+        "network": later_network.result(), "graph": later_graph.result(),
     }
 
 
@@ -228,7 +255,7 @@ def _show(ctx: Ctx, pid: int, **extra: Any) -> Response:
     data = customer_data(ctx.store, pid, ctx.query.get("cursor"))
     if data["pid"] != pid:  # merged into another profile: show that one
         return ctx.redirect(f"/customers/{data['pid']}")
-    graph = neighbourhood(ctx.store, str(pid), ctx.t)
+    graph = data.pop("graph")
     return ctx.render("customer.html", c=data, charts={"graph": graph} if graph else {}, **extra)
 
 

@@ -1,0 +1,231 @@
+"""The console's page speed: server time of every GET page on the sample business, through a real
+``xrm serve`` process (uvicorn) and a logged-in ``httpx`` client.
+
+The store is the sample business (``xrm sample``, ``xrm load``, ``xrm pipeline``): 2,000 customers
+with ``--quick``, 20,000 otherwise; ``XRM_BENCH_CONSOLE_STORE=path`` reuses a store built before
+(copied first: the bench adds a console user and the server writes). Each page is requested once
+to warm up, then ``N`` times; the figure is the ``Server-Timing: app;dur=`` header (the console's
+own time, from the request to the rendered page) and, beside it, the client's wall time. Customer
+360 is timed for 20 active profiles drawn with a fixed seed, each one cold (first visit) and warm.
+The issue's target: every page under 300 ms server time on the 20,000-customer sample.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench._harness import ROOT, Section, machine_line
+
+__all__ = ["run"]
+
+TARGET_MS = 300.0
+PASSWORD = "bench console password 1"
+USER = "bench"
+N_CUSTOMERS = 20
+SEED = 8
+
+
+def _xrm(*args: str, store: Path | None = None) -> None:
+    exe = str(Path(sys.executable).with_name("xrm"))
+    argv = [exe, *(["--store", str(store)] if store else []), *args]
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}):\n"
+                           f"{out.stderr[-3000:]}{out.stdout[-2000:]}")
+
+
+def _build_store(tmp: Path, customers: int) -> tuple[Path, str]:
+    given = os.environ.get("XRM_BENCH_CONSOLE_STORE")
+    path = tmp / "xrm.duckdb"
+    if given:
+        shutil.copy(given, path)
+        return path, f"reused {given} (copied)"
+    start = time.perf_counter()
+    _xrm("sample", "--out", str(tmp / "sample"), "--customers", str(customers), "--seed", "42")
+    _xrm("load", str(tmp / "sample" / "manifest.json"), store=path)
+    _xrm("pipeline", store=path)
+    return path, f"built with `xrm sample --customers {customers:,}`, `xrm load`, `xrm pipeline` " \
+                 f"in {time.perf_counter() - start:.0f} s"
+
+
+def _pick(path: Path) -> dict[str, Any]:
+    """Customers to open and search terms, read before the server owns the store."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        pids = [r[0] for r in con.sql(
+            "SELECT profile_id FROM profiles WHERE status = 'active' ORDER BY profile_id").fetchall()]
+        events = con.sql("SELECT count(*) FROM events").fetchall()[0][0]
+        rng = random.Random(SEED)
+        chosen = rng.sample(pids, min(N_CUSTOMERS, len(pids)))
+        email = con.sql("SELECT email FROM normalized_records WHERE email IS NOT NULL "
+                        "ORDER BY record_id LIMIT 1 OFFSET 17").fetchall()
+        name = con.sql("SELECT last_name FROM normalized_records WHERE last_name IS NOT NULL "
+                       "ORDER BY record_id LIMIT 1 OFFSET 23").fetchall()
+        cids = [r[0] for r in con.sql("SELECT campaign_id FROM console_campaigns LIMIT 1").fetchall()]
+        # the export is by customer key (user id): one of the chosen with one
+        keyed = con.execute("SELECT min(profile_id) FROM identifiers WHERE id_type = 'user_id' "
+                        "AND profile_id IN (SELECT unnest(?))", [chosen]).fetchall()[0][0]
+    finally:
+        con.close()
+    return {"pids": chosen, "profiles": len(pids), "events": events,
+            "email": email[0][0] if email else "x@example.com", "name": name[0][0] if name else "Müller",
+            "campaigns": cids, "keyed": keyed if keyed is not None else chosen[0]}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_ms(response: Any) -> float:
+    found = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
+    if not found:
+        raise RuntimeError(f"{response.request.url}: no Server-Timing header (status {response.status_code})")
+    return float(found.group(1))
+
+
+def _login(client: Any) -> None:
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    if not token:
+        raise RuntimeError("no CSRF field on the login form")
+    done = client.post("/console/login", data={"username": USER, "password": PASSWORD,
+                                               "csrf": token.group(1)})
+    if "xrm_session" not in client.cookies:
+        raise RuntimeError(f"login failed: {done.status_code} {done.text[:300]}")
+
+
+def _time(client: Any, url: str, n: int) -> tuple[list[float], list[float]]:
+    server, wall = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = client.get(url)
+        elapsed = 1000 * (time.perf_counter() - t0)
+        if r.status_code not in (200, 303):
+            raise RuntimeError(f"GET {url}: {r.status_code}\n{r.text[:1000]}")
+        server.append(_server_ms(r))
+        wall.append(elapsed)
+    return server, wall
+
+
+def _p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
+
+
+def measure(path: Path, n: int) -> tuple[list[tuple[str, list[float], list[float]]], dict[str, Any]]:
+    """Start ``xrm serve`` on ``path``, log in, time every GET page; rows of (page, server ms, wall ms)."""
+    import httpx
+
+    picked = _pick(path)
+    _xrm("users", "add", USER, "--role", "admin", "--lang", "en", "--password", PASSWORD, store=path)
+    port = _free_port()
+    exe = str(Path(sys.executable).with_name("xrm"))
+    argv = [exe, "--store", str(path), "serve", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rows: list[tuple[str, list[float], list[float]]] = []
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                if httpx.get(f"{base}/console/login", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"xrm serve did not start:\n{proc.stderr.read() if proc.stderr else ''}")
+            time.sleep(0.5)
+        with httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
+            _login(client)
+            pages = [
+                ("login form", "/console/login"),
+                ("overview", "/console/"),
+                ("customers (empty search)", "/console/customers"),
+                ("search by e-mail", f"/console/customers?q={httpx.QueryParams({'q': picked['email']})['q']}"
+                 "&list=1"),
+                ("search by name", f"/console/customers?q={picked['name']}&list=1"),
+                ("segments", "/console/segments"),
+                ("campaigns", "/console/campaigns"),
+                *(("campaign detail", f"/console/campaigns/{c}") for c in picked["campaigns"][:1]),
+                ("network", "/console/network"),
+                ("data quality", "/console/quality"),
+            ]
+            for label, url in pages:
+                _time(client, url, 1)  # warm-up
+                rows.append((label, *_time(client, url, n)))
+            cold_s, cold_w, warm_s, warm_w = [], [], [], []
+            for pid in picked["pids"]:
+                s, w = _time(client, f"/console/customers/{pid}", 1)
+                cold_s += s
+                cold_w += w
+                s, w = _time(client, f"/console/customers/{pid}", max(1, n // 5))
+                warm_s += s
+                warm_w += w
+            rows.append((f"Customer 360, {len(picked['pids'])} customers, first visit", cold_s, cold_w))
+            rows.append((f"Customer 360, {len(picked['pids'])} customers, again", warm_s, warm_w))
+            ex_s, ex_w = _time(client, f"/console/customers/{picked['keyed']}/export", max(1, n // 5))
+            rows.append(("GDPR export download (JSON), 1 customer", ex_s, ex_w))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows, picked
+
+
+def table(rows: list[tuple[str, list[float], list[float]]]) -> list[str]:
+    lines = ["| page | requests | server median ms | server p95 ms | wall median ms | target 300 ms |",
+             "|---|---:|---:|---:|---:|---|"]
+    for label, server, wall in rows:
+        med, p95 = statistics.median(server), _p95(server)
+        verdict = "met" if p95 < TARGET_MS else (
+            f"**NOT met** (median {med - TARGET_MS:+.0f} ms)" if med >= TARGET_MS
+            else f"median met, **p95 NOT met** (+{p95 - TARGET_MS:.0f} ms)")
+        lines.append(f"| {label} | {len(server)} | {med:.0f} | {p95:.0f} | {statistics.median(wall):.0f} "
+                     f"| {verdict} |")
+    return lines
+
+
+def run(quick: bool) -> Section:
+    customers = 2_000 if quick else 20_000
+    n = 5 if quick else int(os.environ.get("XRM_BENCH_CONSOLE_N", "20"))
+    with tempfile.TemporaryDirectory(prefix="xrm-bench-console-") as tmp:
+        path, how = _build_store(Path(tmp), customers)
+        load_before = os.getloadavg()[0]
+        rows, picked = measure(path, n)
+        load_after = os.getloadavg()[0]
+    body = [
+        f"Store: {how}; {picked['profiles']:,} active profiles, {picked['events']:,} events. "
+        f"A real `xrm serve` process (uvicorn, one worker) and an `httpx` client logged in as an admin "
+        f"through the login form. Each page: one warm-up request, then {n} timed; Customer 360: "
+        f"{len(picked['pids'])} active profiles drawn with seed {SEED}, each once on first visit and "
+        f"then again ×{max(1, n // 5)}. *Server* = the `Server-Timing` header (the console's time from "
+        f"request to rendered page); *wall* = the client's, with HTTP and the event loop.",
+        "",
+        *table(rows),
+        "",
+        f"Load average {load_before:.1f} before / {load_after:.1f} after the timed requests "
+        f"(a shared 2-core machine: other work ran beside it). Machine: {machine_line()}.",
+    ]
+    return Section("Console page speed", "\n".join(body))
+
+
+if __name__ == "__main__":
+    section = run("--quick" in sys.argv)
+    print(section.body)

@@ -1,0 +1,579 @@
+"""POST /v1/decide: the next best offers for a customer named by any identifier, in a context.
+
+    >>> httpx.post(url + "/v1/decide", json={"userId": "u-17", "context": {"channel": "email"}, "limit": 3})
+    ... # doctest: +SKIP
+
+The customer is found through the identity graph (userId, anonymousId, email, phone or
+profileId); one not found, or without purchases, gets the new-customer path (popularity), not
+an error. Offers come from the server's :class:`~xrm.customize.Decider` (offers, policy and
+features in memory); consent, suppression and the contact policy are checked per decision on
+the store, never cached. The answer carries a ``decisionId``: a response is a track event
+``Offer Clicked`` / ``Offer Purchased`` / ``Offer Ignored`` with ``properties.decision_id`` and
+``properties.offer_id`` sent to the event API, and it updates the policy before that call's 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from math import inf
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xrm.api._errors import ApiError
+from xrm.exceptions import InputError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from xrm.customize import Decider, Offer
+    from xrm.store import Store
+
+__all__ = ["DecideRequest", "router", "start", "stop"]
+
+log = logging.getLogger("xrm.api")
+
+router = APIRouter(prefix="/v1", tags=["decisions"])
+
+# Request field -> identity-graph id_type.
+ID_FIELDS = {"userId": "user_id", "anonymousId": "anonymous_id", "email": "email", "phone": "phone"}
+MAX_LIMIT = 20
+FLUSH_EVERY_S = 0.2
+# Tables whose changes a decision must see; the catalogue's estimated_size grows with every
+# committed insert (deletes leave it, but an erasure also adds a suppression).
+_WATCHED = ("consents", "suppressions", "messages", "merge_log")
+_SIZES = (
+    "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
+    f"AND table_name IN {_WATCHED!r}"
+)
+_EPOCH = datetime(1970, 1, 1)
+  # decisions are logged in groups at most this long after they were made
+
+
+class DecideContext(BaseModel):
+    """Where the offer will be shown: the channel decides consent and contact policy."""
+
+    model_config = ConfigDict(extra="allow")
+    channel: Annotated[str, Field(min_length=1, max_length=64,
+                                  description="email, sms, push, phone, post, web, app ...")]
+    placement: Annotated[str | None, Field(max_length=128, description="e.g. 'home-banner'")] = None
+
+
+class DecideRequest(BaseModel):
+    """Any one identifier of the customer (several are tried in this order), a context, a limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    userId: str | None = None
+    anonymousId: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    profileId: Annotated[int | None, Field(ge=1)] = None
+    context: DecideContext
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT, description="How many offers at most.")] = 3
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> DecideRequest:
+        given = [f for f in (*ID_FIELDS, "profileId") if getattr(self, f) not in (None, "")]
+        if not given:
+            raise ValueError(
+                "no identifier: give one of userId, anonymousId, email, phone or profileId"
+            )
+        return self
+
+
+@dataclass(frozen=True)
+class Who:
+    """The customer as the decision sees them: the cache key and every key consent is kept under."""
+
+    customer: str  # the decider's key (profile id or user id), or the identifier for a stranger
+    known: bool  # has purchases or recommendations in the cache
+    profile_id: int | None
+    user_ids: tuple[str, ...]  # consent, contact counts and suppression are kept per user id
+    matched: str  # which identifier found them
+
+
+# -- start-up, shut-down and the event hook ------------------------------------------------------
+
+
+class _State:
+    """The server's decider (made on first use), its flusher and the decide path's cursor."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.decider: Decider | None = None
+        self.lock = asyncio.Lock()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-decide")
+        self.flusher: asyncio.Task[None] | None = None
+        self._cur: duckdb.DuckDBPyConnection | None = None
+        self.rules: Any = None
+        self.ids = Identities()
+        self.gate = Gate(store, self.ids)
+
+    @property
+    def cur(self) -> duckdb.DuckDBPyConnection:
+        if self._cur is None:
+            self._cur = self.store.con.cursor()
+            self._cur.execute("SET SESSION TimeZone = 'UTC'")
+        return self._cur
+
+    async def get(self) -> Decider:
+        if self.decider is None:
+            async with self.lock:
+                if self.decider is None:
+                    from xrm.customize import Decider
+
+                    loop = asyncio.get_running_loop()
+                    self.decider = await loop.run_in_executor(self.executor, Decider, self.store)
+                    self.flusher = asyncio.create_task(self._flush_loop(), name="xrm-decision-log")
+        return self.decider
+
+    async def _flush_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(FLUSH_EVERY_S)
+            decider = self.decider
+            if decider is not None and decider.pending:
+                try:
+                    await loop.run_in_executor(self.executor, decider.flush)
+                except Exception:
+                    log.exception("writing the decision log failed; kept for the next flush")
+
+    async def close(self) -> None:
+        if self.flusher is not None:
+            self.flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.flusher
+        if self.decider is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(self.executor, self.decider.flush)
+        self.executor.shutdown(wait=True)
+        if self._cur is not None:
+            self._cur.close()
+
+    def on_events(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """After an event-API commit (writer thread): import consent changes, apply responses."""
+        from xrm.customize import RESPONSE_EVENTS, record_response
+
+        consent = False
+        responses = []
+        # User ids new to the graph: where they went (merges are seen by the gate's merge_log stamp).
+        users = sorted({str(e["userId"]) for _, e in events if e.get("userId")} - self.ids.pid_of.keys())
+        if users and self.ids.loaded:
+            with contextlib.closing(self.store.con.cursor()) as cur:
+                self.ids.reread(cur, user_ids=users)
+        for message_id, e in events:
+            if e.get("type") != "track":
+                continue
+            name = e.get("event")
+            if name == "Consent Updated":
+                consent = True
+            elif name in RESPONSE_EVENTS:
+                responses.append((message_id, name, e))
+        if consent:
+            from xrm.interact import sync_consents
+
+            with self.store.transaction() as tx:
+                sync_consents(tx)
+        for message_id, name, e in responses:
+            raw = e.get("properties")
+            props: dict[str, Any] = raw if isinstance(raw, dict) else {}
+            decision_id, offer_id = props.get("decision_id"), props.get("offer_id")
+            if not decision_id or not offer_id:
+                continue
+            at = _parse_time(e.get("timestamp"))
+            try:
+                if self.decider is not None:
+                    self.decider.apply_response(str(decision_id), str(offer_id), RESPONSE_EVENTS[name],
+                                                response_id=message_id, at=at)
+                else:
+                    record_response(self.store, str(decision_id), str(offer_id), RESPONSE_EVENTS[name],
+                                    response_id=message_id, at=at)
+            except Exception as exc:  # the event is stored; apply_response_events can retry it
+                log.warning("response event %s not applied: %s", message_id, exc)
+
+
+def _parse_time(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+async def start(app: FastAPI, store: Store) -> None:
+    """Make the decide state; the event writer calls it after each commit (responses, consent)."""
+    state = _State(store)
+    app.state.decide = state
+    writer = getattr(app.state, "writer", None)
+    hooks = getattr(writer, "on_commit", None)
+    if hooks is not None:
+        hooks.append(state.on_events)
+
+
+async def stop(app: FastAPI) -> None:
+    state: _State | None = getattr(app.state, "decide", None)
+    if state is not None:
+        await state.close()
+
+
+# -- the identity graph, in memory --------------------------------------------------------------
+
+
+class Identities:
+    """User ids per profile and where merged profiles point, held in memory for the decide path.
+
+    Kept current without a query per decision: after each event-API commit the writer's thread
+    reads where user ids new to the map went; a merge or unmerge from any path shows as a new
+    ``merge_log`` row, which the gate's per-decision stamp sees, and the profiles it names are read
+    again; an identifier not in memory is looked up in the store (and remembered).
+    """
+
+    def __init__(self) -> None:
+        self.pid_of: dict[str, int] = {}  # user id -> profile
+        self.glue: dict[tuple[str, str], int] = {}  # (id_type, normalised value) -> profile
+        self.evidence: dict[tuple[str, str], tuple[int, ...]] = {}  # e-mail, phone -> profiles
+        self.users: dict[int, tuple[str, ...]] = {}
+        self.status: dict[int, tuple[str, int | None]] = {}
+        self.log_id = -1
+        self.loaded = False
+        self.lock = threading.Lock()
+
+    def load(self, cur: duckdb.DuckDBPyConnection) -> None:
+        users: dict[int, list[str]] = {}
+        pid_of = {}
+        glue = {}
+        for id_type, value, pid in cur.execute(
+            "SELECT id_type, id_value, profile_id FROM identifiers ORDER BY id_type, id_value"
+        ).fetchall():
+            glue[(id_type, value)] = pid
+            if id_type == "user_id":
+                pid_of[value] = pid
+                users.setdefault(pid, []).append(value)
+        evidence = {(t, v): tuple(p) for t, v, p in cur.execute(
+            "SELECT id_type, id_value, list(DISTINCT profile_id ORDER BY profile_id) FROM profile_evidence "
+            "GROUP BY 1, 2").fetchall()}
+        status = {r[0]: (r[1], r[2]) for r in cur.execute(
+            "SELECT profile_id, status, merged_into FROM profiles").fetchall()}
+        (log_id,), = cur.execute("SELECT coalesce(max(log_id), -1) FROM merge_log").fetchall()
+        with self.lock:
+            self.pid_of, self.status, self.log_id = pid_of, status, int(log_id)
+            self.glue, self.evidence = glue, evidence
+            self.users = {pid: tuple(u) for pid, u in users.items()}
+            self.loaded = True
+
+    def reread(self, cur: duckdb.DuckDBPyConnection, user_ids: Sequence[str] = (),
+               profiles: Sequence[int] = ()) -> None:
+        """Read again where these user ids belong, and these profiles' status and user ids."""
+        rows = cur.execute(
+            "SELECT id_value, profile_id FROM identifiers WHERE id_type = 'user_id' AND (id_value IN "
+            "(SELECT unnest(?)) OR profile_id IN (SELECT unnest(?)))", [list(user_ids), list(profiles)],
+        ).fetchall()
+        pids = set(profiles) | {pid for _, pid in rows}
+        pids |= {self.pid_of[u] for u in user_ids if u in self.pid_of}
+        pids |= {self.pid_of[u] for u, _ in rows if u in self.pid_of}
+        status = cur.execute(
+            "SELECT profile_id, status, merged_into FROM profiles WHERE profile_id IN (SELECT unnest(?))",
+            [sorted(pids)],
+        ).fetchall()
+        members = cur.execute(
+            "SELECT profile_id, list(id_value ORDER BY id_value) FROM identifiers WHERE id_type = 'user_id' "
+            "AND profile_id IN (SELECT unnest(?)) GROUP BY 1", [sorted(pids)],
+        ).fetchall()
+        with self.lock:
+            for pid, st, into in status:
+                self.status[pid] = (st, into)
+            got = {pid: tuple(ids) for pid, ids in members}
+            for pid in pids:
+                self.users[pid] = got.get(pid, ())
+                for u in self.users[pid]:
+                    self.pid_of[u] = pid
+            for u, pid in rows:
+                self.pid_of[u] = pid
+                self.glue[("user_id", u)] = pid
+
+    def merged_since(self, cur: duckdb.DuckDBPyConnection, log_id: int) -> None:
+        """Merges, splits and unmerges logged after the last one seen: read those profiles again."""
+        if log_id == self.log_id:
+            return
+        rows = cur.execute(
+            "SELECT profile_id, other_profile_id FROM merge_log WHERE log_id > ?", [self.log_id]
+        ).fetchall()
+        self.reread(cur, profiles=sorted({p for r in rows for p in r if p is not None}))
+        self.log_id = log_id
+
+    def active(self, pid: int) -> tuple[int | None, tuple[str, ...]]:
+        """The active profile a profile id names now (a merged one points on) and its user ids."""
+        for _ in range(32):
+            st = self.status.get(pid)
+            if st is None:
+                return None, ()
+            if st[0] == "active":
+                return pid, self.users.get(pid, ())
+            if st[0] != "merged" or st[1] is None:
+                return None, ()
+            pid = int(st[1])
+        return None, ()
+
+    def lookup(self, state: _State, id_type: str, value: str) -> list[int]:
+        """Profiles holding an identifier: from memory, else (new since loading) from the store."""
+        from xrm.identify import lookup_profiles, normalize_identifier
+
+        rules = state.rules
+        norm, reason = normalize_identifier(rules, id_type, value)
+        if norm is None:
+            raise InputError(f"cannot look up {id_type} {value!r}: {reason or 'empty value'}")
+        glue = rules.rule(id_type).glue
+        key = (id_type, norm)
+        hit = self.glue.get(key) if glue else self.evidence.get(key)
+        if hit is not None:
+            return [hit] if isinstance(hit, int) else list(hit)
+        found = lookup_profiles(state.store, id_type, value, rules)
+        if found:
+            missing = [p for p in found if p not in self.status]
+            if missing:
+                self.reread(state.cur, profiles=missing)
+            if glue:
+                self.glue[key] = found[0]
+            else:
+                self.evidence[key] = tuple(found)
+        return found
+
+
+# -- finding the customer ------------------------------------------------------------------------
+
+
+def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
+    from xrm.identify import IdentityRules
+
+    store, ids = state.store, state.ids
+    if not ids.loaded:
+        ids.load(state.cur)
+    if state.rules is None:
+        state.rules = IdentityRules.for_settings(store.settings)
+    by_profile = decider.customer_key == "profile_id"
+    pid: int | None = None
+    matched = ""
+    user_ids: tuple[str, ...] = ()
+    if body.profileId is not None:
+        pid, user_ids = ids.active(body.profileId)
+        matched = "profileId" if pid is not None else ""
+    if pid is None:
+        for field, id_type in ID_FIELDS.items():
+            value = getattr(body, field)
+            if value in (None, ""):
+                continue
+            if field == "userId":
+                if not by_profile and decider.knows(value):
+                    return Who(value, True, ids.pid_of.get(value), (value,), field)
+                if value in ids.pid_of:
+                    pid, user_ids = ids.active(ids.pid_of[value])
+                    if pid is not None:
+                        matched = field
+                        break
+                    continue
+            try:
+                found = ids.lookup(state, id_type, value)
+            except InputError as exc:
+                raise ApiError(400, "invalid_request", f"{field}: {exc}") from None
+            for candidate in found:  # evidence (a shared e-mail) may name several: the first active
+                pid, user_ids = ids.active(candidate)
+                if pid is not None:
+                    matched = field
+                    break
+            if pid is not None:
+                break
+    if body.userId and body.userId not in user_ids:
+        user_ids = (*user_ids, body.userId)
+    if by_profile and pid is not None:
+        return Who(str(pid), decider.knows(str(pid)), pid, user_ids, matched)
+    for u in user_ids:
+        if decider.knows(u):
+            return Who(u, True, pid, user_ids, matched or "userId")
+    stranger = (str(pid) if by_profile and pid is not None else None) or body.userId or next(
+        f"{ID_FIELDS.get(f, f)}:{getattr(body, f)}" for f in (*ID_FIELDS, "profileId")
+        if getattr(body, f) not in (None, "")
+    )
+    return Who(stranger, False, pid, user_ids, matched or "none")
+
+
+# -- consent, suppression and contact policy, per decision ----------------------------------------
+
+
+class Gate:
+    """Consent, suppression and contact caps for one decision, exact at the moment of deciding.
+
+    The consent entries and suppressed hashes are held in memory, but every decision on a consent
+    channel first asks the store one question: have ``consents``, ``suppressions`` or
+    ``messages`` changed (row counts, the newest consent's sequence number)? New consent entries
+    are then read (they are appended: ``seq`` grows); anything else re-reads the table. So a
+    revocation is seen by the next decision, whatever path wrote it (the event API, the console,
+    a campaign), at the price of one small query, not a scan per decision.
+    """
+
+    def __init__(self, store: Store, ids: Identities) -> None:
+        self.store = store
+        self.ids = ids
+        self._stamp: tuple[Any, ...] | None = None
+        self._consents: dict[str, list[tuple[Any, ...]]] = {}
+        self._max_seq = -1
+        self._n_consents = 0
+        self._suppressed: set[str] = set()
+        self._salt: str | None = None
+        self._messages = 0
+
+    def _sync(self, cur: duckdb.DuckDBPyConnection) -> None:
+        # Rows ever appended per table, from the catalogue: no table is read while nothing changed.
+        sizes = dict(cur.execute(_SIZES).fetchall())
+        stamp = tuple(sizes.get(t, 0) for t in _WATCHED)
+        if stamp == self._stamp:
+            return
+        if self._stamp is None or stamp[3] != self._stamp[3]:
+            (log_id,), = cur.execute("SELECT coalesce(max(log_id), -1) FROM merge_log").fetchall()
+            self.ids.merged_since(cur, int(log_id))
+        (n_consents, max_seq), = cur.execute(
+            "SELECT count(*), coalesce(max(seq), -1) FROM consents").fetchall()
+        n_supp, n_messages = stamp[1], stamp[2]
+        erased = self._stamp is None or n_supp != self._stamp[1]
+        if erased:
+            from xrm.interact._suppression import salt
+
+            self._salt = salt(cur) if n_supp else None
+            self._suppressed = {r[0] for r in cur.execute("SELECT hash FROM suppressions").fetchall()}
+        # An erasure deletes consent rows as it adds a suppression: read them all again.
+        fresh = erased or n_consents < self._n_consents
+        rows = cur.execute(
+            "SELECT customer, channel, purpose, status, given_at, expires_at, seq FROM consents "
+            "WHERE seq > ? ORDER BY seq", [-1 if fresh else self._max_seq],
+        ).fetchall()
+        if fresh:
+            self._consents = {}
+        for r in rows:
+            self._consents.setdefault(r[0], []).append(r[1:])
+        if not fresh and self._n_consents + len(rows) != n_consents:  # rows went and came: read all
+            self._stamp = None
+            self._n_consents = 0
+            self._consents = {}
+            self._sync(cur)
+            return
+        self._n_consents, self._max_seq, self._messages = n_consents, max_seq, n_messages
+        self._stamp = stamp
+
+    def consented(self, keys: Sequence[str], channel: str, purpose: str, at: datetime) -> bool:
+        """Valid consent across ``keys`` (user ids): the newest entry given at or before ``at``
+        wins, on a tie the most restrictive (as :func:`xrm.interact` ``valid_customers``)."""
+        best: tuple[Any, ...] | None = None
+        best_key: tuple[Any, ...] | None = None
+        for k in keys:
+            for ch, pu, status, given, expires, seq in self._consents.get(k, ()):
+                if ch != channel or pu != purpose or given > at:
+                    continue
+                # ORDER BY given_at DESC, (status = 'granted') ASC, expires_at ASC NULLS LAST, seq DESC
+                soon = (_EPOCH - expires).total_seconds() if expires else -inf
+                key = (given, status != "granted", soon, seq)
+                if best_key is None or key > best_key:
+                    best, best_key = (status, expires), key
+        return best is not None and best[0] == "granted" and (best[1] is None or best[1] > at)
+
+    def refusal(self, cur: duckdb.DuckDBPyConnection, who: Who, channel: str, now: datetime) -> Any:
+        """Why an offer may not be made to ``who`` on ``channel`` now (None: it may)."""
+        from xrm.interact import CHANNELS, Caps, ContactPolicy
+
+        if channel not in CHANNELS:
+            return None  # web and app placements: shown to whoever is there, no message is sent
+        self._sync(cur)
+        if who.profile_id is not None:  # the gate's stamp may have read the profile again
+            pid, user_ids = self.ids.active(who.profile_id)
+            who = Who(who.customer, who.known, pid, tuple(dict.fromkeys((*user_ids, *who.user_ids))),
+                      who.matched)
+        at = now.replace(tzinfo=None)
+        keys = list(dict.fromkeys((who.customer, *who.user_ids)))
+        if self._suppressed and self._salt is not None:
+            from xrm.interact._suppression import hash_identifier
+
+            region = self.store.settings.default_region
+            if any(hash_identifier(self._salt, "customer", k, region=region) in self._suppressed
+                   for k in keys):
+                return lambda offer: "suppressed (erased or opted out of all contact)"
+        capped = None
+        if self._messages:
+            from xrm.interact._policy import contact_counts
+
+            policy = ContactPolicy(default_timezone=self.store.settings.default_timezone)
+            counts = contact_counts(cur, keys, at)
+            used, total = [0, 0], [0, 0]
+            for k in keys:
+                for i in (0, 1):
+                    used[i] += counts.get(k, {}).get(channel, [0, 0])[i]
+                    total[i] += counts.get(k, {}).get("*", [0, 0])[i]
+            capped = _over(used, policy.channel_caps.get(channel, Caps()), f"{channel} cap") or _over(
+                total, policy.overall, "overall cap")
+        consent_keys = who.user_ids if who.profile_id is not None else keys
+        memo: dict[str, bool] = {}
+
+        def refuse(offer: Offer) -> str | None:
+            purpose = offer.consent_purpose
+            if purpose:
+                if purpose not in memo:
+                    memo[purpose] = self.consented(consent_keys, channel, purpose, at)
+                if not memo[purpose]:
+                    return f"no valid {channel} consent for {purpose}"
+            if capped and purpose != "service":
+                return f"contact policy: {capped}"
+            return None
+
+        return refuse
+
+
+def _over(counts: list[int], caps: Any, label: str) -> str | None:
+    if caps.per_day is not None and counts[0] >= caps.per_day:
+        return f"{label} of {caps.per_day} in 24 hours reached"
+    if caps.per_week is not None and counts[1] >= caps.per_week:
+        return f"{label} of {caps.per_week} in 7 days reached"
+    return None
+
+
+# -- the endpoint --------------------------------------------------------------------------------
+
+
+@router.post("/decide", summary="Next best offers for a customer")
+async def decide(request: Request, body: DecideRequest) -> dict[str, Any]:
+    """Ranked offers (expected value, P(response), propensity, explanation) and a decision id.
+
+    Respond with a track event ``Offer Clicked`` / ``Offer Purchased`` / ``Offer Ignored`` whose
+    properties carry ``decision_id`` and ``offer_id``: the policy learns from it at once.
+    """
+    state: _State = request.app.state.decide
+    decider = await state.get()
+    now = datetime.now(UTC)
+    who = _find(state, decider, body)
+    channel = body.context.channel
+    decision = decider.decide(
+        who.customer, channel, placement=body.context.placement, k=body.limit,
+        refusal=state.gate.refusal(state.cur, who, channel, now), now=now,
+    )
+    return {
+        "decisionId": decision.decision_id,
+        "customer": {"key": decider.customer_key, "id": who.customer, "known": who.known,
+                     "profileId": who.profile_id, "matchedBy": who.matched},
+        "context": {"channel": channel, "placement": body.context.placement},
+        "decidedAt": decision.decided_at.isoformat().replace("+00:00", "Z"),
+        "explored": decision.explored,
+        "offers": [
+            {"rank": o.rank, "offerId": o.offer_id, "name": o.name,
+             "expectedValue": round(o.expected_value, 6),
+             "pResponse": round(o.p_response, 6), "pMean": round(o.p_mean, 6), "value": o.value,
+             "cost": o.cost, "propensity": round(o.propensity, 6), "explanation": o.explanation}
+            for o in decision.offers
+        ],
+        "ineligible": decision.ineligible,
+    }

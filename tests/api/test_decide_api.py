@@ -1,0 +1,187 @@
+"""POST /v1/decide on a live server (uvicorn in a thread) over a real store with orders and offers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from xrm.config import Settings
+from xrm.customize import Offer, add_offers, build_recommendations
+from xrm.interact import record_consent
+from xrm.store import Store
+
+from .live import KEY, Live, bearer, serve_in_thread
+
+T0 = datetime(2026, 1, 1)
+
+
+def _shop(settings: Settings) -> None:
+    """Twelve customers: even ones buy espresso beans every 5 weeks, odd ones green tea."""
+    events, lines = [], []
+    for c in range(12):
+        for b in range(6):
+            mid = f"m-{c}-{b}"
+            when = T0 + timedelta(days=35 * b)
+            events.append((mid, "track", "Order Completed", f"u{c}", when, f"o{c}-{b}"))
+            product = "beans" if c % 2 == 0 else "tea"
+            name = {"beans": "espresso beans", "tea": "green tea"}[product]
+            lines.append((mid, 0, f"o{c}-{b}", product, name, 4.0, 1.0))
+    with Store.open(settings) as store:
+        with store.transaction() as tx:
+            tx.executemany("INSERT INTO events (message_id, type, event, user_id, ts, order_id) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", events)
+            tx.executemany("INSERT INTO order_lines (message_id, line_no, order_id, product_id, name, price, "
+                           "quantity) VALUES (?, ?, ?, ?, ?, ?, ?)", lines)
+        build_recommendations(store, k=4)
+        add_offers(store, [
+            Offer("espresso", "product", "Espresso beans 1 kg", 4.10, category="coffee",
+                  product_ids=("beans",)),
+            Offer("tea", "product", "Green tea", 3.0, category="tea", product_ids=("tea",)),
+            Offer("guide", "content", "Brewing guide", 0.8, category="content", channels=("web",),
+                  consent_purpose=None),
+        ])
+        record_consent(store, "u0", "email", "marketing", "granted", source="test", at=T0)
+
+
+def _as_reader(live: Live) -> Live:
+    """Decisions read a profile: every call of this client carries a key of scope read."""
+    live.client.headers.update(bearer(live.new_key("decider", "read")))
+    return live
+
+
+@pytest.fixture
+def shop(api_settings: Settings) -> Iterator[Live]:
+    _shop(api_settings)
+    for live in serve_in_thread(api_settings):
+        yield _as_reader(live)
+
+
+def _decide(live: Live, **body: Any) -> dict[str, Any]:
+    r = live.client.post("/v1/decide", json=body)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def _track(live: Live, user: str, event: str, properties: dict[str, Any]) -> None:
+    r = live.client.post("/v1/track", json={"userId": user, "event": event, "properties": properties},
+                         auth=(KEY, ""))
+    assert r.status_code == 200, r.text
+
+
+def test_decide_ranks_offers_with_explanations_and_logs_the_decision(shop: Live) -> None:
+    d = _decide(shop, userId="u0", context={"channel": "web", "placement": "home"}, limit=3)
+    assert d["customer"] == {"key": "user_id", "id": "u0", "known": True, "profileId": None,
+                             "matchedBy": "userId"}
+    top = d["offers"][0]
+    assert top["offerId"] == "espresso"
+    assert "bought espresso beans every 5 weeks" in top["explanation"]
+    assert top["expectedValue"] == pytest.approx(top["pResponse"] * top["value"] - top["cost"], abs=1e-5)
+    assert 0 < top["propensity"] <= 1
+    # Logged within the flush interval, with the same ranking.
+    for _ in range(100):
+        rows = shop.rows("SELECT offer_id FROM decision_items WHERE decision_id = ? ORDER BY rank",
+                         [d["decisionId"]])
+        if rows:
+            break
+        time.sleep(0.05)
+    assert [r[0] for r in rows] == [o["offerId"] for o in d["offers"]]
+    (customer, placement), = shop.rows("SELECT customer, placement FROM decisions WHERE decision_id = ?",
+                                       [d["decisionId"]])
+    assert (customer, placement) == ("u0", "home")
+
+
+def test_a_response_event_with_the_decision_id_changes_the_next_decision(shop: Live) -> None:
+    first = _decide(shop, userId="u2", context={"channel": "web"}, limit=3)
+    offer = next(o for o in first["offers"] if o["offerId"] == "espresso")
+    for _ in range(3):
+        _track(shop, "u2", "Offer Purchased", {"decision_id": first["decisionId"], "offer_id": "espresso"})
+    # Applied before the track calls were answered: the very next decision sees it.
+    after = _decide(shop, userId="u2", context={"channel": "web"}, limit=3)
+    again = next(o for o in after["offers"] if o["offerId"] == "espresso")
+    assert again["pMean"] > offer["pMean"]
+    assert shop.rows("SELECT count(*) FROM responses WHERE decision_id = ?", [first["decisionId"]]) == [(3,)]
+    (n_responses,), = shop.rows("SELECT n_responses FROM bandit_state WHERE offer_id = 'espresso'")
+    assert n_responses == 3
+
+
+def test_consent_withdrawn_means_the_offer_is_no_longer_returned(shop: Live) -> None:
+    before = _decide(shop, userId="u0", context={"channel": "email"}, limit=3)
+    assert "espresso" in {o["offerId"] for o in before["offers"]}
+    _track(shop, "u0", "Consent Updated", {"channel": "email", "purpose": "marketing", "granted": False})
+    after = _decide(shop, userId="u0", context={"channel": "email"}, limit=3)
+    assert after["offers"] == []
+    assert after["ineligible"]["espresso"] == "no valid email consent for marketing"
+    # Without any consent, e-mail offers are not made; web placements need none.
+    assert _decide(shop, userId="u4", context={"channel": "email"})["offers"] == []
+    assert _decide(shop, userId="u4", context={"channel": "web"})["offers"]
+
+
+def test_an_unknown_customer_gets_the_new_customer_path(shop: Live) -> None:
+    d = _decide(shop, anonymousId="visitor-1", context={"channel": "web"}, limit=2)
+    assert d["customer"]["known"] is False
+    assert d["customer"]["id"] == "anonymous_id:visitor-1"
+    assert d["offers"], "popular offers for a stranger"
+    assert any("new customer; bought by 50% of customers" in o["explanation"] for o in d["offers"])
+
+
+def test_a_bad_body_is_a_400_in_the_one_error_shape(live: Live) -> None:
+    anonymous = live.client.post("/v1/decide", json={"userId": "u0", "context": {"channel": "web"}})
+    assert anonymous.status_code == 401  # a decision reads a profile: it needs a key of scope read
+    writer = live.client.post("/v1/decide", json={"userId": "u0", "context": {"channel": "web"}},
+                              auth=(KEY, ""))
+    assert writer.status_code in (401, 403) and "code" in writer.json()
+    _as_reader(live)
+    for body, words in [
+        ({"context": {"channel": "web"}}, "no identifier: give one of userId"),
+        ({"userId": "u0"}, "context: Field required"),
+        ({"userId": "u0", "context": {"channel": "web"}, "limit": 0}, "limit: Input should be greater than"),
+        ({"userId": "u0", "context": {"channel": "web"}, "colour": "red"}, "colour: Extra inputs are not"),
+        ({"profileId": "seven", "context": {"channel": "web"}}, "profileId: Input should be a valid integer"),
+    ]:
+        r = live.client.post("/v1/decide", json=body)
+        assert r.status_code == 400, body
+        assert r.json()["code"] == "invalid_request"
+        assert words in r.json()["message"], r.json()
+    # An empty store is no error either: nobody is known and there is nothing to offer yet.
+    body = {"email": "neu@kaffee-kunde.de", "context": {"channel": "web"}}
+    d = live.client.post("/v1/decide", json=body).json()
+    assert (d["customer"]["known"], d["offers"]) == (False, [])
+
+
+def test_the_gate_reads_consent_as_interact_does(api_settings: Settings) -> None:
+    """Property: for random consent histories (ties, expiries, several user ids), the gate's
+    in-memory answer equals Interact's query, and a new entry is seen by the next check."""
+    import random
+
+    from xrm.api._decide import Gate, Identities, Who
+    from xrm.interact._consent import valid_customers
+
+    rng = random.Random(11)
+    at = T0 + timedelta(days=30)
+    with Store.open(api_settings) as store:
+        gate = Gate(store, Identities())
+        cur = store.con.cursor()
+        # Profiles 1 and 2 hold several user ids: the newest entry under any of them counts.
+        cur.executemany("INSERT INTO identifiers (id_type, id_value, profile_id) VALUES ('user_id', ?, ?)",
+                        [("c1", 1), ("c2", 1), ("c3", 2), ("c4", 2), ("c5", 2)])
+        for n in range(60):
+            user = f"c{rng.randrange(8)}"
+            given = T0 + timedelta(days=rng.choice([1, 5, 5, 20, 40]))
+            expires = rng.choice([None, None, T0 + timedelta(days=rng.choice([10, 29, 60]))])
+            status = rng.choice(["granted", "granted", "denied", "revoked", "pending"])
+            record_consent(store, user, rng.choice(["email", "sms"]), "marketing", status, source="t",
+                           at=given, expires_at=expires)
+            if n % 6:
+                continue
+            for who, pid in ((["c0"], None), (["c1", "c2"], 1), (["c3", "c4", "c5"], 2), (["c7"], None)):
+                for channel in ("email", "sms"):
+                    gate.refusal(cur, Who(who[0], True, None, tuple(who), "userId"), channel, at)
+                    expected = bool(valid_customers(cur, who, channel, "marketing", at) if pid is None
+                                    else valid_customers(cur, [str(pid)], channel, "marketing", at,
+                                                         customer_key="profile_id"))
+                    assert gate.consented(who, channel, "marketing", at) == expected, (who, channel)
+        cur.close()
