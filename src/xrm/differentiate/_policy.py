@@ -33,6 +33,8 @@ class ValuePolicy:
     * ``mvc_share`` [0.05]: the top share of customers by CLV who are *most valuable* (MVC).
     * ``mgc_share`` [0.20]: the share, by wallet headroom, of the rest who are *most growable*
       (MGC); only customers with P(alive) >= ``mgc_min_p_alive`` [0.5] qualify.
+    * ``churn_alert_p_alive`` [0.3]: a customer whose P(alive) falls below it between two scoring
+      runs (or rises back above it) gets a ``p_alive`` row in ``trait_changes``.
     * ``wallet_window_weeks`` [52]: the window of own spend compared with the wallet.
     * ``wallet_quantile`` [0.9]: the wallet is this quantile of look-alike customers' spend.
     * ``category_wallet`` [{}]: known category spend per customer and window, by needs segment
@@ -48,6 +50,7 @@ class ValuePolicy:
     mvc_share: float = 0.05
     mgc_share: float = 0.20
     mgc_min_p_alive: float = 0.5
+    churn_alert_p_alive: float = 0.3
     wallet_window_weeks: float = 52.0
     wallet_quantile: float = 0.9
     category_wallet: Mapping[str, float] = field(default_factory=dict)
@@ -70,7 +73,7 @@ class ValuePolicy:
         rule(finite(self.margin) and 0 < self.margin <= 1, "margin", "is a share of spend in (0, 1]")
         for name in ("cost_per_order", "cost_per_year"):
             rule(finite(getattr(self, name)) and getattr(self, name) >= 0, name, "must be >= 0")
-        for name in ("mvc_share", "mgc_share", "mgc_min_p_alive"):
+        for name in ("mvc_share", "mgc_share", "mgc_min_p_alive", "churn_alert_p_alive"):
             rule(finite(getattr(self, name)) and 0 <= getattr(self, name) <= 1, name, "must be in [0, 1]")
         rule(finite(self.mvc_share) and finite(self.mgc_share) and self.mvc_share + self.mgc_share <= 1,
              "mgc_share", "mvc_share + mgc_share must not exceed 1")

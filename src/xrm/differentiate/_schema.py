@@ -115,11 +115,28 @@ CREATE TABLE needs_segments (
 );
 """
 
+_V4 = """
+-- Trait changes between two scoring runs, for campaigns to react to (Interact's TraitChanged
+-- trigger): a tier moved (MVC, MGC, normal, BZ), or P(alive) crossed the policy's
+-- churn_alert_p_alive. A customer's first scoring writes none (nothing changed yet).
+CREATE TABLE trait_changes (
+    customer_id   VARCHAR NOT NULL,
+    run_id        VARCHAR NOT NULL,
+    trait         VARCHAR NOT NULL,         -- tier | p_alive
+    old_value     VARCHAR NOT NULL,
+    new_value     VARCHAR NOT NULL,
+    direction     VARCHAR NOT NULL,         -- up | down
+    changed_at    TIMESTAMP NOT NULL,
+    PRIMARY KEY (run_id, customer_id, trait)
+);
+"""
+
 SCHEMA = Schema(
     "differentiate",
     (
         Migration(1, "purchase summaries", _V1),
         Migration(2, "value models, scoring runs, customer value and tier history", _V2),
         Migration(3, "needs profiles and needs-based segments", _V3),
+        Migration(4, "trait changes between scoring runs (tier, P(alive) threshold)", _V4),
     ),
 )

@@ -301,6 +301,7 @@ def score_value(
     }
     if fit_info is not None:
         summary["fit"] = {k: fit_info[k] for k in ("purchases", "spend", "spend_excluded")}
+    changes: dict[str, int] = {}
 
     import pyarrow as pa
 
@@ -317,6 +318,7 @@ def score_value(
     cols = ", ".join(rows.column_names)
     with store.transaction() as tx:
         tx.register("new_customer_value", rows)
+        changes = _record_trait_changes(tx, policy.churn_alert_p_alive)
         tx.execute("DELETE FROM customer_value")
         tx.execute(f"INSERT INTO customer_value ({cols}) SELECT {cols} FROM new_customer_value")
         tx.execute(
@@ -332,4 +334,36 @@ def score_value(
             [KEEP_RUNS],
         )
         tx.unregister("new_customer_value")
+    summary["trait_changes"] = changes
     return summary
+
+
+def _record_trait_changes(tx: Any, threshold: float) -> dict[str, int]:
+    """Rows in ``trait_changes`` for customers whose tier moved or whose P(alive) crossed
+    ``threshold`` since the last scoring (``customer_value`` still holds it); counts by kind."""
+    rank = "CASE {} WHEN 'MVC' THEN 0 WHEN 'MGC' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END"
+    tx.execute(
+        f"""
+        INSERT INTO trait_changes
+        SELECT n.customer_id, n.run_id, 'tier', o.tier, n.tier,
+               CASE WHEN {rank.format('n.tier')} < {rank.format('o.tier')} THEN 'up' ELSE 'down' END,
+               n.scored_at
+        FROM new_customer_value n JOIN customer_value o USING (customer_id)
+        WHERE o.tier <> n.tier
+        """
+    )
+    tx.execute(
+        """
+        INSERT INTO trait_changes
+        SELECT n.customer_id, n.run_id, 'p_alive', printf('%.3f', o.p_alive), printf('%.3f', n.p_alive),
+               CASE WHEN n.p_alive < ? THEN 'down' ELSE 'up' END, n.scored_at
+        FROM new_customer_value n JOIN customer_value o USING (customer_id)
+        WHERE (o.p_alive >= ? AND n.p_alive < ?) OR (o.p_alive < ? AND n.p_alive >= ?)
+        """,
+        [threshold] * 5,
+    )
+    rows = tx.execute(
+        "SELECT trait || ' ' || direction, count(*) FROM trait_changes "
+        "WHERE run_id = (SELECT any_value(run_id) FROM new_customer_value) GROUP BY 1"
+    ).fetchall()
+    return {k: int(v) for k, v in rows}

@@ -79,7 +79,7 @@ from xrm.interact._tracking import (
     request_double_opt_in,
     unsubscribe,
 )
-from xrm.interact._triggers import AbandonedBasket, DueWithin, SqlTrigger, TraitBelow
+from xrm.interact._triggers import AbandonedBasket, DueWithin, SqlTrigger, TraitBelow, TraitChanged
 
 __all__ = [
     "CHANNELS",
@@ -112,6 +112,7 @@ __all__ = [
     "TimelineItem",
     "TimelinePage",
     "TraitBelow",
+    "TraitChanged",
     "Transport",
     "WebhookTransport",
     "active_profile",

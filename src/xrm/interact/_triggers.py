@@ -18,7 +18,7 @@ import duckdb
 
 from xrm.exceptions import InputError
 
-__all__ = ["AbandonedBasket", "DueWithin", "SqlTrigger", "TraitBelow", "Trigger"]
+__all__ = ["AbandonedBasket", "DueWithin", "SqlTrigger", "TraitBelow", "TraitChanged", "Trigger"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -130,6 +130,42 @@ class TraitBelow:
 
 
 @dataclass(frozen=True)
+class TraitChanged:
+    """A trait changed at a scoring run (Differentiate's ``trait_changes``): a tier moved, or
+    P(alive) crossed the churn alert threshold. Fires once per change, within ``lookback``.
+
+    ``trait``: ``tier`` or ``p_alive``; ``direction``: ``down``, ``up`` or None (either);
+    ``to``: only changes to this value (e.g. ``"BZ"``), or None.
+    """
+
+    trait: str = "p_alive"
+    direction: str | None = "down"
+    to: str | None = None
+    lookback: timedelta = timedelta(days=14)
+
+    def fire(self, cur: duckdb.DuckDBPyConnection, now: datetime) -> list[tuple[str, str]]:
+        if self.direction not in (None, "up", "down"):
+            raise InputError(
+                f"trigger on {self.trait} changes: direction = {self.direction!r}; use up or down"
+            )
+        if not _columns(cur, "trait_changes"):
+            raise InputError(
+                "trigger on trait changes: table 'trait_changes' does not exist; open the store with "
+                "this xrm to upgrade it, then run the value step"
+            )
+        rows = cur.execute(
+            "SELECT customer_id, run_id FROM trait_changes WHERE trait = ? AND changed_at <= ? "
+            "AND changed_at > ? AND (? IS NULL OR direction = ?) AND (? IS NULL OR new_value = ?)",
+            [self.trait, now, now - self.lookback, self.direction, self.direction, self.to, self.to],
+        ).fetchall()
+        return [(str(c), f"{self.trait}:{run}") for c, run in rows]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": "trait_changed", "trait": self.trait, "direction": self.direction, "to": self.to,
+                "lookback_days": self.lookback.total_seconds() / 86400}
+
+
+@dataclass(frozen=True)
 class DueWithin:
     """A date (a subscription's renewal, a contract's end) falls within the next ``days``."""
 
@@ -191,11 +227,15 @@ def trigger_from_dict(d: dict[str, Any]) -> Trigger:
     if kind == "trait_below":
         return TraitBelow(float(d["threshold"]), d.get("trait", "p_alive"), d.get("table", "traits"),
                           d.get("key_column", "customer"), int(d.get("cooldown_days", 90)))
+    if kind == "trait_changed":
+        return TraitChanged(d.get("trait", "p_alive"), d.get("direction", "down"), d.get("to"),
+                            timedelta(days=float(d.get("lookback_days", 14))))
     if kind == "due_within":
         return DueWithin(d["table"], d["date_column"], int(d.get("days", 7)),
                          d.get("key_column", "customer"))
     if kind == "sql":
         return SqlTrigger(d["sql"])
     raise InputError(
-        f"trigger kind = {kind!r} is not known; use abandoned_basket, trait_below, due_within or sql"
+        f"trigger kind = {kind!r} is not known; use abandoned_basket, trait_below, trait_changed, "
+        "due_within or sql"
     )
