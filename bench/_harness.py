@@ -14,11 +14,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Measurement", "Section", "machine_line", "measure_python"]
+__all__ = ["Measurement", "Section", "machine_line", "measure_python", "serve"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -96,3 +98,50 @@ def measure_python(
         peaks.append(result["peak_mb"])
         extra = result["extra"]
     return Measurement(name, seconds, peaks, extra)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/healthz",
+          timeout: float = 300) -> Iterator[str]:
+    """A real ``xrm serve`` process on ``store`` for a benchmark; yields its URL once ``ready``
+    answers 200, stops it (SIGTERM, then SIGKILL) afterwards. A server that dies or does not come
+    up within ``timeout`` is an error with its stderr, not a benchmark of nothing."""
+    import tempfile
+
+    import httpx
+
+    url = f"http://127.0.0.1:{_free_port()}"
+    # stderr to a file, not a pipe: a pipe nobody reads fills up and stalls the server.
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xrm.api", "--store", str(store), "--port", url.rsplit(":", 1)[1],
+             "--log-level", "warning"],
+            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=err,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    if httpx.get(url + ready, timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err.seek(0)
+                    raise RuntimeError(f"xrm serve on {store} did not start:\n{err.read()[-3000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()

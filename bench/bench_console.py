@@ -16,7 +16,6 @@ import os
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, Section, machine_line
+from bench._harness import ROOT, Section, machine_line, serve
 
 __all__ = ["run"]
 
@@ -85,12 +84,6 @@ def _pick(path: Path) -> dict[str, Any]:
             "campaigns": cids, "keyed": keyed if keyed is not None else chosen[0]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _server_ms(response: Any) -> float:
     found = re.search(r"app;dur=([0-9.]+)", response.headers.get("server-timing", ""))
     if not found:
@@ -133,59 +126,38 @@ def measure(path: Path, n: int) -> tuple[list[tuple[str, list[float], list[float
 
     picked = _pick(path)
     _xrm("users", "add", USER, "--role", "admin", "--lang", "en", "--password", PASSWORD, store=path)
-    port = _free_port()
-    exe = str(Path(sys.executable).with_name("xrm"))
-    argv = [exe, "--store", str(path), "serve", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     rows: list[tuple[str, list[float], list[float]]] = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{base}/console/login", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"xrm serve did not start:\n{proc.stderr.read() if proc.stderr else ''}")
-            time.sleep(0.5)
-        with httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
-            _login(client)
-            pages = [
-                ("login form", "/console/login"),
-                ("overview", "/console/"),
-                ("customers (empty search)", "/console/customers"),
-                ("search by e-mail", f"/console/customers?q={httpx.QueryParams({'q': picked['email']})['q']}"
-                 "&list=1"),
-                ("search by name", f"/console/customers?q={picked['name']}&list=1"),
-                ("segments", "/console/segments"),
-                ("campaigns", "/console/campaigns"),
-                *(("campaign detail", f"/console/campaigns/{c}") for c in picked["campaigns"][:1]),
-                ("network", "/console/network"),
-                ("data quality", "/console/quality"),
-            ]
-            for label, url in pages:
-                _time(client, url, 1)  # warm-up
-                rows.append((label, *_time(client, url, n)))
-            cold_s, cold_w, warm_s, warm_w = [], [], [], []
-            for pid in picked["pids"]:
-                s, w = _time(client, f"/console/customers/{pid}", 1)
-                cold_s += s
-                cold_w += w
-                s, w = _time(client, f"/console/customers/{pid}", max(1, n // 5))
-                warm_s += s
-                warm_w += w
-            rows.append((f"Customer 360, {len(picked['pids'])} customers, first visit", cold_s, cold_w))
-            rows.append((f"Customer 360, {len(picked['pids'])} customers, again", warm_s, warm_w))
-            ex_s, ex_w = _time(client, f"/console/customers/{picked['keyed']}/export", max(1, n // 5))
-            rows.append(("GDPR export download (JSON), 1 customer", ex_s, ex_w))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with serve(path, ready="/console/login") as base, \
+            httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
+        _login(client)
+        pages = [
+            ("login form", "/console/login"),
+            ("overview", "/console/"),
+            ("customers (empty search)", "/console/customers"),
+            ("search by e-mail", f"/console/customers?q={httpx.QueryParams({'q': picked['email']})['q']}"
+             "&list=1"),
+            ("search by name", f"/console/customers?q={picked['name']}&list=1"),
+            ("segments", "/console/segments"),
+            ("campaigns", "/console/campaigns"),
+            *(("campaign detail", f"/console/campaigns/{c}") for c in picked["campaigns"][:1]),
+            ("network", "/console/network"),
+            ("data quality", "/console/quality"),
+        ]
+        for label, url in pages:
+            _time(client, url, 1)  # warm-up
+            rows.append((label, *_time(client, url, n)))
+        cold_s, cold_w, warm_s, warm_w = [], [], [], []
+        for pid in picked["pids"]:
+            s, w = _time(client, f"/console/customers/{pid}", 1)
+            cold_s += s
+            cold_w += w
+            s, w = _time(client, f"/console/customers/{pid}", max(1, n // 5))
+            warm_s += s
+            warm_w += w
+        rows.append((f"Customer 360, {len(picked['pids'])} customers, first visit", cold_s, cold_w))
+        rows.append((f"Customer 360, {len(picked['pids'])} customers, again", warm_s, warm_w))
+        ex_s, ex_w = _time(client, f"/console/customers/{picked['keyed']}/export", max(1, n // 5))
+        rows.append(("GDPR export download (JSON), 1 customer", ex_s, ex_w))
     return rows, picked
 
 

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, Section, machine_line
+from bench._harness import ROOT, Section, machine_line, serve
 
 __all__ = ["make_store", "run", "sample_offers"]
 
@@ -191,40 +190,17 @@ async def _drive(url: str, bodies: list[dict[str, Any]], seconds: float, rate: f
             "p99": _pct(lat, 0.99), "max": max(lat) if lat else float("nan")}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve_and_drive(
     store: Path, seconds: float, modes: list[tuple[str, float | None, int]]
 ) -> list[dict[str, Any]]:
-    import httpx
 
     # The server will hold the store (one process at a time): pick the requests first.
     bodies_file = store.with_name("bodies.json")
     bodies_file.write_text(json.dumps(_identities(store, 5_000)), encoding="utf-8")
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1", "XRM_STORE_PATH": str(store)}
     token = _read_token(store)
-    server = subprocess.Popen(
-        [_XRM, "--store", str(store), "serve", "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
     results = []
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve(store, {"XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}) as url:
         for label, rate, conns in modes:
             out = subprocess.run(
                 [sys.executable, "-m", "bench.bench_decide", url, str(bodies_file), str(seconds),
@@ -234,12 +210,6 @@ def _serve_and_drive(
             r = json.loads(out.stdout.strip().splitlines()[-1])
             r["mode"] = label
             results.append(r)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            server.kill()
     return results
 
 

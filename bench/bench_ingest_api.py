@@ -13,9 +13,6 @@ publishes about 2,700 events/s on 8 cores.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, Section, machine_line
+from bench._harness import ROOT, Section, machine_line, serve
 
 __all__ = ["run"]
 
@@ -109,34 +106,14 @@ async def _load(url: str, seconds: float, connections: int, warmup: float) -> di
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _one_run(seconds: float, connections: int, warmup: float) -> dict[str, Any]:
     import httpx
 
     folder = Path(tempfile.mkdtemp(prefix="xrm-bench-api-"))
     store = folder / "xrm.duckdb"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     # One DuckDB thread: the writer issues small statements, and the two cores are shared with
     # the HTTP side and the load generator (measured: about 20% more events/s than the default).
-    env = {**os.environ, "XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "xrm.api", "--store", str(store), "--port", str(port),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
-    try:
-        for _ in range(600):
-            try:
-                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve(store, {"XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}) as url:
         load = subprocess.run(
             [sys.executable, "-m", "bench.bench_ingest_api", url, str(seconds), str(connections),
              str(warmup)],
@@ -144,9 +121,6 @@ def _one_run(seconds: float, connections: int, warmup: float) -> dict[str, Any]:
         )
         result: dict[str, Any] = json.loads(load.stdout.strip().splitlines()[-1])
         result["writer"] = httpx.get(url + "/healthz", timeout=10).json()["writer"]
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=120)
     from xrm.store import Store
 
     with Store.open(store) as s:

@@ -23,8 +23,6 @@ from xrm.exceptions import InputError
 
 __all__ = ["dropout_ranking"]
 
-# Truth identifier types that belong to one person each: what events carry as userId.
-_USER_ID_TYPES = ("account_id", "loyalty_card", "subscriber_id", "crm_id")
 
 
 def dropout_ranking(
@@ -49,7 +47,9 @@ def dropout_ranking(
             raise InputError(f"{path}: no ground truth file; the sample business writes it (`xrm sample`)")
     if customer_key not in ("user_id", "profile_id"):
         raise InputError(f"customer_key {customer_key!r}: use user_id or profile_id")
-    types = ", ".join(f"'{t}'" for t in _USER_ID_TYPES)
+    from xrm.sample import USER_ID_TRUTH_TYPES  # the sample generator loads only when scored
+
+    types = ", ".join(f"'{t}'" for t in USER_ID_TRUTH_TYPES)
     cur = store.con.cursor()
     try:
         rows = cur.execute(

@@ -23,8 +23,6 @@ from xrm.network._derive import identity_mode, party_map_cte
 
 __all__ = ["score_relationships"]
 
-# Truth identifier types that belong to one person each (what events carry as userId).
-_USER_ID_TYPES = ("account_id", "loyalty_card", "subscriber_id", "crm_id")
 
 
 def _pr(derived: int, true: int, correct: int) -> dict[str, Any]:
@@ -44,7 +42,9 @@ def score_relationships(store: Any, truth_dir: str | Path, identity: str = "auto
         if not path.exists():
             raise InputError(f"{path}: no ground truth file; the sample business writes it (`xrm sample`)")
     mode = identity_mode(store, identity)
-    types = ", ".join(f"'{t}'" for t in _USER_ID_TYPES)
+    from xrm.sample import USER_ID_TRUTH_TYPES  # the sample generator loads only when scored
+
+    types = ", ".join(f"'{t}'" for t in USER_ID_TRUTH_TYPES)
     cur = store.con.cursor()
     try:
         cur.execute(

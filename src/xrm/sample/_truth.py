@@ -15,7 +15,11 @@ from xrm.sample._lifecycle import referral_code
 from xrm.sample._people import NULL, People
 from xrm.sample._web import Devices
 
-__all__ = ["truth_tables"]
+__all__ = ["USER_ID_TRUTH_TYPES", "truth_tables"]
+
+# The identifier types of truth/identifier_person.parquet that belong to one person each and are
+# what the sample's events carry as userId: the way from a scored customer back to its person.
+USER_ID_TRUTH_TYPES = ("account_id", "loyalty_card", "subscriber_id", "crm_id")
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -86,7 +90,7 @@ def truth_tables(
     add("email", lower(people.family_email), True)
     add("phone", mobile)
     add("phone", landline, people.household_size > 1)
-    for kind, values in (("account_id", keys.account), ("account_id", keys.account2),
+    for kind, values in (("account_id", keys.account), ("account_id", keys.account2),  # USER_ID_TRUTH_TYPES
                          ("loyalty_card", keys.card), ("loyalty_card", keys.card2),
                          ("subscriber_id", keys.subscriber), ("subscriber_id", keys.subscriber2),
                          ("crm_id", keys.crm)):
