@@ -47,7 +47,7 @@ def dropout_ranking(
             raise InputError(f"{path}: no ground truth file; the sample business writes it (`xrm sample`)")
     if customer_key not in ("user_id", "profile_id"):
         raise InputError(f"customer_key {customer_key!r}: use user_id or profile_id")
-    from xrm.sample import USER_ID_TRUTH_TYPES  # the sample generator loads only when scored
+    from xrm.sample._truth import USER_ID_TRUTH_TYPES  # the truth file's writer; loaded when scored
 
     types = ", ".join(f"'{t}'" for t in USER_ID_TRUTH_TYPES)
     cur = store.con.cursor()

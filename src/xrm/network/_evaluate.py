@@ -42,7 +42,7 @@ def score_relationships(store: Any, truth_dir: str | Path, identity: str = "auto
         if not path.exists():
             raise InputError(f"{path}: no ground truth file; the sample business writes it (`xrm sample`)")
     mode = identity_mode(store, identity)
-    from xrm.sample import USER_ID_TRUTH_TYPES  # the sample generator loads only when scored
+    from xrm.sample._truth import USER_ID_TRUTH_TYPES  # the truth file's writer; loaded when scored
 
     types = ", ".join(f"'{t}'" for t in USER_ID_TRUTH_TYPES)
     cur = store.con.cursor()

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from xrm.sample._generate import CHUNK_SIZE, EVENT_FILES, generate_sample
 from xrm.sample._params import Behaviour, Coverage, NoiseRates, SampleParams
-from xrm.sample._truth import USER_ID_TRUTH_TYPES
 
 __all__ = [
     "CHUNK_SIZE",
     "EVENT_FILES",
-    "USER_ID_TRUTH_TYPES",
     "Behaviour",
     "Coverage",
     "NoiseRates",
