@@ -43,8 +43,9 @@ def main() -> None:
     header = [
         "# Benchmarks",
         "",
-        "Written by `make bench` (`python -m bench`); every figure below was measured in that run.",
-        f"Machine: {machine_line()}.",
+        "Written by `make bench` (`python -m bench`), or one section at a time (`--only NAME`): each",
+        "section says the machine load of its own run. The last write:",
+        f"{machine_line()}.",
         "Figures are medians of repeated runs, each in a fresh process; the spread is given where",
         "there was more than one run. The machine is shared and noisy: compare ratios, not seconds.",
         "",
@@ -52,10 +53,12 @@ def main() -> None:
     body = [f"## {s.title}\n\n{s.body.strip()}\n" for s in sections]
     if args.only and args.out.exists():
         # Keep the other benchmarks' sections from the previous full run.
+        # A section run again keeps its place; a new one goes at the end.
+        fresh = {s.title: b for s, b in zip(sections, body, strict=True)}
         old = args.out.read_text(encoding="utf-8").split("\n## ")[1:]
-        kept = [f"## {chunk.strip()}\n" for chunk in old if chunk.split("\n", 1)[0] not in
-                {s.title for s in sections}]
-        body = kept + body
+        kept = [fresh.pop(title) if (title := chunk.split("\n", 1)[0]) in fresh
+                else f"## {chunk.strip()}\n" for chunk in old]
+        body = kept + list(fresh.values())
     args.out.write_text("\n".join(header) + "\n" + "\n".join(body), encoding="utf-8")
     print(f"wrote {args.out}")
 

@@ -239,10 +239,11 @@ _COLOURS = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#
 
 
 def svg_chart(results: dict[int, Any], stages: tuple[str, ...] = STAGES, key: str = "cpu_s") -> str:
-    """A log-log chart of ``key`` (CPU s by default: steadier than wall time on a shared machine)
-    against customers, one line per stage, as SVG text."""
+    """A log-log chart of ``key`` (CPU s by default: steadier than wall time on a shared machine;
+    ``peak_mb`` draws peak memory) against customers, one line per stage, as SVG text."""
     series = {s: _series(results, s, key) for s in stages}
-    what = "CPU seconds" if key == "cpu_s" else "wall seconds"
+    what, unit = {"cpu_s": ("CPU seconds", "s"), "peak_mb": ("peak memory (MB)", "MB")}.get(
+        key, ("wall seconds", "s"))
     points = [p for pts in series.values() for p in pts]
     width, height, left, right, top, bottom = 760, 440, 70, 190, 30, 50
     if not points:
@@ -273,7 +274,7 @@ def svg_chart(results: dict[int, Any], stages: tuple[str, ...] = STAGES, key: st
     for e in range(y0, y1 + 1):
         y = py(10.0 ** e)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{10.0 ** e:g} s</text>')
+        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{10.0 ** e:g} {unit}</text>')
     out.append(f'<text x="{(left + width - right) / 2}" y="{height - 12}" text-anchor="middle">customers '
                f'(about 50 events each)</text>')
     for i, (stage, pts) in enumerate(series.items()):
@@ -312,11 +313,12 @@ def _growth(results: dict[int, Any]) -> tuple[list[str], list[str], list[str]]:
     """The growth table, the verdict lines (superlinear stages), and the not-finished notes."""
     sizes = sorted(results)
     head = "| stage | " + " | ".join(f"{_human(n)} customers" for n in sizes) + \
-        " | CPU slope (all sizes) | CPU slope (largest two) |"
-    table = [head, "|---|" + "---:|" * len(sizes) + "---:|---:|"]
+        " | CPU slope, each step up | peak MB slope (largest two) | CPU slope (all sizes) " \
+        "| CPU slope (largest two) |"
+    table = [head, "|---|" + "---:|" * len(sizes) + "---:|---:|---:|---:|"]
     facts = ["| events / records (sample files) | " + " | ".join(
         f"{results[n]['facts'].get('events', 0):,} / {results[n]['facts'].get('records', 0):,}"
-        for n in sizes) + " | | |"]
+        for n in sizes) + " | | | | |"]
     verdicts: list[str] = []
     for stage in STAGES:
         # Slopes of CPU seconds: wall time on a shared machine moves with the other work on it.
@@ -325,7 +327,11 @@ def _growth(results: dict[int, Any]) -> tuple[list[str], list[str], list[str]]:
         last = fit_slope(pts[-2:]) if len(pts) >= 2 else None
         cells = " | ".join(_cell(results[n]["stages"].get(stage)) for n in sizes)
         fmt = lambda s: "" if s is None else f"{s:.2f}"  # noqa: E731
-        table.append(f"| {stage} | {cells} | {fmt(whole)} | {fmt(last)} |")
+        # The growth exponent between each pair of neighbouring sizes: where it bends, not only its mean.
+        steps = ", ".join(fmt(fit_slope(pts[j:j + 2])) for j in range(len(pts) - 1))
+        mem = _series(results, stage, "peak_mb")
+        table.append(f"| {stage} | {cells} | {steps} | {fmt(fit_slope(mem[-2:]))} | {fmt(whole)} "
+                     f"| {fmt(last)} |")
         if last is not None and last > SUPERLINEAR and pts[-1][1] >= MIN_SECONDS and stage != "sample":
             verdicts.append(
                 f"**{stage}** grows faster than linearly: slope {last:.2f} between "
@@ -424,6 +430,7 @@ def run(quick: bool) -> Section:
         store.write_text(json.dumps({str(k): v for k, v in sorted(results.items())}, indent=1) + "\n",
                          encoding="utf-8")
     (RESULTS / "scale.svg").write_text(svg_chart(results), encoding="utf-8")
+    (RESULTS / "scale-memory.svg").write_text(svg_chart(results, key="peak_mb"), encoding="utf-8")
     table, verdicts, notes = _growth(results)
     extra = _extrapolation(results)
     # A kept earlier run (the code before a change) to compare with: bench/results/scale-baseline.json.
@@ -442,6 +449,7 @@ def run(quick: bool) -> Section:
         "under a scratch folder.",
         "",
         "![CPU seconds per stage against customers, log-log](bench/results/scale.svg)",
+        "![Peak memory per stage against customers, log-log](bench/results/scale-memory.svg)",
         "",
         *table,
         "",

@@ -27,6 +27,7 @@ from xrm.exceptions import ConfigError
 __all__ = ["Settings", "load_settings"]
 
 DEFAULT_CONFIG_FILE = "xrm.toml"
+_SECRETS = {"secret_key", "smtp_password", "webhook_secret", "store_encryption_key"}
 
 
 class Settings(BaseSettings):
@@ -84,6 +85,21 @@ class Settings(BaseSettings):
         default=None,
         description="Where DuckDB spills when memory_limit is reached (default: next to the store).",
     )
+    store_encryption_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Key that encrypts the store file at rest (DuckDB AES-256-GCM: every block, the WAL, spill "
+            "files and backups), at least 16 characters. Empty: a plain file. Convert an existing "
+            "store with `xrm store encrypt` / `xrm store decrypt`; a lost key cannot be recovered."
+        ),
+    )
+    store_encryption_unsafe_crypto: bool = Field(
+        default=False,
+        description=(
+            "Let DuckDB's built-in mbedtls write the encrypted store when its httpfs extension "
+            "(OpenSSL) is not installed; DuckDB calls that not securely encrypted. For tests only."
+        ),
+    )
     default_region: str = Field(
         default="DE",
         description="Region for phone numbers without a country code (ISO 3166 alpha-2).",
@@ -140,8 +156,9 @@ class Settings(BaseSettings):
     schedule_poll_seconds: float = Field(
         default=60.0, ge=0,
         description=(
-            "How often `xrm serve` runs the scheduled campaigns that are due (0: never; then run "
-            "`xrm campaign due` from cron)."
+            "How often `xrm serve` runs the scheduled campaigns that are due and merges new orders "
+            "into the needs profiles (0: never; then run `xrm campaign due` and `xrm needs update` "
+            "from cron)."
         ),
     )
     # -- api: the event API (`xrm serve`) ------------------------------------------------------
@@ -174,6 +191,18 @@ class Settings(BaseSettings):
             f"engine = {value!r} is not known; use 'duckdb', 'spark' or 'spark://HOST:PORT'"
         )
 
+    @field_validator("store_encryption_key")
+    @classmethod
+    def _strong_enough_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError(
+                "store_encryption_key is shorter than 16 characters; use a long random one, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -203,7 +232,8 @@ def load_settings(**overrides: Any) -> Settings:
         problems = []
         for err in exc.errors():
             field = ".".join(str(p) for p in err["loc"]) or "(settings)"
-            problems.append(f"  {field} = {err.get('input')!r}: {err['msg']}")
+            shown = "'***'" if field in _SECRETS else repr(err.get("input"))  # never echo a secret
+            problems.append(f"  {field} = {shown}: {err['msg']}")
         source = os.environ.get("XRM_CONFIG", DEFAULT_CONFIG_FILE)
         raise ConfigError(
             f"invalid settings (from arguments, XRM_* variables or {source}):\n"

@@ -19,6 +19,7 @@ __all__ = [
     "NotYetImplemented",
     "StoreBusy",
     "StoreError",
+    "StoreKeyError",
     "StoreVersionError",
     "XrmError",
 ]
@@ -42,6 +43,10 @@ class StoreVersionError(StoreError):
 
 class StoreBusy(StoreError):
     """Another process holds the store's write lock (DuckDB allows one writing process)."""
+
+
+class StoreKeyError(StoreError):
+    """The store is encrypted and its key is missing or wrong, or a key is set for a plain store."""
 
 
 class InputError(XrmError, ValueError):

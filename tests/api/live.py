@@ -91,13 +91,17 @@ class ServerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServerProcess:
+        self.start_process()
+        wait_until_up(self.url, self.proc)
+        return self
+
+    def start_process(self) -> None:
+        """Start it without waiting (the caller waits, with its own timeout)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "xrm.api", "--store", str(self.store), "--port", str(self.port),
              "--log-level", "warning"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        wait_until_up(self.url, self.proc)
-        return self
 
     def kill(self) -> None:
         assert self.proc is not None

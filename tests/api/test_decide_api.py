@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -184,4 +184,124 @@ def test_the_gate_reads_consent_as_interact_does(api_settings: Settings) -> None
                                     else valid_customers(cur, [str(pid)], channel, "marketing", at,
                                                          customer_key="profile_id"))
                     assert gate.consented(who, channel, "marketing", at) == expected, (who, channel)
+        cur.close()
+
+
+def _wait_rows(live: Live, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Rows written by the decision-log flush (every FLUSH_EVERY_S): poll a few seconds."""
+    for _ in range(100):
+        rows = live.rows(sql, params)
+        if rows:
+            return rows
+        time.sleep(0.05)
+    return []
+
+
+def test_a_decision_is_audited_with_the_key_and_the_profile(api_settings: Settings) -> None:
+    _shop(api_settings)
+    with Store.open(api_settings) as store:  # u0 belongs to profile 7 (another id of theirs: u0-app)
+        store.sql("INSERT INTO profiles (profile_id, status, created_at, updated_at) "
+                  "VALUES (7, 'active', now(), now())")
+        store.sql("INSERT INTO identifiers (id_type, id_value, profile_id) VALUES "
+                  "('user_id', 'u0', 7), ('user_id', 'u0-app', 7)")
+    for live in serve_in_thread(api_settings):
+        _as_reader(live)
+        r = live.client.post("/v1/decide", json={"userId": "u0", "context": {"channel": "web"}},
+                             headers={"X-Xrm-Purpose": "homepage offers"})
+        assert r.status_code == 200, r.text
+        d = r.json()
+        assert d["customer"]["profileId"] == 7
+        rows = _wait_rows(live, "SELECT key_name, action, target, purpose, method, path FROM api_audit "
+                          "WHERE action = 'profile.decide'", [])
+        assert rows == [("decider", "profile.decide", "7", "homepage offers", "POST", "/v1/decide")]
+        # Written in the same transaction as the decision it audits.
+        assert live.rows("SELECT count(*) FROM decisions WHERE decision_id = ?", [d["decisionId"]]) == [(1,)]
+        # A stranger's identifier is not written to the audit log (it may be personal data).
+        _decide(live, email="neu@kaffee-kunde.de", context={"channel": "web"})
+        rows = _wait_rows(live, "SELECT target FROM api_audit WHERE action = 'profile.decide' "
+                          "ORDER BY audit_id OFFSET 1", [])
+        assert rows == [(None,)]
+
+
+def test_writes_from_any_path_are_seen_by_the_very_next_decision(shop: Live) -> None:
+    """Consent, caps and suppression are held in memory: a write committed through the store
+    directly (not the event API: a console or campaign path) still decides the next call."""
+    from xrm.interact._suppression import suppress
+
+    store: Store = shop.app.state.store
+    email = {"userId": "u6", "context": {"channel": "email"}}
+    assert _decide(shop, **email)["offers"] == []  # no consent yet; the gate's memory is warm
+    for round_ in range(3):
+        record_consent(store, "u6", "email", "marketing", "granted", source="console")
+        assert "espresso" in {o["offerId"] for o in _decide(shop, **email)["offers"]}, round_
+        record_consent(store, "u6", "email", "marketing", "revoked", source="console")
+        after = _decide(shop, **email)
+        assert after["offers"] == [] and "no valid email consent" in after["ineligible"]["espresso"]
+    record_consent(store, "u6", "email", "marketing", "granted", source="console")
+    sent = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=2)
+    store.sql("INSERT INTO messages (message_id, customer, channel, purpose, status, not_before, created_at, "
+              "sent_at) VALUES ('m-u6', 'u6', 'email', 'marketing', 'sent', ?, ?, ?)", [sent, sent, sent])
+    capped = _decide(shop, **email)
+    assert capped["offers"] == []
+    assert capped["ineligible"]["espresso"] == "contact policy: email cap of 1 in 24 hours reached"
+    with store.transaction() as tx:
+        suppress(tx, {"customer": ["u8"]}, reason="erasure", at=sent, region=store.settings.default_region)
+    record_consent(store, "u8", "email", "marketing", "granted", source="console")
+    gone = _decide(shop, userId="u8", context={"channel": "email"})
+    assert gone["offers"] == [] and gone["ineligible"]["espresso"].startswith("suppressed")
+
+
+def test_the_write_stamp_moves_with_every_commit_and_only_then(api_settings: Settings) -> None:
+    from pathlib import Path
+
+    from xrm.api._decide import _file_stamp
+
+    with Store.open(api_settings) as store:
+        path = Path(store.path)
+        seen = {_file_stamp(path)}
+        for n in range(40):
+            record_consent(store, f"c{n}", "email", "marketing", "granted", source="t")
+            now = _file_stamp(path)
+            assert now not in seen, n  # each commit: a new stamp, never an old one again
+            seen.add(now)
+            store.sql("SELECT count(*) FROM consents").fetchall()
+            assert _file_stamp(path) == now  # reading moves nothing
+        store.sql("CHECKPOINT")
+        assert _file_stamp(path) not in seen
+
+
+def test_a_read_right_after_the_stamp_moved_is_not_trusted_alone(
+    api_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit's log is written before the commit is visible: a read that began within SETTLE_S
+    of the stamp's first sighting may have missed it, so the next decision reads again."""
+    from xrm.api._decide import SETTLE_S, Gate, Identities
+
+    with Store.open(api_settings) as store:
+        gate = Gate(store, Identities())
+        cur = store.con.cursor()
+        record_consent(store, "u1", "email", "marketing", "granted", source="t")
+        gate.fresh(cur)  # the stamp is new: read, but not settled
+        reads: list[int] = []
+        real = gate._sync
+
+        def counted(c: Any) -> None:
+            reads.append(1)
+            real(c)
+
+        monkeypatch.setattr(gate, "_sync", counted)
+        assert not gate._settled
+        gate.fresh(cur)
+        assert len(reads) == 1  # not trusted alone: read again
+        time.sleep(SETTLE_S)
+        gate.fresh(cur)  # began SETTLE_S after the first sighting (if the last one did not): settled
+        assert gate._settled
+        n = len(reads)
+        gate.fresh(cur)
+        gate.fresh(cur)
+        assert len(reads) == n  # settled and nothing committed since: no read
+        record_consent(store, "u1", "email", "marketing", "revoked", source="t")
+        gate.fresh(cur)
+        assert len(reads) == n + 1 and not gate._settled
+        assert not gate.consented(["u1"], "email", "marketing", datetime(2100, 1, 1))
         cur.close()

@@ -66,9 +66,12 @@ def test_growth_names_the_superlinear_step_and_the_step_that_did_not_finish():
     assert verdicts[0].startswith("**identities** grows faster than linearly: slope 2.00")
     assert notes == ["- 100k customers, network: not finished: killed by SIGKILL"]
     load = next(row for row in table if row.startswith("| load |"))
-    assert load.endswith("| 1.00 | 1.00 |")
+    # Slopes per step up (10k->50k, 50k->100k), of peak memory (flat), overall, of the largest two.
+    assert load.endswith("| 1.00, 1.00 | 0.00 | 1.00 | 1.00 |")
+    ident = next(row for row in table if row.startswith("| identities |"))
+    assert ident.endswith("| 2.00, 2.00 | 0.00 | 2.00 | 2.00 |")
     assert table[2] == ("| events / records (sample files) | 500,000 / 20,000 | 2,500,000 / 100,000 "
-                        "| 5,000,000 / 200,000 | | |")
+                        "| 5,000,000 / 200,000 | | | | |")
 
 
 def test_chart_is_svg_with_a_line_per_stage_that_finished_twice():
@@ -80,3 +83,9 @@ def test_chart_is_svg_with_a_line_per_stage_that_finished_twice():
     assert len(root.findall(f"{ns}polyline")) == len(bench_scale.STAGES)
     labels = {t.text for t in root.findall(f"{ns}text")}
     assert set(bench_scale.STAGES) <= labels
+
+
+def test_memory_chart_has_megabytes_on_its_axis():
+    root = ET.fromstring(bench_scale.svg_chart(_results("identities"), key="peak_mb"))
+    texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any("peak memory" in t for t in texts) and any(t.endswith(" MB") for t in texts)

@@ -5,6 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from xrm.cli import app
+from xrm.store import all_schemas
 
 runner = CliRunner()
 
@@ -13,7 +14,8 @@ def test_init_and_info_json(tmp_path):
     store = tmp_path / "cli.duckdb"
     result = runner.invoke(app, ["--store", str(store), "init", "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["schemas"]["ingest"] == 1
+    ingest = next(s for s in all_schemas() if s.capability == "ingest")
+    assert json.loads(result.stdout)["schemas"]["ingest"] == ingest.latest
     result = runner.invoke(app, ["--store", str(store), "info", "--json"])
     assert json.loads(result.stdout)["tables"]["events"] == 0
 

@@ -125,3 +125,44 @@ def test_a_new_offer_is_seen_after_refresh(shop) -> None:
     assert "mug" not in {o.offer_id for o in decider.decide("u1", "web", k=5, now=NOW).offers}
     decider.refresh()
     assert decider.decide("u1", "web", k=5, explore=0.0, now=NOW).offers[0].offer_id == "mug"
+
+
+class _Notes:
+    """A rider: rows of a table of its own, written with the decision log (as the API's audit)."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.rows: list[list[str]] = []
+        self.fail = fail
+
+    @property
+    def pending(self) -> int:
+        return len(self.rows)
+
+    def take(self) -> list[list[str]]:
+        rows, self.rows = self.rows, []
+        return rows
+
+    def write(self, tx, rows) -> None:
+        tx.executemany("INSERT INTO notes VALUES (?)", rows)
+        if self.fail:
+            raise OSError("disk full")
+
+    def give_back(self, rows) -> None:
+        self.rows[:0] = rows
+
+
+def test_riders_are_written_in_the_log_transaction_and_kept_when_it_fails(shop) -> None:
+    shop.sql("CREATE TABLE notes (note VARCHAR)")
+    decider = Decider(shop, seed=5, check_every=None)
+    notes = _Notes(fail=True)
+    decider.riders.append(notes)
+    for c in range(3):
+        notes.rows.append([f"read u{c}"])
+        decider.decide(f"u{c}", "web", now=NOW)
+    with pytest.raises(OSError, match="disk full"):
+        decider.flush()
+    # Neither the decisions nor the notes were written; both wait for the next flush.
+    assert (shop.count("decisions"), shop.count("notes"), decider.pending, notes.pending) == (0, 0, 3, 3)
+    notes.fail = False
+    assert decider.flush() == 3
+    assert (shop.count("decisions"), shop.count("notes"), decider.pending, notes.pending) == (3, 3, 0, 0)

@@ -117,3 +117,77 @@ def test_build_writes_recommendations_with_reasons(store):
 def test_build_on_empty_store_says_so(store):
     summary = build_recommendations(store)
     assert summary["customers"] == 0 and "no `Order Completed`" in summary["note"]
+
+
+def _reference_rows(frame: pd.DataFrame, blend: Blend, k: int) -> list[tuple]:
+    """The per-customer, per-row ranking that the vectorised one replaced (issue 9), kept as the
+    reference: its reasons are spelled out row by row with the public ``repeat_words``."""
+    from xrm.customize._build import repeat_words
+
+    names = {str(i): v for i, v in frame.drop_duplicates("item").set_index("item")["name"].items()}
+    data = Baskets.from_frame(frame)
+    blend.fit(data)
+    rep, now = blend.repeat, float(data.last_t.max())
+    cycles = {(int(u), int(i)): (int(n), (lst - fst) / (n - 1) if n >= 2 else None, now - lst)
+              for u, i, n, fst, lst in zip(rep.cycle_user, rep.cycle_item, rep.cycle_n, rep.cycle_first,
+                                           rep.cycle_last, strict=True)}
+    name = lambda i: str(names.get(str(data.items[i])) or data.items[i])  # noqa: E731
+    rows = []
+    users = np.arange(data.n_users)
+    feats = blend.features(users)
+    idx, sc = top_k(blend.weights[0] + np.tensordot(blend.weights[1:], feats, axes=1), min(k, data.n_items))
+    for u in users:
+        for rank, (item, logit) in enumerate(zip(idx[u], sc[u], strict=True), 1):
+            f = feats[:, u, item]
+            parts = blend.weights[1:] * f
+            signal = int(np.argmax([parts[:5].sum(), parts[5], parts[6], parts[7]]))
+            reason = f"{name(item)} is popular: bought by {blend.popularity.share[item]:.0%} of customers"
+            if signal == 0 and (u, item) in cycles:
+                reason = repeat_words(name(item), *cycles[(u, item)])
+            elif signal == 1:
+                row = rep.matrix[u]
+                col = blend.cooc.matrix[row.indices, item].toarray().ravel() * row.data
+                src = row.indices[int(np.argmax(col))]
+                reason = f"customers who bought {name(src)} often buy {name(item)} next"
+            elif signal == 2:
+                reason = f"customers with baskets like this one buy {name(item)}"
+            rows.append((str(data.customers[u]), str(data.items[item]), rank, float(1 / (1 + np.exp(-logit))),
+                         float(f[0]), float(f[5]), float(f[6]), float(blend.popularity.share[item]), reason))
+    return rows
+
+
+@pytest.mark.parametrize("weights", [
+    None,  # learned
+    [-6.0, 0.5, 0, 0, 0, 0, 8.0, 0.5, 0.1],  # co-occurrence carries most
+    [-6.0, 0.5, 0, 0, 0, 0, 0.5, 8.0, 0.1],  # ALS carries most
+    [-6.0, 3.0, 0, 0, 0, 0, 3.0, 3.0, 3.0],  # a mix, popularity included
+])
+def test_vectorised_ranking_equals_the_row_by_row_reference(weights):
+    from xrm.customize._build import rank_recommendations
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for c in range(120):
+        for b in range(int(rng.integers(1, 6))):
+            items = {f"p{i}" for i in rng.choice(30, int(rng.integers(1, 4)), replace=False)}
+            if c % 3 == 0:
+                items.add("staple")  # bought again and again: cycles, same-day repeats
+            ts = T0 + pd.Timedelta(days=int(b * rng.integers(0, 60)), hours=int(rng.integers(0, 3)))
+            rows += [(f"c{c}", i, ts, f"c{c}-{b}", f"name {i}", "cat") for i in items]
+    frame = pd.DataFrame(rows, columns=["customer", "item", "ts", "basket", "name", "category"])
+
+    def blend() -> Blend:
+        if weights is None:
+            return Blend(als=ALSSignal(factors=8, iterations=5))
+        return Blend(als=ALSSignal(factors=8, iterations=5), learn_weights=False, weights=np.array(weights))
+
+    recs, _, _ = rank_recommendations(frame, k=6, blend=blend())
+    expected = pd.DataFrame(_reference_rows(frame, blend(), 6), columns=list(recs.columns))
+    pd.testing.assert_frame_equal(recs, expected, check_exact=True)
+    kinds = recs["reason"].str.extract(r"^(bought|customers who|customers with|.* is popular)")[0]
+    if weights is not None and weights[6] == 8.0:
+        assert (kinds == "customers who").sum() > 100  # the co-occurrence reasons were compared
+    if weights is not None and weights[7] == 8.0:
+        assert (kinds == "customers with").sum() > 100  # and the ALS ones
+    if weights is not None and weights[8] == 3.0:
+        assert kinds.isin(["bought"]).any() and kinds.str.endswith("popular").any()

@@ -1,4 +1,4 @@
-"""The fast paths of BG/NBD and Gamma-Gamma give the same numbers as the plain formulas.
+"""The fast paths of BG/NBD, Pareto/NBD and Gamma-Gamma give the same numbers as the plain formulas.
 
 Fitting sums the Γ/ψ terms once per distinct frequency and fits identical rows once with their
 count; scoring evaluates the 2F1 term once per distinct (x, T). Each is checked here against the
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy.special import digamma, gammaln
 
-from xrm.differentiate import BetaGeoNBD, GammaGamma, discounted_clv
+from xrm.differentiate import BetaGeoNBD, GammaGamma, ParetoNBD, _paretonbd, discounted_clv
 from xrm.differentiate._bgnbd import _compress, _expected, _nll_and_grad, _Rows
 from xrm.exceptions import ModelError
 
@@ -128,3 +128,53 @@ def test_horizon_must_not_be_negative(population):
     m = BetaGeoNBD().set_params(**TRUE)
     with pytest.raises(ModelError, match="horizon t must be >= 0"):
         m.expected_purchases(population, -1.0)
+
+
+def _plain_pnbd_nll(p: np.ndarray, d: pd.DataFrame) -> float:
+    """Pareto/NBD per customer by SciPy's 2F1 (the scoring path), summed: no grouping, no series."""
+    x, t_x, T = (d[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    return -float(_paretonbd._loglik(p, x, t_x, T).sum())
+
+
+@pytest.mark.parametrize("p", [[0.553, 10.578, 0.606, 11.669],  # α < β (CDNOW)
+                               [0.5, 12.0, 0.6, 3.0],  # α > β
+                               [1.3, 2.0, 0.8, 2.0]])  # α = β: A0 needs no series
+def test_pareto_nbd_likelihood_and_gradient_match_the_plain_formula(population, p):
+    p = np.array(p)
+    rows = _paretonbd._Rows(*(population[c].to_numpy(float) for c in ("frequency", "recency", "T")))
+    assert len(rows.px) < 2 * len(rows.x)  # customers share (x, t) pairs: fewer series than rows
+    value, grad = _paretonbd._nll_and_grad(p, rows, 0.0)
+    assert value == pytest.approx(_plain_pnbd_nll(p, population), rel=1e-12)
+    assert grad is not None
+    numeric = []
+    for i in range(4):
+        h = 1e-6 * p[i]
+        up, dn = p.copy(), p.copy()
+        up[i] += h
+        dn[i] -= h
+        numeric.append((_plain_pnbd_nll(up, population) - _plain_pnbd_nll(dn, population)) / (2 * h))
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5)
+
+
+def test_pareto_nbd_falls_back_to_finite_differences_when_the_series_is_long(population):
+    rows = _paretonbd._Rows(*(population[c].to_numpy(float) for c in ("frequency", "recency", "T")))
+    p = np.array([0.5, 0.01, 0.6, 50.0])  # z = (β-α)/(β+t) near 1: the series would need > 400 terms
+    value, grad = _paretonbd._nll_and_grad(p, rows, 0.0)
+    assert grad is None and value == pytest.approx(_plain_pnbd_nll(p, population), rel=1e-12)
+
+
+def test_pareto_nbd_fit_recovers_its_own_population():
+    rng = np.random.default_rng(5)
+    n, truth = 20_000, {"r": 0.55, "alpha": 10.5, "s": 0.6, "beta": 11.7}
+    T = rng.integers(26 * 7, 52 * 7 + 1, n) / 7.0
+    lam = rng.gamma(truth["r"], 1.0 / truth["alpha"], n)
+    life = rng.exponential(1.0 / rng.gamma(truth["s"], 1.0 / truth["beta"], n))
+    alive_for = np.minimum(life, T)
+    x = rng.poisson(lam * alive_for).astype(float)
+    last = np.where(x > 0, alive_for * rng.beta(np.maximum(x, 1), 1.0), 0.0)  # max of x uniforms
+    last_day = np.where(x > 0, np.clip(np.ceil(last * 7), 1, T * 7), 0)  # whole days, as stored
+    data = pd.DataFrame({"frequency": x, "recency": last_day / 7, "T": T})
+    m = ParetoNBD().fit(data)
+    for k, v in truth.items():
+        se = m.se_[k]
+        assert se is not None and abs(m.params_[k] - v) < 4 * se, (k, m.params_[k], v, se)

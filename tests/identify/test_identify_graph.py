@@ -160,3 +160,28 @@ def test_no_data_and_records_without_identifiers(store, seed):
     # The deterministic graph alone: e-mail is evidence, never glue (fuzzy linkage may join them).
     resolve_identities(store, IdentityRules.from_mapping({"linkage": {"enabled": False}}))
     assert len({seed.profile_of(f"nl:{i}") for i in (1, 2, 3)}) == 3
+
+
+def test_first_run_insert_and_later_sync_write_the_same_tables(tmp_path, settings, seed):
+    """A first run fills the empty tables with plain INSERTs (issue 9); a later run syncs them row
+    by row. Both must leave the same rows: here the later run repairs rows removed and altered."""
+    Seed = type(seed)
+    tables = {"identifiers": "id_type, id_value", "profile_records": "record_id",
+              "event_profiles": "message_id", "profile_evidence": "profile_id, id_type, id_value"}
+    contents = []
+    for name, rerun in (("once", False), ("twice", True)):
+        with Store.open(settings.model_copy(update={"store_path": tmp_path / f"{name}.duckdb"})) as s:
+            seed = Seed(s)
+            _family(seed)
+            resolve_identities(s)
+            if rerun:
+                s.sql("DELETE FROM event_profiles WHERE message_id = 'e2'")
+                s.sql("INSERT INTO event_profiles VALUES ('gone', 999)")
+                s.sql("UPDATE profile_records SET profile_id = 999 WHERE record_id = 'crm:1'")
+                s.sql("DELETE FROM profile_evidence WHERE id_type = 'phone'")
+                assert s.count("event_profiles") == 4
+                resolve_identities(s)
+            contents.append({t: s.sql(f"SELECT * FROM {t} ORDER BY {k}").fetchall()
+                             for t, k in tables.items()})
+    assert contents[0] == contents[1]
+    assert len(contents[0]["event_profiles"]) == 4 and contents[0]["profile_evidence"]

@@ -31,6 +31,8 @@ class NewKey(BaseModel):
     workspace: str | None = Field(default=None, description="Source name its events get (default: name).")
     rate_per_s: float | None = Field(default=None, gt=0, description="Requests/s (default: settings).")
     burst: int | None = Field(default=None, ge=1, description="Bucket size (default: settings).")
+    max_event_kb: int | None = Field(default=None, ge=1, le=32, description="KB per call (default: 32).")
+    max_batch_kb: int | None = Field(default=None, ge=1, le=500, description="KB per batch (default: 500).")
 
 
 class Rotation(BaseModel):
@@ -51,7 +53,8 @@ def keys(request: Request) -> dict[str, Any]:
 @router.post("/keys", summary="Create an API key (its token is in this answer only)")
 def create(request: Request, body: NewKey, purpose: Purpose = None) -> dict[str, Any]:
     key, token = create_key(request.app.state.store, body.name, body.scope, workspace=body.workspace,
-                            rate_per_s=body.rate_per_s, burst=body.burst)
+                            rate_per_s=body.rate_per_s, burst=body.burst, max_event_kb=body.max_event_kb,
+                            max_batch_kb=body.max_batch_kb)
     _changed(request)
     audit(request, "key.create", key.key_id, purpose)
     return {**key.as_dict(), "token": token}

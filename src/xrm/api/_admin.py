@@ -54,7 +54,7 @@ async def backup(
         lock = request.app.state.backup_lock = asyncio.Lock()
     async with lock:
         try:
-            info = await run_in_threadpool(backup_store, store.con, tmp)
+            info = await run_in_threadpool(backup_store, store.con, tmp, key=store.encryption_key)
         except Exception:
             tmp.unlink(missing_ok=True)
             raise

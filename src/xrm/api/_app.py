@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI
 
 from xrm import __version__
 from xrm._redact import install_redaction
-from xrm.api import _access, _admin, _decide, _events, _health, _identify, _profiles, _scheduler
+from xrm.api import _access, _admin, _decide, _events, _health, _identify, _network, _profiles, _scheduler
 from xrm.api._auth import KeyRing, require
 from xrm.api._errors import install_error_handlers
 from xrm.api._writer import EventWriter
@@ -61,6 +61,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(_events.router, dependencies=[Depends(require("write"))])
     app.include_router(_profiles.router, dependencies=[Depends(require("read"))])
     app.include_router(_decide.router, dependencies=[Depends(require("read"))])  # POST /v1/decide
+    app.include_router(_network.router, dependencies=[Depends(require("read"))])  # /v1/network/...
     app.include_router(_access.router, dependencies=[Depends(require("admin"))])
     # The review queue changes profiles and the golden record is personal data: admin keys only.
     app.include_router(_identify.router, dependencies=[Depends(require("admin"))])

@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, Header, Query, Request
 
 from xrm.api._audit import MAX_PURPOSE, AuditWriter
+from xrm.api._body import BATCH_LIMIT, EVENT_LIMIT
 from xrm.api._errors import ApiError
 from xrm.api._keys import SCOPES, hash_token, key_count, verify_token
-from xrm.api._limits import RateLimiter, retry_after_header
+from xrm.api._limits import RateLimiter, check_key_sizes, retry_after_header
 from xrm.config import Settings
 
 if TYPE_CHECKING:
@@ -61,6 +62,8 @@ class Principal:
     workspace: str
     rate_per_s: float
     burst: int
+    max_event_bytes: int = EVENT_LIMIT  # a key's own size limits (lower only; docs/api.md)
+    max_batch_bytes: int = BATCH_LIMIT
 
     def allows(self, need: str) -> bool:
         return need in SCOPES.get(self.scope, frozenset())
@@ -128,7 +131,9 @@ class KeyRing:
         if key is None:
             return None
         return Principal(key.key_id, key.name, key.scope, key.workspace,
-                         key.rate_per_s or s.api_rate_per_s, key.burst or s.api_rate_burst)
+                         key.rate_per_s or s.api_rate_per_s, key.burst or s.api_rate_burst,
+                         (key.max_event_kb or EVENT_LIMIT // 1024) * 1024,
+                         (key.max_batch_kb or BATCH_LIMIT // 1024) * 1024)
 
     def authorize(self, token: str | None, need: str) -> Principal:
         """The principal for this token if it may do ``need`` now; else 401, 403 or 429."""
@@ -248,6 +253,7 @@ def event_source(request: Request, body: dict[str, Any]) -> str:
             )
         who = ring.authorize(str(key) if key else None, "write")
         request.state.principal = who
+    check_key_sizes(request, body, who)
     return who.workspace
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 
 from xrm.api._errors import ApiError
+from xrm.api._limits import key_limit
 
 __all__ = ["BATCH_LIMIT", "EVENT_LIMIT", "read_json", "too_large"]
 
@@ -31,11 +32,14 @@ EVENT_LIMIT = 32 * 1024  # Segment: 32 KB per call
 BATCH_LIMIT = 500 * 1024  # Segment: 500 KB per batch request
 
 
-def too_large(what: str, size: int, limit: int) -> ApiError:
+_SEGMENT_RULE = "Segment's limits: 32 KB per event, 500 KB per batch"
+
+
+def too_large(what: str, size: int, limit: int, *, rule: str | None = None) -> ApiError:
     return ApiError(
         413, "payload_too_large",
         f"{what}: {size:,} bytes is over the limit of {limit // 1024} KB; send fewer or smaller "
-        f"events per request (Segment's limits: 32 KB per event, 500 KB per batch)",
+        f"events per request ({rule or _SEGMENT_RULE})",
     )
 
 
@@ -46,9 +50,13 @@ async def read_json(request: Request, *, limit: int, what: str) -> Any:
             415, "unsupported_encoding",
             f"Content-Encoding {encoding!r} is not supported; send the body plain or gzip-compressed",
         )
+    rule = None
+    own = key_limit(getattr(request.state, "principal", None), batch=what == "batch")
+    if own is not None and own[0] < limit:  # the key (known from its header) has a lower limit
+        limit, rule = own
     declared = request.headers.get("content-length")
     if encoding != "gzip" and declared and declared.isdigit() and int(declared) > limit:
-        raise too_large(what, int(declared), limit)
+        raise too_large(what, int(declared), limit, rule=rule)
     chunks, size = [], 0
     inflate = zlib.decompressobj(wbits=31) if encoding == "gzip" else None
     async for chunk in request.stream():
@@ -61,11 +69,12 @@ async def read_json(request: Request, *, limit: int, what: str) -> Any:
                     f"body: Content-Encoding is gzip but the body is not valid gzip ({exc})",
                 ) from None
             if inflate.unconsumed_tail:
-                raise too_large(what, limit + 1, limit)
+                raise too_large(what, limit + 1, limit, rule=rule)
         size += len(chunk)
         if size > limit:
-            raise too_large(what, size, limit)
+            raise too_large(what, size, limit, rule=rule)
         chunks.append(chunk)
+    request.state.body_bytes = size  # checked against the key's limit once a body writeKey names it
     raw = b"".join(chunks)
     if not raw.strip():
         raise ApiError(400, "invalid_json", f"{what}: the body is empty; send a JSON object")

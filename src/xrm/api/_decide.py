@@ -6,8 +6,11 @@
 The customer is found through the identity graph (userId, anonymousId, email, phone or
 profileId); one not found, or without purchases, gets the new-customer path (popularity), not
 an error. Offers come from the server's :class:`~xrm.customize.Decider` (offers, policy and
-features in memory); consent, suppression and the contact policy are checked per decision on
-the store, never cached. The answer carries a ``decisionId``: a response is a track event
+features in memory). The identity graph, consent, suppression and contact counts are held in
+memory too, exact for every write committed before the decision (:class:`Gate`: a write stamp
+checked per decision, the store read again only when it moved), so a decision seldom queries.
+Each decision is audited (``api_audit``, action ``profile.decide``) in the same transaction as
+its decision-log row. The answer carries a ``decisionId``: a response is a track event
 ``Offer Clicked`` / ``Offer Purchased`` / ``Offer Ignored`` with ``properties.decision_id`` and
 ``properties.offer_id`` sent to the event API, and it updates the policy before that call's 200.
 """
@@ -17,17 +20,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from math import inf
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request
+import orjson
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from xrm.api._audit import MAX_PURPOSE, AuditBuffer
+from xrm.api._auth import Principal
 from xrm.api._errors import ApiError
 from xrm.exceptions import InputError
 
@@ -46,16 +55,27 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 # Request field -> identity-graph id_type.
 ID_FIELDS = {"userId": "user_id", "anonymousId": "anonymous_id", "email": "email", "phone": "phone"}
 MAX_LIMIT = 20
-FLUSH_EVERY_S = 0.2
+FLUSH_EVERY_S = 0.5  # decisions and their audit rows are logged in groups at most this long after
+CONTACTS_EVERY_S = 5.0  # sent/bounced updates to messages: read again at most this stale
+# A commit writes the log before it is visible to readers (its fsync lies between): a read that
+# began this soon after the stamp first moved may have missed it, so it is not trusted alone.
+SETTLE_S = 0.1
 # Tables whose changes a decision must see; the catalogue's estimated_size grows with every
 # committed insert (deletes leave it, but an erasure also adds a suppression).
-_WATCHED = ("consents", "suppressions", "messages", "merge_log")
+_WATCHED = ("consents", "suppressions", "messages", "merge_log", "identifiers", "profile_evidence")
 _SIZES = (
     "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
     f"AND table_name IN {_WATCHED!r}"
 )
+# Marketing messages that count against the caps (as interact's contact_counts), newest week.
+_CONTACTS = (
+    "SELECT customer, channel, coalesce(sent_at, not_before) FROM messages WHERE purpose <> 'service' "
+    "AND status IN ('queued', 'sending', 'sent', 'retry') AND coalesce(sent_at, not_before) > ?"
+)
+# As _auth.purpose_of, but declared on the endpoint: a sync dependency would cost a thread hop.
+_WHY = "Why the data is read (kept in the audit log)."
 _EPOCH = datetime(1970, 1, 1)
-  # decisions are logged in groups at most this long after they were made
+_DAY, _WEEK = timedelta(days=1), timedelta(days=7)
 
 
 class DecideContext(BaseModel):
@@ -104,7 +124,14 @@ class Who:
 
 
 class _State:
-    """The server's decider (made on first use), its flusher and the decide path's cursor."""
+    """The server's decider (made on first use), its flusher, the gate and the loop's cursor.
+
+    Threads: decisions run on the event loop (memory only: a thread hop would cost more than the
+    decision); the one ``xrm-decide`` thread builds the decider, writes the decision log with its
+    audit rows every :data:`FLUSH_EVERY_S`, reads the gate's state again after its own commit (so
+    a decision seldom finds the write stamp moved) and refreshes the decider's stamps. Each
+    thread has its own DuckDB cursor.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -113,16 +140,22 @@ class _State:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-decide")
         self.flusher: asyncio.Task[None] | None = None
         self._cur: duckdb.DuckDBPyConnection | None = None
+        self._bg_cur: duckdb.DuckDBPyConnection | None = None
         self.rules: Any = None
         self.ids = Identities()
         self.gate = Gate(store, self.ids)
+        self.audit = AuditBuffer()
 
     @property
     def cur(self) -> duckdb.DuckDBPyConnection:
         if self._cur is None:
-            self._cur = self.store.con.cursor()
-            self._cur.execute("SET SESSION TimeZone = 'UTC'")
+            self._cur = _cursor(self.store)
         return self._cur
+
+    def _background(self) -> duckdb.DuckDBPyConnection:
+        if self._bg_cur is None:
+            self._bg_cur = _cursor(self.store)
+        return self._bg_cur
 
     async def get(self) -> Decider:
         if self.decider is None:
@@ -130,21 +163,39 @@ class _State:
                 if self.decider is None:
                     from xrm.customize import Decider
 
+                    def make() -> Decider:
+                        decider = Decider(self.store, check_every=None)  # refreshed by the flusher
+                        decider.riders.append(self.audit)  # audit rows in the log's transaction
+                        return decider
+
                     loop = asyncio.get_running_loop()
-                    self.decider = await loop.run_in_executor(self.executor, Decider, self.store)
+                    self.decider = await loop.run_in_executor(self.executor, make)
                     self.flusher = asyncio.create_task(self._flush_loop(), name="xrm-decision-log")
         return self.decider
+
+    def _chores(self) -> None:
+        """On the flusher's thread: write the log, re-read what the commit moved, refresh."""
+        decider = self.decider
+        if decider is None:
+            return
+        if decider.pending or self.audit.pending:
+            try:
+                decider.flush()
+            except Exception:
+                log.exception("writing the decision log failed; kept for the next flush")
+        if self.ids.loaded:
+            self.gate.fresh(self._background())
+        if decider.due():
+            decider.refresh()
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(FLUSH_EVERY_S)
-            decider = self.decider
-            if decider is not None and decider.pending:
-                try:
-                    await loop.run_in_executor(self.executor, decider.flush)
-                except Exception:
-                    log.exception("writing the decision log failed; kept for the next flush")
+            try:
+                await loop.run_in_executor(self.executor, self._chores)
+            except Exception:
+                log.exception("decide: background refresh failed; the next decision reads the store")
 
     async def close(self) -> None:
         if self.flusher is not None:
@@ -155,8 +206,9 @@ class _State:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(self.executor, self.decider.flush)
         self.executor.shutdown(wait=True)
-        if self._cur is not None:
-            self._cur.close()
+        for cur in (self._cur, self._bg_cur):
+            if cur is not None:
+                cur.close()
 
     def on_events(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """After an event-API commit (writer thread): import consent changes, apply responses."""
@@ -200,6 +252,12 @@ class _State:
                 log.warning("response event %s not applied: %s", message_id, exc)
 
 
+def _cursor(store: Store) -> duckdb.DuckDBPyConnection:
+    cur = store.con.cursor()
+    cur.execute("SET SESSION TimeZone = 'UTC'")
+    return cur
+
+
 def _parse_time(raw: Any) -> datetime | None:
     if not isinstance(raw, str) or not raw:
         return None
@@ -235,7 +293,9 @@ class Identities:
     Kept current without a query per decision: after each event-API commit the writer's thread
     reads where user ids new to the map went; a merge or unmerge from any path shows as a new
     ``merge_log`` row, which the gate's per-decision stamp sees, and the profiles it names are read
-    again; an identifier not in memory is looked up in the store (and remembered).
+    again. An identifier not in memory is a stranger while ``identifiers`` and
+    ``profile_evidence`` have had no row added since they were loaded (the gate's stamp says);
+    after that it is looked up in the store (and remembered).
     """
 
     def __init__(self) -> None:
@@ -247,8 +307,11 @@ class Identities:
         self.log_id = -1
         self.loaded = False
         self.lock = threading.Lock()
+        self.loaded_sizes: tuple[int, int] | None = None  # identifier tables' sizes, read before load
+        self.sizes: tuple[int, int] | None = None  # and now (the gate's last look)
 
-    def load(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def load(self, cur: duckdb.DuckDBPyConnection, sizes: tuple[int, int] | None = None) -> None:
+        """Read the whole graph; ``sizes``: the identifier tables' sizes read before this call."""
         users: dict[int, list[str]] = {}
         pid_of = {}
         glue = {}
@@ -269,6 +332,7 @@ class Identities:
             self.pid_of, self.status, self.log_id = pid_of, status, int(log_id)
             self.glue, self.evidence = glue, evidence
             self.users = {pid: tuple(u) for pid, u in users.items()}
+            self.loaded_sizes = sizes
             self.loaded = True
 
     def reread(self, cur: duckdb.DuckDBPyConnection, user_ids: Sequence[str] = (),
@@ -337,6 +401,8 @@ class Identities:
         hit = self.glue.get(key) if glue else self.evidence.get(key)
         if hit is not None:
             return [hit] if isinstance(hit, int) else list(hit)
+        if self.loaded_sizes is not None and self.sizes == self.loaded_sizes:
+            return []  # memory holds every identifier there is
         found = lookup_profiles(state.store, id_type, value, rules)
         if found:
             missing = [p for p in found if p not in self.status]
@@ -409,64 +475,147 @@ def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
 # -- consent, suppression and contact policy, per decision ----------------------------------------
 
 
+def _file_stamp(path: Path) -> tuple[Any, ...] | None:
+    """The store's files as they are now: every committed write appends to the write-ahead log (and a
+    checkpoint rewrites the database file and empties the log) before the commit returns, so while
+    this stamp is unchanged nothing has been committed. None: no file to watch (read the store)."""
+    out: list[Any] = []
+    for f in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = os.stat(f)
+        except FileNotFoundError:
+            if f is path:
+                return None
+            out.append(None)
+        except OSError:
+            return None
+        else:
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+    return tuple(out)
+
+
 class Gate:
     """Consent, suppression and contact caps for one decision, exact at the moment of deciding.
 
-    The consent entries and suppressed hashes are held in memory, but every decision on a consent
-    channel first asks the store one question: have ``consents``, ``suppressions`` or
-    ``messages`` changed (row counts, the newest consent's sequence number)? New consent entries
-    are then read (they are appended: ``seq`` grows); anything else re-reads the table. So a
-    revocation is seen by the next decision, whatever path wrote it (the event API, the console,
-    a campaign), at the price of one small query, not a scan per decision.
+    Consent entries, suppressed hashes, recent marketing messages and the identity graph are held
+    in memory. The write stamp is the store's files (:func:`_file_stamp`: a ``stat`` of the
+    database and its write-ahead log, microseconds): a decision that finds it where the last read
+    left it knows nothing was committed since, by any path (the event API, the console, a
+    campaign, an erasure), and reads nothing. When it moved, the catalogue says which watched tables
+    grew (one small query); new consent entries are read (appended: ``seq`` grows), a changed
+    table read again. The stamp is taken *before* that read, so a write committed during the read
+    moves it again. A commit's log is written before the commit is visible (an fsync apart: seen
+    in about 4 % of stamp changes under a tight write loop), so a read that began less than
+    :data:`SETTLE_S` after the stamp first moved is not trusted alone: decisions in that window
+    read again themselves. The decision log's own commits move the stamp too: the flusher reads
+    after each, on its thread.
+
+    Not seen at once: an UPDATE of a message's status or send time (no row added) is read within
+    :data:`CONTACTS_EVERY_S`; until then the count is the one from when the row was added.
     """
 
     def __init__(self, store: Store, ids: Identities) -> None:
         self.store = store
         self.ids = ids
+        self.lock = threading.Lock()  # one read at a time (the loop or the flusher's thread)
+        self._known: tuple[Any, ...] | None = None  # file stamp the memory is exact for
+        self._settled = False  # the read for _known began SETTLE_S after that stamp first showed
+        self._seen: tuple[Any, ...] | None = None  # the newest stamp seen, and since when
+        self._seen_at = 0.0
         self._stamp: tuple[Any, ...] | None = None
         self._consents: dict[str, list[tuple[Any, ...]]] = {}
         self._max_seq = -1
         self._n_consents = 0
-        self._suppressed: set[str] = set()
-        self._salt: str | None = None
-        self._messages = 0
+        self._suppression: tuple[str | None, frozenset[str]] = (None, frozenset())  # salt, hashes
+        self._contacts: dict[str, list[tuple[str, datetime]]] = {}
+        self._contacts_at = -inf
+
+    def fresh(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Make memory exact for every write committed before this call (usually: a ``stat``)."""
+        path = Path(self.store.path)
+        stamp = _file_stamp(path)
+        if stamp is not None and stamp == self._known and self._settled:
+            return
+        with self.lock:
+            stamp, began = _file_stamp(path), time.monotonic()
+            if stamp != self._seen:
+                self._seen, self._seen_at = stamp, began
+            if stamp is not None and stamp == self._known and self._settled:
+                return  # the other thread read it meanwhile
+            self._sync(cur)
+            self._known, self._settled = stamp, began - self._seen_at >= SETTLE_S
 
     def _sync(self, cur: duckdb.DuckDBPyConnection) -> None:
         # Rows ever appended per table, from the catalogue: no table is read while nothing changed.
         sizes = dict(cur.execute(_SIZES).fetchall())
         stamp = tuple(sizes.get(t, 0) for t in _WATCHED)
-        if stamp == self._stamp:
+        self.ids.sizes = (stamp[4], stamp[5])
+        if not self.ids.loaded:
+            self.ids.load(cur, (stamp[4], stamp[5]))
+        messages_due = stamp[2] and time.monotonic() - self._contacts_at > CONTACTS_EVERY_S
+        if stamp == self._stamp and not messages_due:
             return
         if self._stamp is None or stamp[3] != self._stamp[3]:
             (log_id,), = cur.execute("SELECT coalesce(max(log_id), -1) FROM merge_log").fetchall()
             self.ids.merged_since(cur, int(log_id))
+        if self._stamp is None or stamp[2] != self._stamp[2] or messages_due:
+            self._read_contacts(cur, stamp[2])
         (n_consents, max_seq), = cur.execute(
             "SELECT count(*), coalesce(max(seq), -1) FROM consents").fetchall()
-        n_supp, n_messages = stamp[1], stamp[2]
+        n_supp = stamp[1]
         erased = self._stamp is None or n_supp != self._stamp[1]
         if erased:
             from xrm.interact._suppression import salt
 
-            self._salt = salt(cur) if n_supp else None
-            self._suppressed = {r[0] for r in cur.execute("SELECT hash FROM suppressions").fetchall()}
+            hashes = frozenset(r[0] for r in cur.execute("SELECT hash FROM suppressions").fetchall())
+            self._suppression = (salt(cur) if n_supp else None, hashes)  # one assignment: never mixed
         # An erasure deletes consent rows as it adds a suppression: read them all again.
-        fresh = erased or n_consents < self._n_consents
+        full = erased or n_consents < self._n_consents
         rows = cur.execute(
             "SELECT customer, channel, purpose, status, given_at, expires_at, seq FROM consents "
-            "WHERE seq > ? ORDER BY seq", [-1 if fresh else self._max_seq],
+            "WHERE seq > ? ORDER BY seq", [-1 if full else self._max_seq],
         ).fetchall()
-        if fresh:
-            self._consents = {}
+        if not full and self._n_consents + len(rows) != n_consents:  # rows went and came: read all
+            full = True
+            rows = cur.execute(
+                "SELECT customer, channel, purpose, status, given_at, expires_at, seq FROM consents "
+                "ORDER BY seq").fetchall()
+        # A full read is built aside and swapped in; new entries are appended (a decision reading
+        # meanwhile sees the old entries or more, never fewer).
+        consents: dict[str, list[tuple[Any, ...]]] = {} if full else self._consents
         for r in rows:
-            self._consents.setdefault(r[0], []).append(r[1:])
-        if not fresh and self._n_consents + len(rows) != n_consents:  # rows went and came: read all
-            self._stamp = None
-            self._n_consents = 0
-            self._consents = {}
-            self._sync(cur)
-            return
-        self._n_consents, self._max_seq, self._messages = n_consents, max_seq, n_messages
+            consents.setdefault(r[0], []).append(r[1:])
+        self._consents = consents
+        self._n_consents, self._max_seq = n_consents, max_seq
         self._stamp = stamp
+
+    def _read_contacts(self, cur: duckdb.DuckDBPyConnection, n_messages: int) -> None:
+        """Marketing messages of the last week per customer (queued ones in the future too)."""
+        contacts: dict[str, list[tuple[str, datetime]]] = {}
+        if n_messages:
+            since = datetime.now(UTC).replace(tzinfo=None) - _WEEK
+            for customer, channel, at in cur.execute(_CONTACTS, [since]).fetchall():
+                contacts.setdefault(customer, []).append((channel, at))
+        self._contacts = contacts
+        self._contacts_at = time.monotonic()
+
+    def contact_counts(self, keys: Sequence[str], channel: str, at: datetime) -> tuple[list[int], list[int]]:
+        """[24 hours, 7 days] on ``channel`` and on all channels, summed over ``keys`` (as
+        interact's ``contact_counts``: a message counts at its send time, or planned time)."""
+        used, total = [0, 0], [0, 0]
+        day, week = at - _DAY, at - _WEEK
+        contacts = self._contacts
+        for k in keys:
+            for ch, when in contacts.get(k, ()):
+                if when is None or when <= week:
+                    continue
+                recent = when > day
+                total[0] += recent
+                total[1] += 1
+                if ch == channel:
+                    used[0] += recent
+                    used[1] += 1
+        return used, total
 
     def consented(self, keys: Sequence[str], channel: str, purpose: str, at: datetime) -> bool:
         """Valid consent across ``keys`` (user ids): the newest entry given at or before ``at``
@@ -490,31 +639,24 @@ class Gate:
 
         if channel not in CHANNELS:
             return None  # web and app placements: shown to whoever is there, no message is sent
-        self._sync(cur)
+        self.fresh(cur)
         if who.profile_id is not None:  # the gate's stamp may have read the profile again
             pid, user_ids = self.ids.active(who.profile_id)
             who = Who(who.customer, who.known, pid, tuple(dict.fromkeys((*user_ids, *who.user_ids))),
                       who.matched)
         at = now.replace(tzinfo=None)
         keys = list(dict.fromkeys((who.customer, *who.user_ids)))
-        if self._suppressed and self._salt is not None:
+        salt, suppressed = self._suppression
+        if suppressed and salt is not None:
             from xrm.interact._suppression import hash_identifier
 
             region = self.store.settings.default_region
-            if any(hash_identifier(self._salt, "customer", k, region=region) in self._suppressed
-                   for k in keys):
+            if any(hash_identifier(salt, "customer", k, region=region) in suppressed for k in keys):
                 return lambda offer: "suppressed (erased or opted out of all contact)"
         capped = None
-        if self._messages:
-            from xrm.interact._policy import contact_counts
-
+        if self._contacts:
             policy = ContactPolicy(default_timezone=self.store.settings.default_timezone)
-            counts = contact_counts(cur, keys, at)
-            used, total = [0, 0], [0, 0]
-            for k in keys:
-                for i in (0, 1):
-                    used[i] += counts.get(k, {}).get(channel, [0, 0])[i]
-                    total[i] += counts.get(k, {}).get("*", [0, 0])[i]
+            used, total = self.contact_counts(keys, channel, at)
             capped = _over(used, policy.channel_caps.get(channel, Caps()), f"{channel} cap") or _over(
                 total, policy.overall, "overall cap")
         consent_keys = who.user_ids if who.profile_id is not None else keys
@@ -545,23 +687,42 @@ def _over(counts: list[int], caps: Any, label: str) -> str | None:
 # -- the endpoint --------------------------------------------------------------------------------
 
 
-@router.post("/decide", summary="Next best offers for a customer")
-async def decide(request: Request, body: DecideRequest) -> dict[str, Any]:
+@router.post(
+    "/decide", summary="Next best offers for a customer", response_class=Response,
+    responses={200: {"description": "Ranked offers with explanations and a decision id",
+                     "content": {"application/json": {}}}},
+)
+async def decide(
+    request: Request,
+    body: DecideRequest,
+    purpose: Annotated[str | None, Query(max_length=MAX_PURPOSE, description=_WHY)] = None,
+    x_xrm_purpose: Annotated[str | None, Header(max_length=MAX_PURPOSE, description=_WHY)] = None,
+) -> Response:
     """Ranked offers (expected value, P(response), propensity, explanation) and a decision id.
 
     Respond with a track event ``Offer Clicked`` / ``Offer Purchased`` / ``Offer Ignored`` whose
-    properties carry ``decision_id`` and ``offer_id``: the policy learns from it at once.
+    properties carry ``decision_id`` and ``offer_id``: the policy learns from it at once. The
+    decision is audited (``profile.decide``, the profile or customer decided for, the purpose from
+    ``X-Xrm-Purpose`` or ``?purpose=``) with the decision log.
     """
     state: _State = request.app.state.decide
     decider = await state.get()
     now = datetime.now(UTC)
+    state.gate.fresh(state.cur)  # everything committed before this request, in memory
     who = _find(state, decider, body)
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:  # mounted without require(): refuse rather than decide unaudited
+        raise ApiError(401, "missing_api_key", "Authorization: missing; this endpoint needs an API key")
+    # Queued before deciding: a flush may write the audit row without its decision, never the reverse.
+    state.audit.add(key_id=principal.key_id, key_name=principal.name, action="profile.decide",
+                    target=_audit_target(who), purpose=x_xrm_purpose or purpose, method="POST",
+                    path=request.url.path)
     channel = body.context.channel
     decision = decider.decide(
         who.customer, channel, placement=body.context.placement, k=body.limit,
         refusal=state.gate.refusal(state.cur, who, channel, now), now=now,
     )
-    return {
+    answer = {
         "decisionId": decision.decision_id,
         "customer": {"key": decider.customer_key, "id": who.customer, "known": who.known,
                      "profileId": who.profile_id, "matchedBy": who.matched},
@@ -577,3 +738,13 @@ async def decide(request: Request, body: DecideRequest) -> dict[str, Any]:
         ],
         "ineligible": decision.ineligible,
     }
+    # Plain JSON bytes: FastAPI's generic encoder costs about as much as the decision.
+    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+
+
+def _audit_target(who: Who) -> str | None:
+    """Whose data the decision read: the profile, else the decider's key for a known customer (a
+    stranger's identifier is not written: it may itself be personal data)."""
+    if who.profile_id is not None:
+        return str(who.profile_id)
+    return who.customer if who.known else None

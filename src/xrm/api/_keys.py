@@ -41,8 +41,12 @@ __all__ = [
     "list_keys",
     "revoke_key",
     "rotate_key",
+    "set_limits",
     "verify_token",
 ]
+
+MAX_EVENT_KB = 32  # the server's limits (Segment's): a key's own may be lower, not higher
+MAX_BATCH_KB = 500
 
 # What each scope may do; admin holds every right (docs/api.md "Keys, scopes, audit and limits").
 SCOPES: dict[str, frozenset[str]] = {
@@ -68,6 +72,8 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None
     secrets: int  # secrets valid now: 2 during a rotation's grace period
+    max_event_kb: int | None = None  # None: MAX_EVENT_KB
+    max_batch_kb: int | None = None  # None: MAX_BATCH_KB
 
     @property
     def prefix(self) -> str:
@@ -98,15 +104,26 @@ def _new_token(key_id: str) -> str:
 
 _SELECT = """
 SELECT k.key_id, k.name, k.scope, k.workspace, k.rate_per_s, k.burst, k.created_at, k.revoked_at,
-       count(s.secret_hash) FILTER (WHERE s.expires_at IS NULL OR s.expires_at > ?)
+       count(s.secret_hash) FILTER (WHERE s.expires_at IS NULL OR s.expires_at > ?),
+       k.max_event_kb, k.max_batch_kb
 FROM api_keys k LEFT JOIN api_key_secrets s USING (key_id)
 """
 _GROUP = " GROUP BY ALL"
 
 
 def _key(row: tuple[Any, ...]) -> ApiKey:
-    key_id, name, scope, space, rate, burst, created, revoked, valid = row
-    return ApiKey(key_id, name, scope, space, rate, burst, created, revoked, int(valid))
+    key_id, name, scope, space, rate, burst, created, revoked, valid, event_kb, batch_kb = row
+    return ApiKey(key_id, name, scope, space, rate, burst, created, revoked, int(valid), event_kb, batch_kb)
+
+
+def _check_sizes(max_event_kb: int | None, max_batch_kb: int | None) -> None:
+    for value, flag, top, what in ((max_event_kb, "--max-event-kb", MAX_EVENT_KB, "per call"),
+                                   (max_batch_kb, "--max-batch-kb", MAX_BATCH_KB, "per batch request")):
+        if value is not None and not 1 <= value <= top:
+            raise InputError(
+                f"{flag} {value!r}: a key's size limit is 1 to {top} KB {what} (the server's own limit, "
+                f"Segment's); leave it out for {top} KB"
+            )
 
 
 def create_key(
@@ -117,8 +134,13 @@ def create_key(
     workspace: str | None = None,
     rate_per_s: float | None = None,
     burst: int | None = None,
+    max_event_kb: int | None = None,
+    max_batch_kb: int | None = None,
 ) -> tuple[ApiKey, str]:
-    """A new key and its token; the token is returned once and never stored."""
+    """A new key and its token; the token is returned once and never stored.
+
+    ``max_event_kb`` / ``max_batch_kb`` hold the key's request bodies below the server's 32 KB per
+    call and 500 KB per batch (answered 413, like those)."""
     if not _NAME.fullmatch(name):
         raise InputError(
             f"key name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-', starting with a "
@@ -133,14 +155,16 @@ def create_key(
         raise InputError(f"rate {rate_per_s!r}: requests per second must be > 0")
     if burst is not None and burst < 1:
         raise InputError(f"burst {burst!r}: must be at least 1 request")
+    _check_sizes(max_event_kb, max_batch_kb)
     if store.sql("SELECT 1 FROM api_keys WHERE name = ?", [name]).fetchall():
         raise InputError(f"key name {name!r} is taken; pick another or `xrm keys rotate {name}`")
     key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     token, now = _new_token(key_id), _now()
     with store.transaction() as tx:
         tx.execute(
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-            [key_id, name, scope, space, rate_per_s, burst, now],
+            "INSERT INTO api_keys (key_id, name, scope, workspace, rate_per_s, burst, created_at, "
+            "revoked_at, max_event_kb, max_batch_kb) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+            [key_id, name, scope, space, rate_per_s, burst, now, max_event_kb, max_batch_kb],
         )
         tx.execute("INSERT INTO api_key_secrets VALUES (?, ?, ?, NULL)", [hash_token(token), key_id, now])
     return find_key(store, key_id), token
@@ -186,6 +210,20 @@ def rotate_key(store: Store, name_or_id: str, *, grace_s: float = 0) -> tuple[Ap
             "INSERT INTO api_key_secrets VALUES (?, ?, ?, NULL)", [hash_token(token), key.key_id, now]
         )
     return find_key(store, key.key_id), token
+
+
+def set_limits(
+    store: Store, name_or_id: str, *, max_event_kb: int | None, max_batch_kb: int | None
+) -> ApiKey:
+    """Set (or, with None, clear back to the server's) a key's size limits; a running server sees
+    the change within its key cache's few seconds."""
+    _check_sizes(max_event_kb, max_batch_kb)
+    key = find_key(store, name_or_id)
+    store.sql(
+        "UPDATE api_keys SET max_event_kb = ?, max_batch_kb = ? WHERE key_id = ?",
+        [max_event_kb, max_batch_kb, key.key_id],
+    )
+    return find_key(store, key.key_id)
 
 
 def revoke_key(store: Store, name_or_id: str) -> ApiKey:

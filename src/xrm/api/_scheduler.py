@@ -4,6 +4,8 @@ Every ``schedule_poll_seconds`` (0 turns it off) a background task runs
 :func:`xrm.interact.run_due_schedules` in a worker thread; a failing poll is logged and the next
 one tries again. Each occurrence runs at most once, also across a killed server (the claims in
 ``campaign_schedule_runs``), so a poll that overlaps a restart cannot send a newsletter twice.
+The same poll merges orders that arrived since into the needs profiles of the customers they touch
+(:func:`xrm.differentiate.update_needs`; nothing to do until needs were built once).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ log = logging.getLogger("xrm.api.scheduler")
 
 
 async def _poll(store: Any, every: float) -> None:
+    from xrm.differentiate import update_needs
     from xrm.interact import run_due_schedules
 
     while True:
@@ -30,6 +33,13 @@ async def _poll(store: Any, every: float) -> None:
                          run["schedule_id"], run["due_at"], run["status"])
         except Exception:  # the poller must outlive one bad poll; the error is in the log
             log.exception("running due scheduled campaigns failed; trying again in %s s", every)
+        try:
+            needs = await asyncio.to_thread(update_needs, store)
+            if needs.get("touched"):
+                log.info("needs profiles updated: %s customers from %s orders",
+                         needs["touched"], needs["orders"])
+        except Exception:
+            log.exception("updating needs profiles failed; trying again in %s s", every)
         await asyncio.sleep(every)
 
 

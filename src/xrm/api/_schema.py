@@ -45,4 +45,17 @@ CREATE TABLE api_audit (
 );
 """
 
-SCHEMA = Schema("api", (Migration(1, "API keys (hashed), key secrets, audit log", _V1),))
+_V2 = """
+-- Size limits per key, in KB: at most Segment's 32 KB per call and 500 KB per batch request (the
+-- server's own limits); NULL: those. A key for an untrusted source (a browser's) can be held lower.
+ALTER TABLE api_keys ADD COLUMN max_event_kb INTEGER;
+ALTER TABLE api_keys ADD COLUMN max_batch_kb INTEGER;
+"""
+
+SCHEMA = Schema(
+    "api",
+    (
+        Migration(1, "API keys (hashed), key secrets, audit log", _V1),
+        Migration(2, "size limits per API key (max_event_kb, max_batch_kb)", _V2),
+    ),
+)

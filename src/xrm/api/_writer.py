@@ -86,6 +86,18 @@ class _ResolveFailed(Exception):
     pass
 
 
+def _warm_up(cur: duckdb.DuckDBPyConnection) -> None:
+    """Import what the first group would (pyarrow; DuckDB's Arrow scan pulls in pandas): a second
+    or more on a busy machine, which would otherwise hold up the first requests."""
+    import pyarrow as pa
+
+    cur.register("__xrm_w", pa.table({"x": [1]}))
+    try:
+        cur.execute("SELECT count(*) FROM __xrm_w").fetchall()
+    finally:
+        cur.unregister("__xrm_w")
+
+
 class EventWriter:
     """Owns the store's write path while the server runs (one thread, one cursor)."""
 
@@ -168,6 +180,7 @@ class EventWriter:
 
         self._cur = self.store.con.cursor()
         self._cur.execute("SET SESSION TimeZone = 'UTC'")
+        _warm_up(self._cur)
         self._cache = IdentifierCache(IdentityRules.for_settings(self.store.settings))
         self._cur.execute(
             "INSERT INTO loads (load_id, file, sha256, kind, source, started_at, status) "
@@ -331,11 +344,10 @@ class EventWriter:
             return set()
         import pyarrow as pa
 
-        cur.register("__xrm_m", pa.table({"message_id": mids}))
-        try:
-            rows = cur.execute(
-                "SELECT message_id FROM events WHERE message_id IN (SELECT message_id FROM __xrm_m)"
-            ).fetchall()
-        finally:
-            cur.unregister("__xrm_m")
+        # Read by DuckDB's replacement scan from this frame: cheaper than register + unregister.
+        # (One leading underscore: a double one would be name-mangled inside this class.)
+        _xrm_ids = pa.table({"message_id": mids})
+        rows = cur.execute(
+            "SELECT message_id FROM events WHERE message_id IN (SELECT message_id FROM _xrm_ids)"
+        ).fetchall()
         return {r[0] for r in rows}

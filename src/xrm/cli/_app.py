@@ -50,6 +50,7 @@ app.command("info")(_store_cmds.info)
 app.command("config")(_store_cmds.config)
 app.command("backup")(_backup.backup)
 app.command("restore")(_backup.restore)
+app.add_typer(_store_cmds.store_app, name="store")
 
 # Capability commands live in their own modules, imported here (imports stay lazy inside them).
 from xrm.cli import (  # noqa: E402
@@ -77,6 +78,7 @@ app.add_typer(_interact.consent_app, name="consent")
 app.add_typer(_interact.campaign_app, name="campaign")
 app.add_typer(_interact.gdpr_app, name="gdpr")
 app.add_typer(_value.value_app, name="value")
+app.add_typer(_value.needs_app, name="needs")
 app.command("serve")(_serve.serve)
 app.command("timeline")(_timeline.timeline_command)
 app.add_typer(_identify.identify_app, name="identify")

@@ -32,7 +32,7 @@ def _show(verb: str) -> Any:
     return render
 
 
-def _through_server(url: str, key: str | None, store: Path, dest: Path) -> Any:
+def _through_server(url: str, key: str | None, store: Path, dest: Path, store_key: str | None = None) -> Any:
     """Ask the running server for a backup, download it next to ``dest``, verify it, name it."""
     import httpx
 
@@ -63,7 +63,7 @@ def _through_server(url: str, key: str | None, store: Path, dest: Path) -> Any:
             with part.open("wb") as fh:
                 for chunk in resp.iter_bytes(1 << 20):
                     fh.write(chunk)
-        info = verify_backup(part, label=dest)
+        info = verify_backup(part, label=dest, key=store_key)
         os.replace(part, dest)
     finally:
         part.unlink(missing_ok=True)
@@ -92,8 +92,10 @@ def backup(
         from xrm.exceptions import StoreBusy, StoreError
         from xrm.store import backup_store, open_for_backup
         from xrm.store._backup import backup_path_problem
+        from xrm.store._crypto import store_key
 
         settings = state(ctx).settings()
+        skey = store_key(settings)
         store = Path(settings.store_path)
         dest = dest.absolute()
         problem = backup_path_problem(dest, force=force)
@@ -101,14 +103,14 @@ def backup(
             raise StoreError(f"cannot write backup: {problem}")
         started = time.perf_counter()
         try:
-            con = open_for_backup(store)
+            con = open_for_backup(store, key=skey, unsafe_crypto=settings.store_encryption_unsafe_crypto)
         except StoreBusy:
-            info = _through_server(server or settings.public_base_url, key, store, dest)
+            info = _through_server(server or settings.public_base_url, key, store, dest, skey)
             info.seconds = time.perf_counter() - started  # made, downloaded and verified
             via = "server"
         else:
             try:
-                info = backup_store(con, dest, force=force)
+                info = backup_store(con, dest, force=force, key=skey)
             finally:
                 con.close()
             via = "direct"
@@ -129,9 +131,13 @@ def restore(
     running process holds."""
     with fail_cleanly(as_json):
         from xrm.store import Store, restore_store
+        from xrm.store._crypto import store_key
 
         settings = state(ctx).settings()
-        info = restore_store(src, Path(settings.store_path), force=force)
+        info = restore_store(
+            src, Path(settings.store_path), force=force, key=store_key(settings),
+            unsafe_crypto=settings.store_encryption_unsafe_crypto,
+        )
         with Store.open(settings):  # opens (and upgrades an older backup) before we say it is done
             pass
         emit({**info.as_dict(), "via": "file"}, as_json, _show("restored"))

@@ -305,7 +305,9 @@ def gdpr_erase(
         from xrm.store._compact import compact_store
 
         # DuckDB keeps deleted rows in free blocks of the file: rewrite it with live rows only
-        data["store_bytes_freed"] = compact_store(store.path, memory_limit=store.settings.memory_limit)
+        data["store_bytes_freed"] = compact_store(
+            store.path, memory_limit=store.settings.memory_limit, settings=store.settings
+        )
         emit(data, as_json, lambda d: console.print(f"erased {d['customer']}: {d['rows']}"))
 
 

@@ -23,6 +23,10 @@ keys_app = typer.Typer(
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 KeyArg = Annotated[str, typer.Argument(help="The key's name or id (the 8 characters after xrm_).")]
+EventKbOpt = Annotated[int | None, typer.Option(
+    "--max-event-kb", help="Largest call body in KB, 1-32 (default: 32, Segment's); over it: 413.")]
+BatchKbOpt = Annotated[int | None, typer.Option(
+    "--max-batch-kb", help="Largest batch request in KB, 1-500 (default: 500, Segment's); over it: 413.")]
 
 
 def _show_token(d: dict[str, Any]) -> None:
@@ -45,6 +49,8 @@ def create(
         "--rate", help="Requests per second (default: the api_rate_per_s setting).")] = None,
     burst: Annotated[int | None, typer.Option(
         "--burst", help="Requests at once before the rate applies (default: api_rate_burst).")] = None,
+    max_event_kb: EventKbOpt = None,
+    max_batch_kb: BatchKbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API key and print its token once."""
@@ -53,7 +59,8 @@ def create(
         from xrm.store import Store
 
         with Store.open(state(ctx).settings()) as store:
-            key, token = create_key(store, name, scope, workspace=workspace, rate_per_s=rate, burst=burst)
+            key, token = create_key(store, name, scope, workspace=workspace, rate_per_s=rate, burst=burst,
+                                    max_event_kb=max_event_kb, max_batch_kb=max_batch_kb)
         emit({**key.as_dict(), "token": token}, as_json, _show_token)
 
 
@@ -72,13 +79,15 @@ def list_cmd(
             rows = [k.as_dict() for k in list_keys(store, include_revoked=all_keys)]
 
         def render(rows: list[dict[str, Any]]) -> None:
-            table = Table("prefix", "name", "scope", "workspace", "rate/s", "burst", "created", "state")
+            table = Table("prefix", "name", "scope", "workspace", "rate/s", "burst", "KB call/batch",
+                          "created", "state")
             for r in rows:
                 status = "revoked" if r["revoked_at"] else ("rotating" if r["secrets"] > 1 else "active")
                 table.add_row(
                     r["prefix"] + "...", r["name"], r["scope"], r["workspace"],
                     "" if r["rate_per_s"] is None else f"{r['rate_per_s']:g}",
                     "" if r["burst"] is None else str(r["burst"]),
+                    f"{r['max_event_kb'] or ''}/{r['max_batch_kb'] or ''}".strip("/"),
                     r["created_at"].isoformat(timespec="seconds"), status,
                 )
             console.print(table)
@@ -102,6 +111,31 @@ def rotate(
         with Store.open(state(ctx).settings()) as store:
             new, token = rotate_key(store, key, grace_s=grace)
         emit({**new.as_dict(), "token": token, "grace_s": grace}, as_json, _show_token)
+
+
+@keys_app.command("limits")
+def limits(
+    ctx: typer.Context,
+    key: KeyArg,
+    max_event_kb: EventKbOpt = None,
+    max_batch_kb: BatchKbOpt = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Back to the server's 32 / 500 KB.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change a key's size limits (options left out keep their value); a server sees it within seconds."""
+    with fail_cleanly(as_json):
+        from xrm.api._keys import find_key, set_limits
+        from xrm.store import Store
+
+        with Store.open(state(ctx).settings()) as store:
+            now = find_key(store, key)
+            event_kb = now.max_event_kb if max_event_kb is None else max_event_kb
+            batch_kb = now.max_batch_kb if max_batch_kb is None else max_batch_kb
+            changed = set_limits(store, key, max_event_kb=None if clear else event_kb,
+                                 max_batch_kb=None if clear else batch_kb)
+        emit(changed.as_dict(), as_json, lambda d: console.print(
+            f"{d['name']}: at most {d['max_event_kb'] or 32} KB per call, {d['max_batch_kb'] or 500} KB per "
+            f"batch", highlight=False))
 
 
 @keys_app.command("revoke")

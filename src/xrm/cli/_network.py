@@ -188,3 +188,55 @@ def conversations_cmd(
                 console.print(table)
 
         emit(data, as_json, render)
+
+
+chart_app = typer.Typer(
+    help="Network charts as SVG or PNG files, drawn offline (vl-convert).", no_args_is_help=True
+)
+network_app.add_typer(chart_app, name="chart")
+
+OutOpt = Annotated[Path, typer.Option("--out", help="The image file to write: .svg or .png.")]
+
+
+def _wrote(out: Path, what: str, as_json: bool) -> None:
+    emit({"out": str(out), "bytes": out.stat().st_size, "chart": what}, as_json,
+         lambda d: console.print(f"wrote {d['out']} ({d['bytes']:,} bytes)", highlight=False))
+
+
+@chart_app.command("neighbourhood")
+def chart_neighbourhood_cmd(
+    ctx: typer.Context,
+    party: Annotated[str, typer.Argument(help="The party's id.")],
+    out: OutOpt,
+    steps: Annotated[int, typer.Option(help="Ties away from the party (1 to 3).")] = 1,
+    types: Annotated[
+        list[str] | None, typer.Option("--type", help="Only these relationship types (repeatable).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Most parties drawn, nearest first.")] = 60,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw a party's neighbourhood: the party, the parties within --steps ties, their ties."""
+    with fail_cleanly(as_json):
+        from xrm.cli._network_charts import neighbourhood_spec, write_chart
+        from xrm.store import Store
+
+        with Store.open(state(ctx).settings()) as store:
+            spec = neighbourhood_spec(store, party, steps=steps, types=types, limit=limit)
+        _wrote(write_chart(spec, out), "neighbourhood", as_json)
+
+
+@chart_app.command("communities")
+def chart_communities_cmd(
+    ctx: typer.Context,
+    out: OutOpt,
+    top: Annotated[int, typer.Option(help="The largest communities drawn (1 to 200).")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draw the largest communities of the latest analysis and the ties between them."""
+    with fail_cleanly(as_json):
+        from xrm.cli._network_charts import communities_spec, write_chart
+        from xrm.store import Store
+
+        with Store.open(state(ctx).settings()) as store:
+            spec = communities_spec(store, top=top)
+        _wrote(write_chart(spec, out), "communities", as_json)

@@ -1,4 +1,4 @@
-"""`xrm init`, `xrm info` and `xrm config`: the store and the settings."""
+"""`xrm init`, `xrm info`, `xrm config` and `xrm store ...`: the store and the settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.table import Table
 
 from xrm.cli._output import console, emit, fail_cleanly, state
 
-__all__ = ["config", "info", "init"]
+__all__ = ["config", "info", "init", "store_app"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
@@ -76,3 +76,63 @@ def config(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             console.print(table)
 
         emit(rows, as_json, render)
+
+
+store_app = typer.Typer(
+    help="Rewrite the store file: encrypt, decrypt, compact (with no server running).",
+    no_args_is_help=True,
+)
+
+
+def _rewrite(ctx: typer.Context, as_json: bool, verb: str) -> None:
+    with fail_cleanly(as_json):
+        from pathlib import Path
+
+        from xrm.exceptions import ConfigError
+        from xrm.store._compact import compact_store, decrypt_store, encrypt_store
+        from xrm.store._crypto import store_key
+
+        settings = state(ctx).settings()
+        path, key = Path(settings.store_path), store_key(settings)
+        unsafe, memory = settings.store_encryption_unsafe_crypto, settings.memory_limit
+        if verb in ("encrypt", "decrypt") and key is None:
+            raise ConfigError(
+                f"`xrm store {verb}` needs the key: set XRM_STORE_ENCRYPTION_KEY (store_encryption_key), "
+                f"at least 16 characters (python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        if verb == "encrypt":
+            assert key is not None
+            saved = encrypt_store(path, key, unsafe_crypto=unsafe, memory_limit=memory)
+            note = "keep XRM_STORE_ENCRYPTION_KEY set and safe: without it the store cannot be opened"
+        elif verb == "decrypt":
+            assert key is not None
+            saved = decrypt_store(path, key, unsafe_crypto=unsafe, memory_limit=memory)
+            note = "now unset XRM_STORE_ENCRYPTION_KEY (a key set for a plain store is refused)"
+        else:
+            saved = compact_store(path, memory_limit=memory, settings=settings)
+            note = "deleted rows are gone from the file"
+        data = {"store": str(path), "action": verb, "bytes": path.stat().st_size, "bytes_saved": saved,
+                "encrypted": key is not None and verb != "decrypt", "note": note}
+        emit(data, as_json, lambda d: console.print(f"store {d['store']}: {verb}ed; {note}"))
+
+
+@store_app.command("encrypt")
+def encrypt(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Encrypt the plain store with store_encryption_key (XRM_STORE_ENCRYPTION_KEY); stop `xrm serve` first.
+
+    Backups made before stay plain: make a new one and delete the old ones."""
+    _rewrite(ctx, as_json, "encrypt")
+
+
+@store_app.command("decrypt")
+def decrypt(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Write the encrypted store back as a plain file (key: XRM_STORE_ENCRYPTION_KEY); stop the server."""
+    _rewrite(ctx, as_json, "decrypt")
+
+
+@store_app.command("compact")
+def compact(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Rewrite the store with live rows only, so erased people are gone from its free blocks too.
+
+    Needs the store closed: stop `xrm serve` first (DuckDB cannot swap the file under an open one)."""
+    _rewrite(ctx, as_json, "compact")

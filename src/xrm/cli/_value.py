@@ -2,12 +2,14 @@
 
     xrm value fit --model paretonbd --json
     xrm value score --horizon-weeks 52 --discount-rate 0.01 --mvc-share 0.02
-    xrm value tiers · xrm value segments · xrm value report
+    xrm value tiers · xrm value segments · xrm value report --charts charts/
+    xrm needs update          # merge new orders into the touched customers' needs profiles
 """
 
 from __future__ import annotations
 
 from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,10 +18,15 @@ from rich.table import Table
 
 from xrm.cli._output import console, emit, fail_cleanly, state
 
-__all__ = ["value_app"]
+__all__ = ["needs_app", "value_app"]
 
 value_app = typer.Typer(
     help="Customer value (lifetime-value models, tiers, share of wallet) and needs-based segments.",
+    no_args_is_help=True,
+)
+
+needs_app = typer.Typer(
+    help="Needs profiles: incremental updates between full builds (`xrm value segments`).",
     no_args_is_help=True,
 )
 
@@ -197,15 +204,23 @@ def segments(
 def report(
     ctx: typer.Context,
     top: Annotated[int, typer.Option(help="How many top customers by CLV.")] = 10,
+    charts: Annotated[Path | None, typer.Option(
+        "--charts", help="Also write the charts (CLV distribution, tracking plot, tier pyramid) "
+                         "into this folder.")] = None,
+    chart_format: Annotated[list[str] | None, typer.Option(
+        "--chart-format", help="svg, png and/or json (the Vega-Lite spec); repeat for several.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The latest value run: models, tiers, top customers, and segments with their value shares."""
     with fail_cleanly(as_json):
-        from xrm.differentiate import value_report
+        from xrm.differentiate import value_charts, value_report
         from xrm.store import Store
 
         with Store.open(state(ctx).settings()) as store:
             out = value_report(store, top=top)
+            if charts is not None:
+                with _busy("drawing charts", as_json):
+                    out["charts"] = value_charts(store, charts, formats=tuple(chart_format or ("svg", "png")))
 
         def render(d: dict[str, Any]) -> None:
             run = d["run"]
@@ -217,5 +232,31 @@ def report(
                     "share_of_wallet"])
             if d["segments"]:
                 _segments(d["segments"])
+            if "charts" in d:
+                t = d["charts"]["tracking"]
+                console.print(f"charts: {', '.join(d['charts']['files'])} (tracking: {t['actual']:,} "
+                              f"repeat purchases in {t['weeks']} weeks, the model expects "
+                              f"{t['expected']:,.0f})")
+
+        emit(out, as_json, render)
+
+
+@needs_app.command("update")
+def needs_update(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Merge orders received since the last needs build or update into the profiles of the
+    customers they touch, and move those customers to their nearest segment (no re-clustering)."""
+    with fail_cleanly(as_json):
+        from xrm.differentiate import update_needs
+        from xrm.store import Store
+
+        with Store.open(state(ctx).settings()) as store, _busy("updating needs", as_json):
+            out = update_needs(store)
+
+        def render(d: dict[str, Any]) -> None:
+            if "skipped" in d:
+                console.print(d["skipped"])
+                return
+            console.print(f"{d['touched']:,} customers updated ({d['new_customers']:,} new) from "
+                          f"{d['orders']:,} orders; watermark {d['watermark']}")
 
         emit(out, as_json, render)

@@ -15,10 +15,16 @@ in groups (:meth:`Decider.flush`), the same rows ``next_best_actions`` writes.
     >>> decider.flush()                                                    # doctest: +SKIP
 
 What is cached and when it is read again: offers, recommendations and purchase cycles when their
-stamp changes (checked every ``check_every`` seconds: the batch step rebuilds them); the policy
-when a response was applied through :meth:`apply_response` (or its stamp changes). A customer
-who is not in the cache (unknown, or new since the last build) gets the new-customer path:
-affinity is the offer's popularity (the share of customers who bought its products).
+stamp changes (checked every ``check_every`` seconds: the batch step rebuilds them; with
+``check_every=None`` the owner calls :meth:`refresh`, e.g. on a background thread, so no decision
+waits for those queries); the policy when a response was applied through :meth:`apply_response`
+(read again at once, on the caller's thread) or its stamp changes. A customer who is not in the
+cache (unknown, or new since the last build) gets the new-customer path: affinity is the offer's
+popularity (the share of customers who bought its products).
+
+The cache is one immutable view (data, policy, draws) swapped whole, so a refresh on another
+thread never shows a decision the new offers with the old policy. Other rows that must be written
+with the decision log (the API's audit rows) ride along: :attr:`Decider.riders`.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -52,7 +58,7 @@ from xrm.customize._offers import Offer, list_offers
 from xrm.exceptions import InputError
 from xrm.store import Store
 
-__all__ = ["CustomerRow", "Decider", "Refusal"]
+__all__ = ["CustomerRow", "Decider", "LogRider", "Refusal"]
 
 # Why an offer may not be made to this customer on this channel now (consent, contact policy),
 # or None: asked per decision, per offer.
@@ -83,6 +89,29 @@ class _Compiled:
     stamp: tuple[Any, ...]
 
 
+class LogRider(Protocol):
+    """Rows of another table written in the same transaction as each flush of the decision log
+    (the API's audit rows of decisions): taken under the flush, given back if it fails."""
+
+    @property
+    def pending(self) -> int: ...
+
+    def take(self) -> list[Any]: ...
+
+    def write(self, tx: Any, rows: list[Any]) -> None: ...
+
+    def give_back(self, rows: list[Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class _View:
+    """What a decision reads, swapped whole: the compiled data, the policy and its draws."""
+
+    data: _Compiled
+    policy: LogisticThompson
+    pool: np.ndarray
+
+
 @dataclass
 class _Log:
     rows: list[list[Any]] = field(default_factory=list)
@@ -99,7 +128,7 @@ class Decider:
         customer_key: str | None = None,
         explore: float = 0.1,
         max_per_category: int = 1,
-        check_every: float = 2.0,
+        check_every: float | None = 2.0,
         pool_size: int = 64,
         seed: int | None = None,
     ) -> None:
@@ -118,10 +147,12 @@ class Decider:
         # One flush at a time, swap and write together: a response's flush must not return while
         # another thread's flush still writes the decision it refers to.
         self._flush_lock = threading.Lock()
+        self._refresh_lock = threading.Lock()  # one refresh at a time: an older view never wins
+        self.riders: list[LogRider] = []
         self._policy_stale = True
         self._checked = 0.0
-        self._data = self._compile()
-        self._set_policy(self._data.offers)
+        data = self._compile()
+        self._view = self._with_policy(data)
         self._policy_stale = False
         self._policy_stamp = self._bandit_stamp()
         self._checked = time.monotonic()
@@ -178,36 +209,42 @@ class Decider:
 
     def refresh(self, *, force: bool = False) -> None:
         """Read offers, features and policy again where their stamps changed (or ``force``)."""
-        if force or self._stamp() != self._data.stamp:
-            data = self._compile()
-            self._set_policy(data.offers)
-            self._data = data
-            self._policy_stale = False
-        if self._policy_stale or self._bandit_stamp() != self._policy_stamp:
-            self._policy_stale = False
-            self._policy_stamp = self._bandit_stamp()
-            self._set_policy(self._data.offers)
-        else:
-            self._draw_pool()  # fresh posterior draws now and then, so exploration keeps moving
-        self._checked = time.monotonic()
+        with self._refresh_lock:
+            view = self._view
+            if force or self._stamp() != view.data.stamp:
+                self._policy_stale = False
+                self._policy_stamp = self._bandit_stamp()
+                view = self._with_policy(self._compile())
+            elif self._policy_stale or self._bandit_stamp() != self._policy_stamp:
+                self._policy_stale = False
+                self._policy_stamp = self._bandit_stamp()
+                view = self._with_policy(view.data)
+            else:  # fresh posterior draws now and then, so exploration keeps moving
+                view = _View(view.data, view.policy, self._draw_pool(view.policy))
+            self._view = view
+            self._checked = time.monotonic()
 
-    def _set_policy(self, offers: list[Offer]) -> None:
+    def _with_policy(self, data: _Compiled) -> _View:
         """Read the policy and draw its pool of posterior weights (one per policy version)."""
-        self._policy = _load_policy(self.store, offers)
-        self._draw_pool()
+        policy = _load_policy(self.store, data.offers)
+        return _View(data, policy, self._draw_pool(policy))
 
-    def _draw_pool(self) -> None:
-        policy = self._policy
+    def _draw_pool(self, policy: LogisticThompson) -> np.ndarray:
         noise = self.rng.standard_normal((self.pool_size, *policy.mean.shape)) / np.sqrt(policy.precision)
-        self._pool = policy.mean + noise
+        return np.asarray(policy.mean + noise)
+
+    def due(self) -> bool:
+        """Whether a refresh is owed: a response was applied, or ``check_every`` has passed."""
+        every = 2.0 if self.check_every is None else self.check_every
+        return self._policy_stale or time.monotonic() - self._checked > every
 
     def knows(self, customer: str) -> bool:
         """Whether the customer has a row (orders, recommendations) in the cache."""
-        return customer in self._data.customers
+        return customer in self._view.data.customers
 
     @property
     def n_customers(self) -> int:
-        return len(self._data.customers)
+        return len(self._view.data.customers)
 
     # -- one decision --------------------------------------------------------------------------
 
@@ -227,9 +264,12 @@ class Decider:
         if k < 1:
             raise InputError(f"k = {k}: ask for at least one offer")
         explore = self.explore if explore is None else explore
-        if self._policy_stale or time.monotonic() - self._checked > self.check_every:
+        if self._policy_stale or (
+            self.check_every is not None and time.monotonic() - self._checked > self.check_every
+        ):
             self.refresh()
-        data, policy, all_draws = self._data, self._policy, self._pool
+        view = self._view
+        data, policy, all_draws = view.data, view.policy, view.pool
         now = now or datetime.now(UTC)
         row = data.customers.get(customer)
         if facts is None:
@@ -250,7 +290,7 @@ class Decider:
         explored = False
         features: dict[str, list[float]] = {}
         if keep:
-            x = self._features(row, facts, [data.offers[j] for j in keep], now)
+            x = self._features(data, row, facts, [data.offers[j] for j in keep], now)
             every = len(keep) == len(data.offers)
             sub = policy if every else LogisticThompson(
                 policy.mean[keep], policy.precision[keep], policy.n_responses[keep])
@@ -265,7 +305,7 @@ class Decider:
                     rank=r + 1, offer_id=o.offer_id, name=o.name, p_response=p,
                     p_mean=float(ranking.p_mean[i]), value=o.value, cost=o.cost,
                     expected_value=p * o.value - o.cost, propensity=ranking.propensity[r],
-                    explanation=explanation(self._words(row, o, now), facts.tier, o, p, self.unit),
+                    explanation=explanation(self._words(data, row, o, now), facts.tier, o, p, self.unit),
                 ))
                 features[o.offer_id] = x[i].tolist()
         decision = Decision(uuid.uuid4().hex, customer, channel, placement, now, explored, ranked, ineligible)
@@ -283,13 +323,14 @@ class Decider:
         return decision
 
     def _features(
-        self, row: CustomerRow | None, facts: CustomerFacts, offers: list[Offer], now: datetime
+        self, data: _Compiled, row: CustomerRow | None, facts: CustomerFacts, offers: list[Offer],
+        now: datetime,
     ) -> np.ndarray:
         """Feature rows (DECISION_FEATURES), as ``next_best_actions`` makes them."""
         naive_now = now.replace(tzinfo=None)
         recs = row.recs if row else {}
         cycles = row.cycles if row else {}
-        popularity = self._data.popularity
+        popularity = data.popularity
         new = float(facts.n_orders == 0)
         x = np.zeros((len(offers), len(DECISION_FEATURES)))
         x[:, 0] = 1.0
@@ -312,7 +353,7 @@ class Decider:
             x[j, 1], x[j, 2], x[j, 3] = affinity, due, owned
         return x
 
-    def _words(self, row: CustomerRow | None, offer: Offer, now: datetime) -> str:
+    def _words(self, data: _Compiled, row: CustomerRow | None, offer: Offer, now: datetime) -> str:
         """The customer's own history behind one offer, in words (only for the offers made)."""
         naive_now = now.replace(tzinfo=None)
         recs = row.recs if row else {}
@@ -326,7 +367,7 @@ class Decider:
         if not said:
             said += [recs[p][1] for p in offer.product_ids if p in recs and recs[p][1]][:1]
         if row is None:
-            share = max((self._data.popularity.get(p, 0.0) for p in offer.product_ids), default=0.0)
+            share = max((data.popularity.get(p, 0.0) for p in offer.product_ids), default=0.0)
             if share > 0:
                 said.append("new customer; bought by " + (f"{share:.0%}" if share >= 0.01 else "under 1%")
                             + " of customers")
@@ -339,19 +380,26 @@ class Decider:
         return len(self._log.rows)
 
     def flush(self) -> int:
-        """Write the decisions made since the last flush, in one transaction; returns how many."""
+        """Write the decisions made since the last flush, and the riders' rows, in one
+        transaction; returns how many decisions."""
         with self._flush_lock:
             with self._lock:
                 log, self._log = self._log, _Log()
-            if not log.rows:
+            riding = [(r, r.take()) for r in self.riders]
+            if not log.rows and not any(rows for _, rows in riding):
                 return 0
             try:
                 with self.store.transaction() as tx:
                     write_decisions(tx, log.rows, log.items)
+                    for rider, rows in riding:
+                        if rows:
+                            rider.write(tx, rows)
             except Exception:
                 with self._lock:  # keep them for the next flush
                     self._log.rows[:0] = log.rows
                     self._log.items[:0] = log.items
+                for rider, rows in riding:
+                    rider.give_back(rows)
                 raise
             return len(log.rows)
 
@@ -364,6 +412,7 @@ class Decider:
         applied = record_response(self.store, decision_id, offer_id, outcome, response_id=response_id, at=at)
         if applied:
             self._policy_stale = True
+            self.refresh()  # here, so the next decision reads the new policy without a query
         return applied
 
 

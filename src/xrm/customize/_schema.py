@@ -137,10 +137,17 @@ CREATE TABLE configurations (
 );
 """
 
+# One customer's recommendations (Customer 360, decisions): DuckDB uses single-column indexes only,
+# so the primary key (customer, product_id) does not serve a look-up by customer.
+_V3 = """
+CREATE INDEX recommendations_customer ON recommendations (customer);
+"""
+
 SCHEMA = Schema(
     "customize",
     (
         Migration(1, "offers, recommendations, purchase cycles, decisions, responses, bandit", _V1),
         Migration(2, "configurations: configured products per customer (mass customization)", _V2),
+        Migration(3, "index: recommendations by customer", _V3),
     ),
 )

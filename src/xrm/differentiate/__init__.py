@@ -3,6 +3,7 @@ and needs (preference profiles, needs-based segments).
 
     >>> from xrm.differentiate import BetaGeoNBD, GammaGamma, purchase_summary, score_customers
     >>> from xrm.differentiate import build_value, score_value  # the store-level steps
+    >>> from xrm.differentiate import build_needs, update_needs  # needs: full build, incremental
 
 Purchase summaries are Ibis expressions (DuckDB or Spark); the models fit in NumPy/SciPy on them.
 Names load on first use, so the models never import Ibis or DuckDB.  See docs/value.md.
@@ -17,6 +18,7 @@ from xrm._lazy import lazy_exports
 if TYPE_CHECKING:
     from xrm.differentiate._bgnbd import BetaGeoNBD
     from xrm.differentiate._build import build_purchase_summaries
+    from xrm.differentiate._charts import tracking_data, value_charts
     from xrm.differentiate._clv import (
         MONTH_IN_WEEKS,
         PurchaseModel,
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from xrm.differentiate._gammagamma import GammaGamma
     from xrm.differentiate._model import FORMAT_VERSION, ValueModel
     from xrm.differentiate._needs import build_needs, needs_profiles, segment_report
+    from xrm.differentiate._needs_update import update_needs
     from xrm.differentiate._paretonbd import ParetoNBD
     from xrm.differentiate._policy import ValuePolicy
     from xrm.differentiate._runs import tier_migration, value_report
@@ -46,6 +49,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "BetaGeoNBD": "_bgnbd",
     "build_purchase_summaries": "_build",
+    "tracking_data": "_charts",
+    "value_charts": "_charts",
     "MONTH_IN_WEEKS": "_clv",
     "PurchaseModel": "_clv",
     "discounted_clv": "_clv",
@@ -58,6 +63,7 @@ _WHERE = {
     "build_needs": "_needs",
     "needs_profiles": "_needs",
     "segment_report": "_needs",
+    "update_needs": "_needs_update",
     "ValuePolicy": "_policy",
     "tier_migration": "_runs",
     "value_report": "_runs",
@@ -106,6 +112,9 @@ __all__ = [
     "segment_report",
     "tier_migration",
     "time_unit_days",
+    "tracking_data",
+    "update_needs",
+    "value_charts",
     "value_report",
 ]
 

@@ -131,6 +131,46 @@ CREATE TABLE trait_changes (
 );
 """
 
+_V5 = """
+-- What an incremental needs update starts from (update_needs): each customer's sufficient
+-- statistics with decayed weights relative to `as_of` (a later time multiplies them by
+-- 0.5^(elapsed / half-life) and adds the new orders' weights), per category too, and one row with
+-- the last full build's frozen parts (features, reference prices, standardisation, centres).
+CREATE TABLE needs_state (
+    customer_id   VARCHAR PRIMARY KEY,
+    as_of         TIMESTAMP NOT NULL,         -- the decayed sums are weights relative to this time
+    orders        BIGINT NOT NULL,
+    spend         DOUBLE NOT NULL,
+    wsum          DOUBLE NOT NULL,            -- sum of order weights
+    w_online      DOUBLE NOT NULL,            -- ... of orders online (web or app)
+    w_app         DOUBLE NOT NULL,            -- ... of orders in the app
+    known         BOOLEAN NOT NULL,           -- some order said its channel
+    day_list      BIGINT[] NOT NULL,          -- distinct purchase days (days since 1970-01-01)
+    first_day     BIGINT NOT NULL
+);
+
+CREATE TABLE needs_state_categories (
+    customer_id   VARCHAR NOT NULL,
+    category      VARCHAR NOT NULL,
+    wspend        DOUBLE NOT NULL,            -- decayed spend, relative to needs_state.as_of
+    paid          DOUBLE NOT NULL,
+    qty           DOUBLE NOT NULL,
+    PRIMARY KEY (customer_id, category)
+);
+
+CREATE TABLE needs_model (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    half_life_days  DOUBLE NOT NULL,
+    customer_key    VARCHAR NOT NULL,
+    events_table    VARCHAR NOT NULL,
+    watermark       TIMESTAMP,                -- received_at of the newest order included
+    end_ts          TIMESTAMP NOT NULL,       -- reference time of the newest update
+    spec            JSON NOT NULL,            -- categories, references, mean, std, kept, centres
+    built_at        TIMESTAMP NOT NULL,
+    updated_at      TIMESTAMP NOT NULL
+);
+"""
+
 SCHEMA = Schema(
     "differentiate",
     (
@@ -138,5 +178,6 @@ SCHEMA = Schema(
         Migration(2, "value models, scoring runs, customer value and tier history", _V2),
         Migration(3, "needs profiles and needs-based segments", _V3),
         Migration(4, "trait changes between scoring runs (tier, P(alive) threshold)", _V4),
+        Migration(5, "needs state for incremental updates", _V5),
     ),
 )

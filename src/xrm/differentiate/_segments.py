@@ -31,6 +31,7 @@ class Clustering:
     k: int
     silhouette: float  # of the chosen k; 0.0 when there is one segment
     scores: dict[int, float]  # silhouette per k tried
+    centers: Array  # one row per segment, in the standardised space (what a new profile is near)
 
 
 def standardise(x: Array) -> tuple[Array, npt.NDArray[np.bool_]]:
@@ -54,7 +55,7 @@ def cluster(z: Array, *, k: int | None = None, k_max: int = 6, seed: int = 0) ->
     distinct = len(np.unique(z, axis=0)) if z.shape[1] else 1
     if k == 1 or z.shape[1] == 0 or distinct < 3 or (k is None and n < 10):
         # Too few customers, or nothing that varies: one segment, stated as such.
-        return Clustering(np.zeros(n, dtype=np.int64), 1, 0.0, {})
+        return Clustering(np.zeros(n, dtype=np.int64), 1, 0.0, {}, np.zeros((1, z.shape[1])))
     rng = np.random.default_rng(seed)
     fit_rows = z if n <= FIT_SAMPLE else z[rng.choice(n, FIT_SAMPLE, replace=False)]
     sil_rows = min(len(fit_rows), SILHOUETTE_SAMPLE)
@@ -71,4 +72,5 @@ def cluster(z: Array, *, k: int | None = None, k_max: int = 6, seed: int = 0) ->
         scores[c] = float(silhouette_score(fit_rows, labels, sample_size=sil_rows, random_state=seed))
     best = max(scores, key=lambda c: (scores[c], -c))  # ties: fewer segments
     labels = models[best].predict(z).astype(np.int64)
-    return Clustering(labels, best, scores[best], scores)
+    centers = np.asarray(models[best].cluster_centers_, dtype=np.float64)
+    return Clustering(labels, best, scores[best], scores, centers)

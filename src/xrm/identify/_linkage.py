@@ -72,7 +72,13 @@ def _connection(store: Any, rules: IdentityRules) -> Any:
     if s.threads:
         config["threads"] = s.threads
     config["temp_directory"] = str(s.temp_directory or store.path.with_name(store.path.name + ".tmp"))
-    return duckdb.connect(":memory:", config=config)
+    con = duckdb.connect(":memory:", config=config)
+    if getattr(store, "encryption_key", None):  # its spill files hold names and addresses: encrypt them too
+        from xrm.store._crypto import enable_writing
+
+        enable_writing(con, unsafe=s.store_encryption_unsafe_crypto)
+        con.execute("SET temp_file_encryption = true")
+    return con
 
 
 def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], list[str]]:

@@ -197,11 +197,29 @@ SELECT e.*, CAST(ep.profile_id AS VARCHAR) AS profile_id
 FROM events e JOIN event_profiles ep USING (message_id);
 """
 
+# Look-ups by profile (Customer 360, "why one person", the timeline, GDPR) and by identifier value
+# (search, the online path): DuckDB uses single-column indexes only, so the composite primary keys
+# (id_type, id_value) and (profile_id, id_type, id_value) do not serve them.
+_V4 = """
+CREATE INDEX identifiers_profile_id ON identifiers (profile_id);
+CREATE INDEX identifiers_id_value ON identifiers (id_value);
+CREATE INDEX event_profiles_profile_id ON event_profiles (profile_id);
+CREATE INDEX profile_records_profile_id ON profile_records (profile_id);
+CREATE INDEX profile_evidence_profile_id ON profile_evidence (profile_id);
+CREATE INDEX profile_evidence_id_value ON profile_evidence (id_value);
+CREATE INDEX identity_links_value_a ON identity_links (value_a);
+CREATE INDEX identity_links_value_b ON identity_links (value_b);
+CREATE INDEX golden_records_profile_id ON golden_records (profile_id);
+CREATE INDEX linkage_pairs_record_a ON linkage_pairs (record_a);
+CREATE INDEX linkage_pairs_record_b ON linkage_pairs (record_b);
+"""
+
 SCHEMA = Schema(
     "identify",
     (
         Migration(1, "normalised records, identity graph, profiles, merge log, overrides", _V1),
         Migration(2, "probabilistic linkage pairs, review queue, linkage models, golden records", _V2),
         Migration(3, "customer_events: events with the profile each resolved to", _V3),
+        Migration(4, "indexes: the graph, events, records, evidence and golden records by profile", _V4),
     ),
 )

@@ -217,13 +217,23 @@ def quick_event(event: AnyMapping[str, Any], text: str) -> QuickEvent | None:
     return QuickEvent(mid, kind, ev, name, user, anon, group, prev, ts)  # type: ignore[arg-type]
 
 
-_JSON_KEYS = "'{\"properties\": \"JSON\", \"traits\": \"JSON\", \"context\": \"JSON\"}'"
+# Every field from the text in one json_transform (C), not nine Python columns: a quick event's
+# text fields are plain unpadded strings or absent (quick_event checked), so NULLIF(x, '') is what
+# the loader's NULLIF(trim(x), '') gives; its type is lower-cased as there.
+_QUICK_KEYS = (
+    "'{\"messageId\": \"VARCHAR\", \"type\": \"VARCHAR\", \"event\": \"VARCHAR\", \"name\": \"VARCHAR\", "
+    "\"userId\": \"VARCHAR\", \"anonymousId\": \"VARCHAR\", \"groupId\": \"VARCHAR\", "
+    "\"previousId\": \"VARCHAR\", \"timestamp\": \"VARCHAR\", \"originalTimestamp\": \"VARCHAR\", "
+    "\"properties\": \"JSON\", \"traits\": \"JSON\", \"context\": \"JSON\"}'"
+)
 _INSERT_QUICK = f"""
     INSERT INTO events ({EVENT_COLUMNS})
-    SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id,
-        timezone('UTC', CAST(ts_text AS TIMESTAMPTZ)), timezone('UTC', now()), ?,
-        __s.properties, __s.traits, __s.context, NULL, NULL, NULL, ?
-    FROM (SELECT *, json_transform(__raw, {_JSON_KEYS}) AS __s FROM __xrm_q)"""
+    SELECT __s.messageId, lower(__s.type), NULLIF(__s.event, ''), NULLIF(__s.name, ''),
+        NULLIF(__s.userId, ''), NULLIF(__s.anonymousId, ''), NULLIF(__s.groupId, ''),
+        NULLIF(__s.previousId, ''),
+        timezone('UTC', CAST(coalesce(NULLIF(__s.timestamp, ''), __s.originalTimestamp) AS TIMESTAMPTZ)),
+        timezone('UTC', now()), ?, __s.properties, __s.traits, __s.context, NULL, NULL, NULL, ?
+    FROM (SELECT json_transform(__raw, {_QUICK_KEYS}) AS __s FROM __xrm_q)"""
 
 
 def insert_quick_events(
@@ -235,22 +245,15 @@ def insert_quick_events(
 ) -> int:
     """Store (fields, JSON text) of events from :func:`quick_event`, none of them stored yet.
 
-    The JSON columns come from the text by the same ``json_transform`` as the loader's SQL, so
-    they are stored byte for byte alike. The caller leaves out ids already stored (one plain
+    Every column comes from the text, by the same ``json_transform`` as the loader's SQL, so
+    events are stored byte for byte alike. The caller leaves out ids already stored (one plain
     ``INSERT``, cheaper than ``INSERT OR IGNORE``). Needs the session TimeZone = UTC.
     """
     if not rows:
         return 0
     import pyarrow as pa
 
-    cols = QuickEvent.__slots__
-    table = pa.table(
-        {c: pa.array([getattr(q, c) for q, _ in rows], type=pa.string()) for c in cols}
-        | {"__raw": pa.array([t for _, t in rows], type=pa.string())}
-    )
-    cur.register("__xrm_q", table)
-    try:
-        cur.execute(_INSERT_QUICK, [source, load_id]).fetchall()
-    finally:
-        cur.unregister("__xrm_q")
+    # Read by DuckDB's replacement scan from this frame: cheaper than register + unregister.
+    __xrm_q = pa.table({"__raw": pa.array([t for _, t in rows], type=pa.string())})
+    cur.execute(_INSERT_QUICK, [source, load_id]).fetchall()
     return len(rows)

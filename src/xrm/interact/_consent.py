@@ -329,17 +329,29 @@ def has_consent(
 
 
 def consent_eligibility(
-    store: Any, purpose: str = "marketing", at: datetime | None = None
+    store: Any, purpose: str = "marketing", at: datetime | None = None, *, customer_key: str = "user_id"
 ) -> Callable[[str, Any, str], bool]:
     """An ``eligible(customer, offer, channel)`` hook for Customize's next-best action.
 
     The purpose is the offer's ``consent_purpose`` when it has one, else ``purpose``. Channels
-    that are not consent channels (web, app placements) need no consent and pass.
+    that are not consent channels (web, app placements) need no consent and pass. With
+    ``customer_key="profile_id"`` the customers are Identify profile ids and consent given
+    under any user id of the profile counts (the newest across them wins), as the send-time gate
+    judges a profile-keyed campaign's messages; with ``"user_id"`` each user id's own.
 
-        >>> eligible = consent_eligibility(store)  # doctest: +SKIP
-        >>> eligible("u1", offer, "email")  # doctest: +SKIP
+        >>> eligible = consent_eligibility(store, customer_key="profile_id")  # doctest: +SKIP
+        >>> eligible("17", offer, "email")  # doctest: +SKIP
     """
+    if customer_key not in ("user_id", "profile_id"):
+        raise InputError(f"customer_key = {customer_key!r}: use 'user_id' or 'profile_id'")
     moment = utc(at)
+    # Everyone with a consent entry for the channel and purpose, in the customers' key.
+    holders = (
+        "SELECT DISTINCT CAST(i.profile_id AS VARCHAR) FROM consents c JOIN identifiers i "
+        "ON i.id_type = 'user_id' AND i.id_value = c.customer WHERE c.channel = ? AND c.purpose = ?"
+        if customer_key == "profile_id" else
+        "SELECT DISTINCT customer FROM consents WHERE channel = ? AND purpose = ?"
+    )
     with store.transaction() as tx:
         sync_consents(tx)
     cache: dict[tuple[str, str], set[str]] = {}
@@ -354,11 +366,10 @@ def consent_eligibility(
         if key not in cache:
             cur = store.con.cursor()
             try:
-                rows = cur.execute(
-                    "SELECT DISTINCT customer FROM consents WHERE channel = ? AND purpose = ?",
-                    [channel, wanted],
-                ).fetchall()
-                cache[key] = valid_customers(cur, [r[0] for r in rows], channel, wanted, moment)
+                rows = cur.execute(holders, [channel, wanted]).fetchall()
+                cache[key] = valid_customers(
+                    cur, [r[0] for r in rows], channel, wanted, moment, customer_key=customer_key
+                )
             finally:
                 cur.close()
         return customer in cache[key]

@@ -84,29 +84,60 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def contact_counts(
-    cur: duckdb.DuckDBPyConnection, customers: Iterable[str], at: datetime
+    cur: duckdb.DuckDBPyConnection,
+    customers: Iterable[str],
+    at: datetime,
+    *,
+    customer_key: str = "user_id",
 ) -> dict[str, dict[str, list[int]]]:
     """``customer -> channel -> [last 24 h, last 7 days]`` of marketing messages, plus ``'*'``.
 
     A message counts at its send time, or its planned time while queued (a queued one in the
-    future counts too: it will go).
+    future counts too: it will go). Caps are per person, so a customer's count takes in every
+    message to their Identify profile: those sent under the profile id (``customer_key =
+    "profile_id"`` campaigns) and under any of its user ids. A user id no profile holds counts
+    its own messages. ``customer_key`` says what ``customers`` are: user ids or profile ids.
     """
+    if customer_key not in ("user_id", "profile_id"):
+        raise InputError(f"customer_key = {customer_key!r}: use 'user_id' or 'profile_id'")
     wanted = sorted(set(customers))
     out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     if not wanted:
         return out
+    # A person is 'p<profile id>', or 'u<user id>' for a user id that no profile holds.
+    asked = (
+        "SELECT w AS customer, 'p' || w AS person FROM unnest(?) t(w)"
+        if customer_key == "profile_id" else
+        "SELECT w AS customer, coalesce('p' || CAST(i.profile_id AS VARCHAR), 'u' || w) AS person "
+        "FROM unnest(?) t(w) LEFT JOIN identifiers i ON i.id_type = 'user_id' AND i.id_value = w"
+    )
     rows = cur.execute(
-        """
-        SELECT customer, channel,
-               count(*) FILTER (WHERE coalesce(sent_at, not_before) > ? - INTERVAL 1 DAY),
-               count(*)
-        FROM messages
-        WHERE customer IN (SELECT unnest(?)) AND purpose <> 'service'
-          AND status IN ('queued', 'sending', 'sent', 'retry')
-          AND coalesce(sent_at, not_before) > ? - INTERVAL 7 DAY
-        GROUP BY 1, 2
+        f"""
+        WITH asked AS ({asked}),
+        -- Every key a wanted person may have been messaged under: the profile id and its user ids.
+        keys AS (
+            SELECT person, substr(person, 2) AS customer,
+                   CASE WHEN starts_with(person, 'p') THEN 'profile_id' ELSE 'user_id' END AS key
+            FROM (SELECT DISTINCT person FROM asked)
+            UNION
+            SELECT 'p' || CAST(i.profile_id AS VARCHAR), i.id_value, 'user_id'
+            FROM identifiers i
+            WHERE i.id_type = 'user_id'
+              AND 'p' || CAST(i.profile_id AS VARCHAR) IN (SELECT person FROM asked)
+        ),
+        sent AS (
+            SELECT k.person, m.channel,
+                   count(*) FILTER (WHERE coalesce(m.sent_at, m.not_before) > ? - INTERVAL 1 DAY) AS day,
+                   count(*) AS week
+            FROM messages m
+            JOIN keys k ON k.customer = m.customer AND k.key = coalesce(m.customer_key, 'user_id')
+            WHERE m.purpose <> 'service' AND m.status IN ('queued', 'sending', 'sent', 'retry')
+              AND coalesce(m.sent_at, m.not_before) > ? - INTERVAL 7 DAY
+            GROUP BY 1, 2
+        )
+        SELECT a.customer, s.channel, s.day, s.week FROM asked a JOIN sent s USING (person)
         """,
-        [at, wanted, at],
+        [wanted, at, at],
     ).fetchall()
     for customer, channel, day, week in rows:
         for key in (channel, "*"):

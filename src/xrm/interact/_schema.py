@@ -152,11 +152,18 @@ CREATE TABLE campaign_schedule_runs (
 );
 """
 
+# One customer's consents (Customer 360, the timeline, the send gate): DuckDB uses single-column
+# indexes only, so consents_key (customer, channel, purpose) does not serve a look-up by customer.
+_V4 = """
+CREATE INDEX consents_customer ON consents (customer);
+"""
+
 SCHEMA = Schema(
     "interact",
     (
         Migration(1, "consents, suppressions, campaigns, decisions, outbox, delivery attempts", _V1),
         Migration(2, "messages.customer_key: user_id or profile_id", _V2),
         Migration(3, "campaign schedules and their claimed occurrences", _V3),
+        Migration(4, "index: consents by customer", _V4),
     ),
 )

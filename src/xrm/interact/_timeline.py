@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from xrm.exceptions import InputError, NotFound
+from xrm.interact._snapshot import read_snapshot
 
 __all__ = [
     "MAX_TIMELINE_LIMIT",
@@ -122,32 +123,19 @@ def _decode(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-# The profile's events are found once: the message_ids it was resolved to, plus the unresolved
-# events holding one of its identifiers (each arm a semi-join with a tiny build side, instead of
-# an OR of IN-subqueries and an anti-join over all events), materialised so that the consents'
-# "not already an event" test reuses them instead of recomputing the whole event set. Arms of
-# `loose` and of `evids` are disjoint and message_id is the key of events, so UNION ALL and
-# EXCEPT ALL give exactly the set of the original query.
+# The profile's events and user ids are found first by point look-ups (_person), then passed in as
+# lists, on a read_snapshot cursor: each table is read through a single-column index (identifiers,
+# event_profiles and consents by profile or customer, events by message id), so the time does not
+# grow with the store's size. merge_log is scanned (it holds merges only, not one row per person).
 _ITEMS = """
-WITH ids AS MATERIALIZED (SELECT id_type, id_value FROM identifiers WHERE profile_id = $pid),
-uids AS (SELECT id_value FROM ids WHERE id_type = 'user_id'),
-aids AS (SELECT id_value FROM ids WHERE id_type = 'anonymous_id'),
-loose AS MATERIALIZED (
-    SELECT message_id FROM events WHERE user_id IN (SELECT id_value FROM uids)
-    UNION ALL
-    SELECT message_id FROM events
-    WHERE user_id IS NULL AND anonymous_id IN (SELECT id_value FROM aids)
+WITH ev AS MATERIALIZED (
+    SELECT e.* FROM events e WHERE e.message_id IN (SELECT unnest(CAST($mids AS VARCHAR[])))
 ),
-evids AS MATERIALIZED (
-    SELECT message_id FROM event_profiles WHERE profile_id = $pid
-    UNION ALL
-    -- minus those resolved to any profile; an inner join, so that the few loose ids are looked up
-    -- in event_profiles' primary-key index rather than anti-joined against a scan of all of it
-    (SELECT message_id FROM loose
-     EXCEPT ALL
-     SELECT p.message_id FROM loose l JOIN event_profiles p ON p.message_id = l.message_id)
+-- materialised, so that the page's top-N filter on time is not pushed into this scan (two filters
+-- on consents: DuckDB then scans the table instead of using its index on customer)
+cons AS MATERIALIZED (
+    SELECT * FROM consents WHERE customer IN (SELECT unnest(CAST($uids AS VARCHAR[])))
 ),
-ev AS MATERIALIZED (SELECT e.* FROM events e WHERE e.message_id IN (SELECT message_id FROM evids)),
 items AS (
     SELECT ts, 'event' AS kind, type, coalesce(event, name) AS name,
         coalesce(properties->>'channel', CASE type WHEN 'page' THEN 'web' WHEN 'screen' THEN 'app' END,
@@ -161,9 +149,8 @@ items AS (
     SELECT given_at, 'consent', 'consent', status, channel, source, 'consent:' || seq,
         json_object('customer', customer, 'purpose', purpose, 'status', status,
                     'expires_at', expires_at, 'proof', proof)
-    FROM consents
-    WHERE customer IN (SELECT id_value FROM uids)
-      AND (event_message_id IS NULL OR event_message_id NOT IN (SELECT message_id FROM ev))
+    FROM cons
+    WHERE event_message_id IS NULL OR event_message_id NOT IN (SELECT message_id FROM ev)
     UNION ALL
     SELECT logged_at, 'identity', action, action, NULL, 'identify', 'identity:' || log_id,
         json_object('profile_id', profile_id, 'other_profile_id', other_profile_id,
@@ -171,6 +158,32 @@ items AS (
     FROM merge_log WHERE profile_id = $pid OR other_profile_id = $pid
 )
 """
+
+
+def _person(cur: Any, pid: int) -> dict[str, Any]:
+    """The profile's event message ids and user ids, each read by a point look-up.
+
+    Its events: those resolved to it (``event_profiles``), plus the unresolved ones holding one of
+    its user ids, or with no user id one of its anonymous ids.
+    """
+    ids = cur.execute("SELECT id_type, id_value FROM identifiers WHERE profile_id = ?", [pid]).fetchall()
+    uids = sorted(v for t, v in ids if t == "user_id")
+    aids = sorted(v for t, v in ids if t == "anonymous_id")
+    mids = [m for (m,) in cur.execute(
+        "SELECT message_id FROM event_profiles WHERE profile_id = ?", [pid]).fetchall()]
+    loose: set[str] = set()
+    if uids:
+        loose.update(m for (m,) in cur.execute(
+            "SELECT message_id FROM events WHERE user_id IN (SELECT unnest(?))", [uids]).fetchall())
+    if aids:
+        loose.update(m for m, uid in cur.execute(
+            "SELECT message_id, user_id FROM events WHERE anonymous_id IN (SELECT unnest(?))", [aids]
+        ).fetchall() if uid is None)
+    if loose:  # less those resolved to any profile (its own are in mids already)
+        loose.difference_update(m for (m,) in cur.execute(
+            "SELECT message_id FROM event_profiles WHERE message_id IN (SELECT unnest(?))", [sorted(loose)]
+        ).fetchall())
+    return {"pid": pid, "mids": mids + sorted(loose), "uids": uids}
 
 
 def timeline(
@@ -220,7 +233,8 @@ def timeline(
         f"{_ITEMS} SELECT ts, kind, type, name, channel, source, item_id, data FROM items "
         f"WHERE {' AND '.join(where)} ORDER BY ts DESC, item_id DESC LIMIT $n"
     )
-    rows = store.sql(sql, params).fetchall()
+    with read_snapshot(store) as cur:
+        rows = cur.execute(sql, {**params, **_person(cur, pid)}).fetchall()
     items = [
         TimelineItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else {})
         for r in rows[:limit]
@@ -256,13 +270,14 @@ def profile_view(store: Any, profile_id: int) -> dict[str, Any]:
             "ORDER BY id_type, id_value", [pid]
         ).fetchall()
     ]
-    stats = store.sql(
-        f"{_ITEMS} SELECT count(*) FILTER (WHERE kind = 'event'), min(ts) FILTER (WHERE kind = 'event'), "
-        "max(ts) FILTER (WHERE kind = 'event'), "
-        "list(json_extract(data, '$.traits') ORDER BY ts) FILTER (WHERE type = 'identify') "
-        "FROM items",
-        {"pid": pid},
-    ).fetchall()[0]
+    with read_snapshot(store) as cur:
+        stats = cur.execute(
+            f"{_ITEMS} SELECT count(*) FILTER (WHERE kind = 'event'), min(ts) FILTER (WHERE kind = 'event'), "
+            "max(ts) FILTER (WHERE kind = 'event'), "
+            "list(json_extract(data, '$.traits') ORDER BY ts) FILTER (WHERE type = 'identify') "
+            "FROM items",
+            _person(cur, pid),
+        ).fetchall()[0]
     traits: dict[str, Any] = {}
     for t in stats[3] or []:
         got = json.loads(t) if isinstance(t, str) else t

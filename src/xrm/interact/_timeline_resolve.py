@@ -20,7 +20,8 @@ transaction, so the result is that of resolving the group's events in some seria
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+import re
+from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
@@ -70,6 +71,7 @@ class IdentifierCache:
         self.rules, self.size = rules, size
         self._cache: dict[tuple[str, str], str | None] = {}
         self._plain: dict[tuple[Any, Any], tuple[list[_Ident], list[_Ident]]] = {}
+        self._repeated: dict[int, bool] = {}  # id(glue list of _plain) -> two values of one type
         self.owners: dict[_Ident, int] = {}
 
     def forget_owners(self) -> None:
@@ -109,7 +111,17 @@ class IdentifierCache:
             return self._identifiers(event)
         if len(self._plain) >= self.size:
             self._plain.clear()
+            self._repeated.clear()
         got = self._plain[key] = self._identifiers(event)
+        glue = got[0]
+        self._repeated[id(glue)] = len({t for t, _ in glue}) < len(glue)
+        return got
+
+    def repeated_type(self, glue: list[_Ident]) -> bool:
+        """Whether two of these glue identifiers are of one type (remembered for shared lists)."""
+        got = self._repeated.get(id(glue))
+        if got is None:
+            return len({t for t, _ in glue}) < len(glue)
         return got
 
     def _identifiers(self, event: Mapping[str, Any]) -> tuple[list[_Ident], list[_Ident]]:
@@ -209,18 +221,27 @@ def resolve_events(
         glue, evidence = cache.identifiers(ev)
         if not glue:
             unresolved += 1
-        elif len({t for t, _ in glue}) < len(glue):  # two values of one type: limits apply
+        elif cache.repeated_type(glue):  # two values of one type: limits apply
             slow.append((mid, ev))
         else:
             bulk.append((mid, glue, evidence))
 
-    wanted = {i for _, glue, _ in bulk for i in glue}
-    cached = cache.owners
-    owner = {i: cached[i] for i in wanted if i in cached}
-    owner |= _owners(cur, wanted - owner.keys())
     known: list[tuple[str, list[_Ident], list[_Ident], int]] = []
     rest: list[tuple[str, list[_Ident], list[_Ident]]] = []
-    for mid, glue, evidence in bulk:
+    remembered = cache.owners.get
+    unknown: list[tuple[str, list[_Ident], list[_Ident]]] = []
+    for item in bulk:  # most events: every identifier remembered, all in one profile
+        glue = item[1]
+        first = remembered(glue[0])
+        if first is not None and all(remembered(i) == first for i in glue):
+            known.append((item[0], glue, item[2], first))
+        else:
+            unknown.append(item)
+    wanted = {i for _, glue, _ in unknown for i in glue}
+    owner = {i: p for i in wanted if (p := remembered(i)) is not None}
+    found = _owners(cur, wanted - owner.keys())
+    owner |= found
+    for mid, glue, evidence in unknown:
         first = owner.get(glue[0])
         if first is not None and all(owner.get(i) == first for i in glue):
             known.append((mid, glue, evidence, first))
@@ -239,7 +260,7 @@ def resolve_events(
         else:
             slow.append((mid, event_of[mid]))
     fresh = _write_bulk(cur, known, new)
-    cache._remember(owner)
+    cache._remember(found)
     cache._remember(fresh)
     store = _InTransaction(cur, settings)
     slow.sort(key=lambda p: position[p[0]])
@@ -267,14 +288,12 @@ def _owners(cur: duckdb.DuckDBPyConnection, idents: set[_Ident]) -> dict[_Ident,
     import pyarrow as pa
 
     items = sorted(idents)
-    cur.register("__xrm_i", pa.table({"id_type": [t for t, _ in items], "id_value": [v for _, v in items]}))
-    try:
-        rows = cur.execute(
-            "SELECT i.id_type, i.id_value, i.profile_id FROM identifiers i "
-            "JOIN __xrm_i q ON q.id_type = i.id_type AND q.id_value = i.id_value"
-        ).fetchall()
-    finally:
-        cur.unregister("__xrm_i")
+    # Read by DuckDB's replacement scan from this frame: cheaper than register + unregister.
+    __xrm_i = pa.table({"id_type": [t for t, _ in items], "id_value": [v for _, v in items]})
+    rows = cur.execute(
+        "SELECT i.id_type, i.id_value, i.profile_id FROM identifiers i "
+        "JOIN __xrm_i q ON q.id_type = i.id_type AND q.id_value = i.id_value"
+    ).fetchall()
     return {(t, v): int(p) for t, v, p in rows}
 
 
@@ -300,26 +319,31 @@ def _write_bulk(
             if key not in new_pid:
                 new_pid[key] = int(base) + len(new_pid) + 1
             assigned.append((mid, new_pid[key], glue, ev))
-    seen: Counter[_Ident] = Counter()
-    evidence: Counter[tuple[int, str, str]] = Counter()
+    seen: dict[_Ident, int] = {}
+    holder: dict[_Ident, int] = {}  # the profile each identifier was given
+    evidence: dict[tuple[int, str, str], int] = {}
     links: list[tuple[str, str, str, str, str]] = []
+    count = seen.get
     for mid, pid, glue, ev in assigned:
         for i in glue:
-            seen[i] += 1
-        if ev:
-            evidence.update((pid, t, v) for t, v in ev)
+            seen[i] = count(i, 0) + 1
+            holder[i] = pid
+        for t, v in ev:
+            k = (pid, t, v)
+            evidence[k] = evidence.get(k, 0) + 1
         if len(glue) > 1:
-            links += [(glue[0][0], glue[0][1], t, v, f"event:{mid}") for t, v in glue[1:]]
+            head = glue[0]
+            links += [(head[0], head[1], t, v, f"event:{mid}") for t, v in glue[1:]]
     fresh = {i: pid for key, pid in new_pid.items() for i in key}
 
     def put(
         name: str, columns: dict[str, list[Any]], sql: str, params: list[Any] | None = None
     ) -> list[tuple[Any, ...]]:
-        cur.register(name, pa.table(columns))
-        try:
-            return (cur.execute(sql, params) if params else cur.execute(sql)).fetchall()
-        finally:
-            cur.unregister(name)
+        # The input is read by DuckDB's replacement scan of this frame's local ``__xrm_in``
+        # (cheaper than register + unregister: a group commit runs several of these).
+        __xrm_in = pa.table(columns)
+        sql = re.sub(rf"\b{name}\b", "__xrm_in", sql)
+        return (cur.execute(sql, params) if params else cur.execute(sql)).fetchall()
 
     if new_pid:
         put(
@@ -343,7 +367,7 @@ def _write_bulk(
         )
     old = [i for i in seen if i not in fresh]
     if old:
-        owner = {i: pid for _, pid, glue, _ in assigned for i in glue}
+        owner = holder
         # Only rows still held by the profile the event was given count: a remembered owner that
         # something else has changed since (an erasure in the console) is caught here.
         (updated,), = put(
@@ -360,7 +384,8 @@ def _write_bulk(
                 f"{len(old) - int(updated)} of {len(old)} identifiers are no longer held by the "
                 "profile remembered for them; resolve the group again after forget_owners()"
             )
-        touched = sorted({pid for _, pid, _, _ in assigned if pid not in new_pid.values()})
+        made = set(new_pid.values())
+        touched = sorted({pid for _, pid, _, _ in assigned if pid not in made})
         put(
             "__xrm_tp", {"profile_id": touched},
             "UPDATE profiles SET updated_at = ? WHERE profile_id IN (SELECT profile_id FROM __xrm_tp)",

@@ -18,6 +18,7 @@ from xrm.network._graph import PartyGraph, graph_from_edges, load_graph
 from xrm.network._load import load_handles, load_parties, load_relationships
 from xrm.network._metrics import network_metrics
 from xrm.network._posts import load_posts
+from xrm.network._query import communities_summary, neighbourhood, party_network, top_influencers
 from xrm.network._report import build_network, ron_html, ron_markdown
 from xrm.network._sentiment import detect_language, sentiment
 from xrm.network._types import PARTY_KINDS, REL_TYPES, ROLES, SYMMETRIC_TYPES
@@ -34,6 +35,7 @@ __all__ = [
     "RelationshipEconomics",
     "analyse_network",
     "build_network",
+    "communities_summary",
     "conversation_report",
     "derive_handles",
     "derive_relationships",
@@ -45,10 +47,13 @@ __all__ = [
     "load_parties",
     "load_posts",
     "load_relationships",
+    "neighbourhood",
     "network_metrics",
+    "party_network",
     "return_on_network",
     "ron_html",
     "ron_markdown",
     "score_relationships",
     "sentiment",
+    "top_influencers",
 ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -42,7 +42,12 @@ class PartyGraph:
 
 
 def graph_from_arrays(names: list[str], a: np.ndarray, b: np.ndarray, w: np.ndarray) -> PartyGraph:
-    """A graph over ``names`` from edge arrays of vertex indices (credit direction) and weights."""
+    """A graph over ``names`` from edge arrays of vertex indices (credit direction) and weights.
+
+    The edges enter igraph as a list of int pairs: its abi3 wheel converts a numpy array or a
+    memoryview to nested lists first, which measured slower; collapsing before the weights exist
+    and summing them in numpy measured no faster either (docs/network.md, "Graph build").
+    """
     import igraph as ig
 
     directed = ig.Graph(n=len(names), edges=list(zip(a.tolist(), b.tolist(), strict=True)), directed=True)
@@ -95,7 +100,8 @@ def load_graph(store: Store, types: Sequence[str] | None = None) -> PartyGraph:
         """,
             params[:1],
         )
-        names = [r[0] for r in cur.execute("SELECT party_id FROM _net_v ORDER BY idx").fetchall()]
+        ids = cur.execute("SELECT party_id FROM _net_v ORDER BY idx").fetchnumpy()["party_id"]
+        names = cast(list[str], ids.tolist())  # VARCHAR comes back as an object array of str
         arrays = cur.execute(
             """
         WITH e AS (

@@ -97,7 +97,17 @@ CREATE TABLE network_rejects (
 );
 """
 
+# A party's relationships in either direction (Customer 360's neighbours): DuckDB uses
+# single-column indexes only, so the primary key (src, dst, rel_type, source) does not serve them.
+_V2 = """
+CREATE INDEX relationships_src ON relationships (src);
+CREATE INDEX relationships_dst ON relationships (dst);
+"""
+
 SCHEMA = Schema(
     "network",
-    (Migration(1, "parties, relationships, posts, handles, network traits, rejects", _V1),),
+    (
+        Migration(1, "parties, relationships, posts, handles, network traits, rejects", _V1),
+        Migration(2, "indexes: relationships by src and by dst", _V2),
+    ),
 )

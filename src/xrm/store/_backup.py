@@ -21,6 +21,7 @@ backups.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -34,7 +35,8 @@ from typing import Any
 import duckdb
 
 from xrm import __version__
-from xrm.exceptions import StoreBusy, StoreError, StoreVersionError
+from xrm.exceptions import StoreBusy, StoreError, StoreKeyError, StoreVersionError
+from xrm.store._crypto import attach_options, connect_file, is_encrypted, scrub
 from xrm.store._migrate import META_TABLE
 from xrm.store._registry import all_schemas
 
@@ -65,6 +67,7 @@ class BackupInfo:
     digests: dict[str, str] = field(default_factory=dict, repr=False)
     seconds: float = 0.0
     bytes: int = 0
+    encrypted: bool = False  # written with the store's encryption key
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -110,30 +113,33 @@ def backup_path_problem(dest: Path, *, force: bool = False) -> str | None:
     return None
 
 
-def open_for_backup(path: Path) -> duckdb.DuckDBPyConnection:
-    """The store's file opened for writing, without migrating it (a backup copies it as it is).
+def open_for_backup(
+    path: Path, *, key: str | None = None, unsafe_crypto: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """The store's file opened for writing, without migrating it (a backup copies it as it is);
+    ``key`` opens an encrypted store.
 
     Raises :class:`StoreBusy` when another process (``xrm serve``) holds it."""
-    from xrm.store._store import _explain_open_error
-
     if not path.exists():
         raise StoreError(f"store {path} does not exist; nothing to back up")
-    try:
-        return duckdb.connect(str(path), config={"memory_limit": "1GB"})
-    except duckdb.Error as exc:
-        raise _explain_open_error(path, exc) from None
+    return connect_file(path, key=key, config={"memory_limit": "1GB"}, unsafe_crypto=unsafe_crypto)
 
 
-def backup_store(con: duckdb.DuckDBPyConnection, dest: Path, *, force: bool = False) -> BackupInfo:
+def backup_store(
+    con: duckdb.DuckDBPyConnection, dest: Path, *, force: bool = False, key: str | None = None
+) -> BackupInfo:
     """Copy the store open on ``con`` into a new DuckDB file ``dest``, consistently (one snapshot).
 
     ``con`` may be shared with running writers (the server's connection): a fresh cursor is used,
-    and writes go on while the copy is made."""
+    and writes go on while the copy is made. The backup of an encrypted store is encrypted with
+    the store's ``key`` (required then): a backup never holds the data in clear when the store does not."""
     dest = Path(dest).absolute()
     problem = backup_path_problem(dest, force=force)
     if problem:
         raise StoreError(f"cannot write backup: {problem}")
     started = time.perf_counter()
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.part*"):  # a killed earlier backup's
+        stale.unlink(missing_ok=True)
     part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     alias = f"xrm_backup_{uuid.uuid4().hex[:12]}"
     cur = con.cursor()
@@ -141,7 +147,14 @@ def backup_store(con: duckdb.DuckDBPyConnection, dest: Path, *, force: bool = Fa
         src = str(cur.execute("SELECT current_database()").fetchall()[0][0])
         if META_TABLE not in _user_tables(cur, src):
             raise StoreVersionError(f"the open database {src!r} is not an xrm store; nothing backed up")
-        cur.execute(f"ATTACH {_quote(str(part))} AS {_ident(alias)}")
+        encrypted = is_encrypted(cur, src)
+        if encrypted and key is None:
+            raise StoreKeyError(
+                "the store is encrypted, and so must its backup be: give the store's key "
+                "(store_encryption_key / XRM_STORE_ENCRYPTION_KEY)"
+            )
+        options = attach_options(key if encrypted else None)
+        cur.execute(f"ATTACH {_quote(str(part))} AS {_ident(alias)}{options}")
         try:
             cur.execute("BEGIN TRANSACTION")
             try:
@@ -173,7 +186,7 @@ def backup_store(con: duckdb.DuckDBPyConnection, dest: Path, *, force: bool = Fa
             cur.execute(f"DETACH {_ident(alias)}")  # checkpoints the backup file and closes it
         os.replace(part, dest)
     except duckdb.Error as exc:
-        raise StoreError(f"backup to {dest} failed: {str(exc).splitlines()[0]}") from None
+        raise StoreError(f"backup to {dest} failed: {scrub(str(exc).splitlines()[0], key)}") from None
     finally:
         cur.close()
         for leftover in (part, part.with_name(part.name + ".wal")):
@@ -181,28 +194,49 @@ def backup_store(con: duckdb.DuckDBPyConnection, dest: Path, *, force: bool = Fa
     return BackupInfo(
         str(dest), created, __version__, src, versions, {t: n for t, (n, _) in digests.items()},
         {t: d for t, (_, d) in digests.items()}, time.perf_counter() - started, dest.stat().st_size,
+        encrypted,
     )
 
 
-def verify_backup(path: Path, *, label: Path | None = None) -> BackupInfo:
-    """Re-read every table of a backup file against its manifest; the manifest if all agree.
-
-    Raises :class:`StoreVersionError` for a file that is not an xrm backup, was changed or cut
-    short, or was made by a newer xrm than this one. ``label`` names the file in messages (the
-    one the user gave, when ``path`` is a working copy of it)."""
-    path = Path(path)
-    shown = label or path
-    if not path.is_file():
-        raise StoreError(f"backup {shown} does not exist")
-    started = time.perf_counter()
+def _open_backup(path: Path, shown: Path, key: str | None) -> duckdb.DuckDBPyConnection:
+    """A backup file opened read-only: plain as it is, encrypted with ``key``."""
+    config = {"memory_limit": "1GB"}
     try:
-        con = duckdb.connect(str(path), read_only=True, config={"memory_limit": "1GB"})
-    except duckdb.Error as exc:
+        return connect_file(path, read_only=True, config=config)
+    except StoreKeyError:  # encrypted
+        if key is None:
+            raise StoreKeyError(
+                f"backup {shown} is encrypted: set XRM_STORE_ENCRYPTION_KEY (store_encryption_key) to "
+                f"the key of the store it was made from"
+            ) from None
+    except StoreError as exc:
         raise StoreVersionError(
             f"{shown} is not an xrm backup (DuckDB cannot read it: {str(exc).splitlines()[0]}); "
             f"give a file written by `xrm backup`"
         ) from None
     try:
+        return connect_file(path, key=key, read_only=True, config=config)
+    except StoreKeyError:
+        raise StoreKeyError(
+            f"backup {shown} is encrypted with another key than store_encryption_key "
+            f"(XRM_STORE_ENCRYPTION_KEY); set the key of the store it was made from"
+        ) from None
+
+
+def verify_backup(path: Path, *, label: Path | None = None, key: str | None = None) -> BackupInfo:
+    """Re-read every table of a backup file against its manifest; the manifest if all agree.
+
+    Raises :class:`StoreVersionError` for a file that is not an xrm backup, was changed or cut
+    short, or was made by a newer xrm than this one. ``label`` names the file in messages (the
+    one the user gave, when ``path`` is a working copy of it). ``key`` opens an encrypted backup."""
+    path = Path(path)
+    shown = label or path
+    if not path.is_file():
+        raise StoreError(f"backup {shown} does not exist")
+    started = time.perf_counter()
+    con = _open_backup(path, shown, key)
+    try:
+        encrypted = is_encrypted(con)
         db = str(con.execute("SELECT current_database()").fetchall()[0][0])
         tables = _user_tables(con, db)
         has_manifest = bool(con.execute(
@@ -258,7 +292,7 @@ def verify_backup(path: Path, *, label: Path | None = None) -> BackupInfo:
     return BackupInfo(
         str(path), str(created), str(xv), str(source), schemas,
         {t: n for t, (n, _) in expected.items()}, {t: d for t, (_, d) in expected.items()},
-        time.perf_counter() - started, path.stat().st_size,
+        time.perf_counter() - started, path.stat().st_size, encrypted,
     )
 
 
@@ -269,19 +303,23 @@ def _refuse_if_running(target: Path) -> None:
     try:
         con = duckdb.connect(str(target), read_only=True, config={"memory_limit": "256MB"})
     except duckdb.Error as exc:
-        if "lock" in str(exc).lower():
+        if "lock" in str(exc).lower() or "conflict" in str(exc).lower():
             raise StoreBusy(
                 f"store {target} is open in a running process (e.g. `xrm serve`); stop it, then "
                 f"restore (a restore never replaces a store under a running server)"
             ) from None
-        return  # an unreadable old file: replacing it is what a restore is for
+        return  # an unreadable (or encrypted) old file: replacing it is what a restore is for
     con.close()
 
 
-def restore_store(src: Path, target: Path, *, force: bool = False) -> BackupInfo:
+def restore_store(
+    src: Path, target: Path, *, force: bool = False, key: str | None = None, unsafe_crypto: bool = False
+) -> BackupInfo:
     """Put the backup ``src`` in place as the store ``target``, after verifying it.
 
-    ``target`` must not exist unless ``force``; it must not be held by a running process."""
+    ``target`` must not exist unless ``force``; it must not be held by a running process. With
+    ``key`` (store_encryption_key) the restored store is encrypted with it: an encrypted backup
+    needs it to be read, a plain one is encrypted on the way in."""
     src, target = Path(src).absolute(), Path(target).absolute()
     if src == target:
         raise StoreError(f"{src} is both the backup and the store; restore into another path")
@@ -295,13 +333,19 @@ def restore_store(src: Path, target: Path, *, force: bool = False) -> BackupInfo
     part = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.restore")
     try:
         shutil.copyfile(src, part)
-        info = verify_backup(part, label=src)  # the copy is checked: it is what becomes the store
-        con = duckdb.connect(str(part), config={"memory_limit": "1GB"})
+        info = verify_backup(part, label=src, key=key)  # the copy is checked: it becomes the store
+        file_key = key if info.encrypted else None
+        con = connect_file(part, key=file_key, config={"memory_limit": "1GB"}, unsafe_crypto=unsafe_crypto)
         try:
             con.execute(f"DROP TABLE {MANIFEST_TABLE}")
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        if key is not None and not info.encrypted:  # a plain backup into an encrypted store
+            from xrm.store._compact import rewrite_store
+
+            rewrite_store(part, key_in=None, key_out=key, unsafe_crypto=unsafe_crypto)
+            info.encrypted = True
         _refuse_if_running(target)
         target.with_name(target.name + ".wal").unlink(missing_ok=True)  # belongs to the old file
         os.replace(part, target)

@@ -15,6 +15,7 @@ only when no writer holds the file.  See docs/store.md.
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ import duckdb
 from xrm import __version__
 from xrm.config import Settings
 from xrm.exceptions import StoreBusy, StoreError, StoreVersionError
+from xrm.store._crypto import connect_file, store_key
 from xrm.store._migrate import migrate, schema_versions
 from xrm.store._registry import all_schemas
 from xrm.store._schema import Schema
@@ -67,12 +69,12 @@ class Store:
             config["threads"] = settings.threads
         temp = settings.temp_directory or path.with_name(path.name + ".tmp")
         config["temp_directory"] = str(temp)
-        try:
-            con = duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.IOException as exc:
-            raise _explain_open_error(path, exc) from None
-        except duckdb.Error as exc:
-            raise _explain_open_error(path, exc) from None
+        con = connect_file(
+            path, key=store_key(settings), read_only=read_only, config=config,
+            unsafe_crypto=settings.store_encryption_unsafe_crypto,
+        )
+        if not read_only:  # this process holds the write lock: what a killed backup left is stale
+            remove_stale_temp_files(path)
         try:
             migrate(
                 con, schemas or all_schemas(), path, __version__, read_only=read_only
@@ -142,6 +144,11 @@ class Store:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def encryption_key(self) -> str | None:
+        """The key the store file is encrypted with (None: plain); backups and rewrites use it too."""
+        return store_key(self.settings)
+
     def close(self) -> None:
         self.con.close()
 
@@ -153,6 +160,26 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+
+# The server's admin backup (and the .part file its copy is written to first), compaction, rewrites.
+STALE_PATTERNS = (".{name}.backup-*", "..{name}.backup-*", ".{name}.compact-*", ".{name}.rewrite-*")
+
+
+def remove_stale_temp_files(path: Path) -> list[Path]:
+    """Delete the temporary copies a killed backup or compaction left next to the store.
+
+    Only the process holding the store's write lock may call this: every one of those files is made
+    by the lock holder (the server's admin backup, ``compact_store``) or replaced under it, so with
+    the lock held none of them is still being written."""
+    removed = []
+    for pattern in STALE_PATTERNS:
+        for leftover in path.parent.glob(pattern.format(name=glob.escape(path.name))):
+            for f in (leftover, leftover.with_name(leftover.name + ".wal")):
+                if f.is_file():
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+    return removed
 
 
 _DAMAGE = ("corrupt database", "checksum", "could not read enough bytes", "not a valid duckdb")

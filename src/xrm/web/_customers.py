@@ -139,25 +139,39 @@ def _rows(store: Any, sql: str, params: Any) -> list[dict[str, Any]]:
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+# A party's relationships either way: two index look-ups (src, dst) instead of an OR, which DuckDB
+# answers with a scan of the whole table; a loop (src = dst) counted once. Materialised, so that
+# `src <> $p` is not pushed into the look-up by dst (a second filter: DuckDB then scans instead).
+_MINE = """
+    WITH into_p AS MATERIALIZED (SELECT * FROM relationships WHERE dst = $p)
+    SELECT * FROM relationships WHERE src = $p
+    UNION ALL SELECT * FROM into_p WHERE src <> $p
+"""
+
+
 def _network(store: Any, pid: int) -> dict[str, Any]:
     party = str(pid)
     traits = _rows(store, "SELECT * FROM network_traits WHERE party_id = ?", [party])
-    rels = _rows(store, """
+    rels = _rows(store, f"""
         SELECT CASE WHEN src = $p THEN dst ELSE src END AS other, rel_type,
                CASE WHEN src = $p THEN 'out' ELSE 'in' END AS direction, weight, ts
-        FROM relationships WHERE src = $p OR dst = $p ORDER BY weight DESC, ts DESC NULLS LAST LIMIT 30
+        FROM ({_MINE}) ORDER BY weight DESC, ts DESC NULLS LAST LIMIT 30
     """, {"p": party})
     return {"traits": traits[0] if traits else None, "neighbours": rels}
 
 
 def neighbourhood(store: Any, party: str, t: Any) -> dict[str, Any] | None:
     """Nodes and links around ``party`` (its neighbours and the links among them), as a Vega spec."""
-    rels = store.sql("""
-        WITH n AS (SELECT CASE WHEN src = $p THEN dst ELSE src END AS other FROM relationships
-                   WHERE src = $p OR dst = $p LIMIT 40)
-        SELECT DISTINCT src, dst, rel_type FROM relationships
-        WHERE (src = $p OR dst = $p) OR (src IN (SELECT other FROM n) AND dst IN (SELECT other FROM n))
-        LIMIT 200
+    rels = store.sql(f"""
+        WITH mine AS MATERIALIZED ({_MINE}),
+        n AS MATERIALIZED (SELECT CASE WHEN src = $p THEN dst ELSE src END AS other FROM mine LIMIT 40),
+        -- the neighbours' own links: looked up by src (an index), then kept if dst is one too
+        out AS MATERIALIZED (SELECT src, dst, rel_type FROM relationships WHERE src IN (SELECT other FROM n))
+        SELECT DISTINCT src, dst, rel_type FROM (
+            SELECT src, dst, rel_type FROM mine
+            UNION ALL
+            SELECT src, dst, rel_type FROM out WHERE dst IN (SELECT other FROM n)
+        ) LIMIT 200
     """, {"p": party}).fetchall()
     if not rels:
         return None

@@ -1,0 +1,198 @@
+"""Encryption at rest: every DuckDB file of the store opened through one function that knows the key.
+
+With ``store_encryption_key`` set (``XRM_STORE_ENCRYPTION_KEY``), the store file is a DuckDB
+encrypted database (AES-256-GCM, DuckDB >= 1.4): every block, the write-ahead log and the spill
+files are encrypted, only the file's first plain header (magic bytes, version, salt) is not.
+DuckDB opens such a file only by ``ATTACH 'file' (ENCRYPTION_KEY '...')``, so with a key the
+connection is an in-memory one with the store attached under the name DuckDB would have given it
+(the file's stem) and made the default (``USE``) on the connection *and on every cursor made from
+it* (DuckDB starts each cursor in the in-memory catalog, so :class:`CatalogConnection` hands out
+cursors that ``USE`` the store first): SQL, Ibis and the API's cursors see the same catalog as with
+a plain file.
+
+Whole-file encryption covers the fields marked as personal (e-mail, phone, name, address) and
+everything derived from them, so xrm has no per-field encryption. Writing needs DuckDB's OpenSSL
+module (the ``httpfs`` extension); DuckDB's built-in mbedtls only reads encrypted files, and writes
+them only when told to (``store_encryption_unsafe_crypto``), which DuckDB calls not securely
+encrypted (its nonces do not come from a cryptographic random generator).
+
+    >>> con = connect_file(Path("xrm.duckdb"), key="a key of 16+ chars")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import duckdb
+
+from xrm.exceptions import StoreBusy, StoreError, StoreKeyError
+
+if TYPE_CHECKING:
+    from xrm.config import Settings
+
+__all__ = ["connect_file", "is_encrypted", "store_key"]
+
+_RESERVED = {"memory", "system", "temp", "main"}
+
+
+def store_key(settings: Settings) -> str | None:
+    """The store's encryption key from the settings (None: a plain store)."""
+    secret: Any = settings.store_encryption_key
+    if secret is None:
+        return None
+    value = secret.get_secret_value() if hasattr(secret, "get_secret_value") else str(secret)
+    return value or None  # a str from model_copy(update=...), which skips validation
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def catalog_name(path: Path) -> str:
+    """The catalog name DuckDB gives a file it opens directly (its stem), kept for attached ones."""
+    stem = Path(path).name.split(".")[0] or "xrm"
+    return stem if stem.lower() not in _RESERVED else f"{stem}_store"
+
+
+def enable_writing(con: duckdb.DuckDBPyConnection, *, unsafe: bool) -> None:
+    """Let ``con`` write encrypted files: DuckDB's OpenSSL module (httpfs) if installed, else the
+    built-in mbedtls only when ``unsafe`` (store_encryption_unsafe_crypto) allows it."""
+    row = con.execute(
+        "SELECT installed, loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
+    ).fetchall()
+    if row and row[0][1]:
+        return
+    if row and row[0][0]:  # checked first: LOAD of a missing extension would try to download it
+        try:
+            con.execute("LOAD httpfs")
+            return
+        except duckdb.Error:
+            pass
+    if unsafe:
+        con.execute("SET force_mbedtls_unsafe = true")
+        return
+    raise StoreError(
+        f"writing an encrypted store needs DuckDB's OpenSSL crypto module, from its httpfs extension, "
+        f"which is not installed for DuckDB {duckdb.__version__}. Install it once on a machine with "
+        f"internet access (python -c \"import duckdb; duckdb.sql('INSTALL httpfs')\") or copy "
+        f"httpfs.duckdb_extension into ~/.duckdb/extensions/v{duckdb.__version__}/<platform>/; or set "
+        f"store_encryption_unsafe_crypto = true (XRM_STORE_ENCRYPTION_UNSAFE_CRYPTO=1) to let DuckDB's "
+        f"built-in mbedtls write it, which DuckDB calls not securely encrypted (tests only)"
+    )
+
+
+def connect_file(
+    path: Path,
+    *,
+    key: str | None = None,
+    read_only: bool = False,
+    config: dict[str, Any] | None = None,
+    unsafe_crypto: bool = False,
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose default catalog is the DuckDB file ``path``, decrypted with ``key``.
+
+    Raises :class:`StoreKeyError` for an encrypted file without a key or with the wrong one, and
+    for a plain file given a key; :class:`StoreBusy` when another process holds the file."""
+    path = Path(path)
+    if key is None:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config or {})
+        except duckdb.Error as exc:
+            raise explain(path, exc, key) from None
+    con = duckdb.connect(":memory:", config=config or {})
+    try:
+        if not read_only:
+            enable_writing(con, unsafe=unsafe_crypto)
+        alias = catalog_name(path)
+        options = f"ENCRYPTION_KEY {_quote(key)}" + (", READ_ONLY" if read_only else "")
+        con.execute(f"ATTACH {_quote(str(path))} AS {_ident(alias)} ({options})")
+        con.execute(f"USE {_ident(alias)}")
+        con.execute("SET temp_file_encryption = true")  # spill files too (DuckDB's key, per process)
+    except duckdb.Error as exc:
+        con.close()
+        raise explain(path, exc, key) from None
+    except BaseException:
+        con.close()
+        raise
+    return cast(duckdb.DuckDBPyConnection, CatalogConnection(con, alias))
+
+
+class CatalogConnection:
+    """A DuckDB connection whose cursors start in the attached store's catalog, not in ``memory``.
+
+    Everything else is the wrapped connection's (attribute access is passed through), so code that
+    takes a ``DuckDBPyConnection`` (Ibis's ``from_connection``, ``store.con.cursor()`` in every
+    capability) works unchanged."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+        self._con = con
+        self._use = f"USE {_ident(catalog)}"
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur = self._con.cursor()
+        cur.execute(self._use)
+        return cur
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+    def __enter__(self) -> CatalogConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+
+def attach_options(key: str | None) -> str:
+    """The ``(ENCRYPTION_KEY ...)`` clause of an ATTACH for a file written with ``key`` ('' without)."""
+    return f" (ENCRYPTION_KEY {_quote(key)})" if key is not None else ""
+
+
+def is_encrypted(con: duckdb.DuckDBPyConnection, catalog: str | None = None) -> bool:
+    """Whether the catalog ``catalog`` (default: the current one) of ``con`` is an encrypted file."""
+    row = con.execute(
+        "SELECT encrypted FROM duckdb_databases() WHERE database_name = coalesce(?, current_database())",
+        [catalog],
+    ).fetchall()
+    return bool(row and row[0][0])
+
+
+def explain(path: Path, exc: duckdb.Error, key: str | None) -> StoreError:
+    """A clear error for a failed open; never DuckDB's trace, never the key."""
+    text = str(exc).strip()
+    if key:
+        text = text.replace(key, "***")
+    low = text.lower()
+    if "without a key" in low:
+        return StoreKeyError(
+            f"the store {path} is encrypted: set XRM_STORE_ENCRYPTION_KEY (store_encryption_key in "
+            f"xrm.toml) to the key it was encrypted with"
+        )
+    if "wrong encryption key" in low:
+        return StoreKeyError(
+            f"the store {path} is encrypted with another key: the store_encryption_key set "
+            f"(XRM_STORE_ENCRYPTION_KEY) does not open it; set the key it was encrypted with"
+        )
+    if "is not encrypted" in low:
+        return StoreKeyError(
+            f"the store {path} is not encrypted, but store_encryption_key (XRM_STORE_ENCRYPTION_KEY) is "
+            f"set: encrypt it with `xrm store encrypt`, or unset the key"
+        )
+    if "crypto module" in low:
+        return StoreError(f"cannot write the encrypted store {path}: {text.splitlines()[0]}")
+    if "already attached" in low or "file handle conflict" in low:
+        return StoreBusy(f"store {path} is already open in this process; use the open Store")
+    from xrm.store._store import _explain_open_error
+
+    return _explain_open_error(path, duckdb.Error(text))
+
+
+def scrub(text: str, key: str | None) -> str:
+    """``text`` with the key blanked out (error messages may quote a statement)."""
+    return re.sub(re.escape(key), "***", text) if key else text
