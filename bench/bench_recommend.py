@@ -12,8 +12,6 @@ not rated twice, so every method ranks only films the user has not rated yet.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -23,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._harness import Section, machine_line
+from bench._harness import Section, fetch_wheel, machine_line
 
 __all__ = ["run"]
 
@@ -33,19 +31,11 @@ _ML_WHEEL = "recbole==1.2.1"
 _ML_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
 
 
-def _fetch(spec: str, folder: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", spec, "-d", str(folder)],
-        check=True, capture_output=True, text=True, timeout=600,
-    )
-    return next(folder.glob("*.whl"))
-
-
 def instacart_frame(folder: Path) -> Any:
     """The Instacart sample as (customer, item, ts in days, basket) rows."""
     import pandas as pd
 
-    with zipfile.ZipFile(_fetch(_WHEEL, folder)) as z, z.open(_MEMBER) as f:
+    with zipfile.ZipFile(fetch_wheel(_WHEEL, folder)) as z, z.open(_MEMBER) as f:
         raw = pd.read_csv(f)
     cols = ["user_id", "order_id", "order_number", "days_since_prior_order"]
     orders = raw[cols].drop_duplicates("order_id")
@@ -65,7 +55,7 @@ def movielens_frame(folder: Path) -> Any:
     """MovieLens 100K ratings as (customer, item, ts in days, basket) rows; each rating its own basket."""
     import pandas as pd
 
-    with zipfile.ZipFile(_fetch(_ML_WHEEL, folder)) as z, z.open(_ML_MEMBER) as f:
+    with zipfile.ZipFile(fetch_wheel(_ML_WHEEL, folder)) as z, z.open(_ML_MEMBER) as f:
         raw = pd.read_csv(f, sep="\t")
     raw.columns = [c.split(":")[0] for c in raw.columns]
     raw = raw.sort_values(["user_id", "timestamp", "item_id"], kind="stable").reset_index(drop=True)
