@@ -64,7 +64,8 @@ SETTLE_S = 0.1
 # committed insert (deletes leave it, but an erasure also adds a suppression).
 _WATCHED = ("consents", "suppressions", "messages", "merge_log", "identifiers", "profile_evidence")
 _SIZES = (
-    "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'main' "
+    "SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = current_database() "
+    "AND schema_name = 'main' "
     f"AND table_name IN {_WATCHED!r}"
 )
 # Marketing messages that count against the caps (as interact's contact_counts), newest week.

@@ -21,6 +21,7 @@ backups.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -183,7 +184,8 @@ def backup_store(
                 cur.execute("ROLLBACK")
                 raise
         finally:
-            cur.execute(f"DETACH {_ident(alias)}")  # checkpoints the backup file and closes it
+            cur.execute(f"DETACH {_ident(alias)}")  # checkpoints the backup file and closes it...
+        _wait_closed(part)  # ...or, while another cursor's transaction saw it, only when that ends
         os.replace(part, dest)
     except duckdb.Error as exc:
         raise StoreError(f"backup to {dest} failed: {scrub(str(exc).splitlines()[0], key)}") from None
@@ -196,6 +198,33 @@ def backup_store(
         {t: d for t, (_, d) in digests.items()}, time.perf_counter() - started, dest.stat().st_size,
         encrypted,
     )
+
+
+def _wait_closed(path: Path, timeout_s: float = 60.0) -> None:
+    """Wait until DuckDB has closed ``path``. Attached databases are shared by every cursor of the
+    connection: when another cursor's transaction (the server's writer, the decision gate's
+    catalogue query) has seen the attached backup, DETACH returns at once and the file is
+    checkpointed and closed only when that transaction ends — a backup handed out before then
+    would be cut short. Linux: the process's open files in /proc; elsewhere nothing to check."""
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return
+    target = str(path.absolute())
+    deadline = time.monotonic() + timeout_s
+    while True:
+        held = False
+        for fd in os.listdir(fd_dir):
+            with contextlib.suppress(OSError):
+                if os.readlink(fd_dir / fd) == target:
+                    held = True
+                    break
+        if not held:
+            return
+        if time.monotonic() > deadline:
+            raise StoreError(
+                f"backup file {path} still held open by DuckDB after {timeout_s:.0f} s: try again"
+            )
+        time.sleep(0.02)
 
 
 def _open_backup(path: Path, shown: Path, key: str | None) -> duckdb.DuckDBPyConnection:
