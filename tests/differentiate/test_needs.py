@@ -12,6 +12,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from order_rows import insert_orders
 
 from xrm.differentiate import build_needs, build_purchase_summaries, needs_profiles, segment_report
 from xrm.store import Store
@@ -47,15 +48,7 @@ def _plant(store: Store, per_group: int = 40, seed: int = 7) -> dict[str, str]:
                 for k, (cat, p) in enumerate(basket):
                     lines.append({"message_id": mid, "line_no": k, "order_id": mid, "product_id": f"{cat}-1",
                                   "category": cat, "price": p, "quantity": 1.0})
-    cur = store.con.cursor()
-    try:
-        for name, frame in (("events", pd.DataFrame(events)), ("order_lines", pd.DataFrame(lines))):
-            cur.register("new_rows", frame)
-            cols = ", ".join(frame.columns)
-            cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM new_rows")
-            cur.unregister("new_rows")
-    finally:
-        cur.close()
+    insert_orders(store, events, lines)
     return truth
 
 

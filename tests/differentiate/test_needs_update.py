@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from order_rows import insert_orders
 from tests.differentiate.test_needs import USUAL, _plant
 
 from xrm.differentiate import build_needs, update_needs
@@ -34,15 +35,7 @@ def _insert(store: Store, orders: list[tuple[str, str, float, str, bool, str, in
         })
         lines += [{"message_id": mid, "line_no": i, "order_id": mid, "product_id": f"{cat}-1",
                    "category": cat, "price": price, "quantity": 1.0} for i in range(k)]
-    cur = store.con.cursor()
-    try:
-        for name, frame in (("events", pd.DataFrame(events)), ("order_lines", pd.DataFrame(lines))):
-            cur.register("new_rows", frame)
-            cols = ", ".join(frame.columns)
-            cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM new_rows")
-            cur.unregister("new_rows")
-    finally:
-        cur.close()
+    insert_orders(store, events, lines)
 
 
 def _needs(store: Store) -> pd.DataFrame:
