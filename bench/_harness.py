@@ -110,10 +110,11 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/healthz",
-          timeout: float = 300) -> Iterator[str]:
+          timeout: float = 300, launcher: list[str] | None = None) -> Iterator[str]:
     """A real ``xrm serve`` process on ``store`` for a benchmark; yields its URL once ``ready``
     answers 200, stops it (SIGTERM, then SIGKILL) afterwards. A server that dies or does not come
-    up within ``timeout`` is an error with its stderr, not a benchmark of nothing."""
+    up within ``timeout`` is an error with its stderr, not a benchmark of nothing. ``launcher``
+    replaces ``python -m xrm.api`` (e.g. bench/_memprobe.py, which takes the same arguments)."""
     import tempfile
 
     import httpx
@@ -122,7 +123,8 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
     # stderr to a file, not a pipe: a pipe nobody reads fills up and stalls the server.
     with tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "xrm.api", "--store", str(store), "--port", url.rsplit(":", 1)[1],
+            [*(launcher or [sys.executable, "-m", "xrm.api"]), "--store", str(store),
+             "--port", url.rsplit(":", 1)[1],
              "--log-level", "warning"],
             cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=err,
         )

@@ -185,6 +185,47 @@ class XrmThompson:
         self.policy.update(int(actions[0]), self.x, float(rewards[0]))
 
 
+class DeciderPath:
+    """The Decider's own decision path in memory: :func:`xrm.customize._decide.rank_offers` over a
+    pool of posterior weight draws (a share ``explore`` of decisions ranks by one draw, the rest by
+    the posterior mean; every decision's propensity computed from the pool), the full-covariance
+    update, and new pool draws for the offer a response moved (``renew_pool``), as
+    ``Decider.apply_response`` makes them.  What it leaves out is the store: the response's row and
+    the policy's re-read."""
+
+    block = 1
+
+    def __init__(self, *, explore: float = 0.1, pool_size: int = 64, seed: int = 2,
+                 n_offers: int = N_OFFERS, n_features: int = N_FEATURES) -> None:
+        from xrm.customize import LogisticThompson
+
+        self.policy = LogisticThompson.prior(n_offers, d=n_features + 1, slopes=(), full=True)
+        self.explore, self.pool_size = explore, pool_size
+        self.rng = np.random.default_rng(seed)
+        self.x = np.empty(n_features + 1)
+        self.x[0] = 1.0
+        self.xs = np.broadcast_to(self.x, (n_offers, n_features + 1))
+        self.value, self.cost = np.ones(n_offers), np.zeros(n_offers)
+        self.codes = np.full(n_offers, -1, dtype=np.int64)  # no categories: k = 1 anyway
+        self.pool = self.policy.draw_weights(self.rng, pool_size)
+        self.every = np.arange(n_offers)
+
+    def choose(self, z: np.ndarray) -> np.ndarray:
+        from xrm.customize._decide import rank_offers
+
+        self.x[1:] = z[0]
+        ranking = rank_offers(self.policy, self.xs, self.value, self.cost, self.codes, k=1,
+                              max_per_category=1, explore=self.explore, rng=self.rng, pool=self.pool)
+        return np.array(ranking.chosen[:1])
+
+    def learn(self, z: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        from xrm.customize._decider import renew_pool
+
+        before = self.policy.subset(self.every)  # the Decider reads the new policy beside the old
+        self.policy.update(int(actions[0]), self.x, float(rewards[0]))
+        self.pool = renew_pool(self.pool, before, self.policy, self.rng)
+
+
 class MabwiserLinTS:
     """mabwiser's LinTS, deciding and refitting in blocks (one row at a time costs ~ms each)."""
 
@@ -304,7 +345,11 @@ def regret_side_by_side(rounds: int, *, seed: int = 0, block: int = 100) -> list
         simulate(problem, XrmThompson(full=True), "xrm LogisticThompson, full covariance, exploration 1 "
                  "(the exact posterior; online)", time_each=True),
         simulate(problem, XrmThompson(full=False), "xrm LogisticThompson, diagonal, exploration 1 "
-                 "(online; the Decider's setting today)", time_each=True),
+                 "(online; the Decider's policy until session 4)", time_each=True),
+        simulate(problem, DeciderPath(explore=0.1), "**xrm Decider path**, full covariance, explore 0.1 "
+                 "(the server's default; online, pool of 64 draws)", time_each=True),
+        simulate(problem, DeciderPath(explore=1.0), "xrm Decider path, full covariance, explore 1 "
+                 "(every decision a posterior draw; online)", time_each=True),
     ]
     peers: list[tuple[str, str, Callable[[], Any], bool]] = [
         ("vowpalwabbit", "vowpalwabbit --cb_explore_adf --squarecb (online)", VowpalSquareCB, True),
@@ -470,6 +515,13 @@ def run(quick: bool) -> Section:
         )
     else:
         verdict = "No peer library installed: no target comparison."
+    path = next(r for r in results if r.name.startswith("**xrm Decider path"))
+    path_us = statistics.median(np.add(path.per_decision_us, path.per_update_us).tolist())
+    verdict += (
+        f" The server's Decider on its own path (explore 0.1, the pool of draws, propensities): regret "
+        f"{path.regret[-1]:,.0f} at {rounds // 1000}k, median choose + learn {path_us:.0f} µs "
+        f"({'under' if path_us < 100 else '**over**'} 100 µs; the store's writes per response not counted)."
+    )
     body = [
         f"Simulation: {N_OFFERS} offers, {N_FEATURES} context features z ~ N(0, I), "
         "P(response | z, a) = sigmoid(b_a + theta_a · z) with b_a ~ N(-2.5, 0.5²), theta_a ~ N(0, 0.25²) "

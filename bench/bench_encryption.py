@@ -9,6 +9,11 @@ phase, medians of 3 runs each (1 with --quick), and the store's size.
 Which crypto module wrote the encrypted store is reported: DuckDB's OpenSSL (httpfs extension)
 where installed, else its built-in mbedtls (``store_encryption_unsafe_crypto``).
 
+A second table isolates the crypto module: one table of personal-looking rows written (CREATE TABLE
+AS, CHECKPOINT) and read back (a full scan) by DuckDB alone, plain, with mbedtls and with OpenSSL
+(where httpfs can be loaded: installed, or the duckdb-extension-httpfs package, ``xrm[encryption]``).
+``python -m bench.bench_encryption`` prints only that table (no pipeline; usable under any DuckDB).
+
     python -m bench --only encryption [--quick]
 """
 
@@ -55,6 +60,78 @@ extra = {{"load_s": w1 - w0, "load_cpu": c1 - c0, "pipe_s": w2 - w1, "pipe_cpu":
 """
 
 
+_MODULE_CODE = """
+import os, resource
+from pathlib import Path
+import duckdb
+from xrm.store._crypto import connect_file
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+path = Path({store!r})
+con = connect_file(path, key={key!r} or None, unsafe_crypto={unsafe!r}, config={{"threads": 1}})
+module = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+c0, w0 = cpu(), time.perf_counter()
+con.execute("CREATE TABLE people AS SELECT range AS id, 'person' || range || '@example.org' AS email, "
+            "'+49 30 ' || (1000000 + range) AS phone, md5(range::VARCHAR) AS name FROM range({rows})")
+con.execute("CHECKPOINT")
+c1, w1 = cpu(), time.perf_counter()
+con.close()
+con = connect_file(path, key={key!r} or None, read_only=True, config={{"threads": 1}})
+n = con.execute("SELECT count(DISTINCT email), sum(length(name)) FROM people").fetchall()
+c2, w2 = cpu(), time.perf_counter()
+con.close()
+extra = {{"write_cpu": c1 - c0, "read_cpu": c2 - c1, "write_s": w1 - w0, "read_s": w2 - w1,
+          "bytes": path.stat().st_size, "openssl": bool(module and module[0][0])}}
+"""
+
+
+def crypto_modules(rows: int = 2_000_000, runs: int = 3) -> str:
+    """Plain vs mbedtls vs OpenSSL on the same rows, alternating, fresh processes: a Markdown table."""
+    import duckdb
+
+    from xrm.store._crypto import secure_writing_available
+
+    kinds = [("plain", "", False), ("mbedtls", KEY, True)]
+    if secure_writing_available():
+        kinds.append(("OpenSSL", KEY, False))
+    folder = Path(tempfile.mkdtemp(prefix="xrm-bench-crypto-"))
+    got: dict[str, list[dict[str, float]]] = {k: [] for k, _, _ in kinds}
+    try:
+        for i in range(runs):
+            for label, key, unsafe in kinds:
+                store = folder / f"{label}-{i}.duckdb"
+                code = _MODULE_CODE
+                if label == "mbedtls":  # forced: with httpfs loadable it would pick OpenSSL
+                    code = code.replace("import duckdb\n", "import duckdb\nimport xrm.store._crypto as c\n"
+                                        "c._load_httpfs = lambda con: False\n")
+                code = code.format(store=str(store), key=key, unsafe=unsafe, rows=rows)
+                m = measure_python(label, code, runs=1)
+                got[label].append(m.extra)
+                for f in folder.glob(f"{label}-{i}.duckdb*"):
+                    f.unlink()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert all(x["openssl"] for x in got.get("OpenSSL", [])) and not any(x["openssl"] for x in got["mbedtls"])
+
+    def med(label: str, field: str) -> float:
+        return statistics.median(float(x[field]) for x in got[label])
+
+    base_w, base_r = med("plain", "write_cpu"), med("plain", "read_cpu")
+    lines = ["| module | write CPU s | read CPU s | write / plain | read / plain | file MB |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, _, _ in kinds:
+        w, r = med(label, "write_cpu"), med(label, "read_cpu")
+        lines.append(f"| {label} | {w:.2f} | {r:.2f} | {w / base_w:.2f} | {r / base_r:.2f} | "
+                     f"{med(label, 'bytes') / 1e6:.1f} |")
+    if len(kinds) == 2:
+        lines.append(f"| OpenSSL | not measured: no httpfs for DuckDB {duckdb.__version__} | | | | |")
+    return (f"{rows:,} rows (id, e-mail, phone, name), DuckDB threads = 1, medians of {runs} runs each, "
+            f"DuckDB {duckdb.__version__}:\n\n" + "\n".join(lines))
+
+
 def run(quick: bool) -> Section:
     from xrm.sample import generate_sample
 
@@ -76,6 +153,7 @@ def run(quick: bool) -> Section:
                 for f in folder.glob(f"{label}-{i}.duckdb*"):
                     f.unlink()
         after = os.getloadavg()
+        modules = crypto_modules(500_000 if quick else 2_000_000, runs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -102,7 +180,14 @@ threads = 2, memory_limit 2 GB. Medians of {runs} run(s) each. Encrypted store w
 {chr(10).join(rows)}
 
 On a loaded machine wall seconds mostly measure the wait for a core: the CPU seconds are the cost.
-mbedtls is DuckDB's fallback; OpenSSL (httpfs), the module it writes with in production, could not
-be installed here to measure.
+
+The crypto module alone (DuckDB only, no pipeline): {modules}
 """
     return Section("Encryption at rest (load + pipeline, plain vs encrypted store)", body)
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(machine_line())
+    print(crypto_modules(int(sys.argv[1]) if len(sys.argv) > 1 else 2_000_000))

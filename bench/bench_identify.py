@@ -66,12 +66,15 @@ for source, csv in {files!r}:
 rules = IdentityRules.from_mapping({{"linkage": {{"min_train_records": 1000}}}})
 """
 _FEBRL_RUN = """
+cpu0 = time.process_time()
 summary = resolve_identities(store, rules)
+cpu_s = round(time.process_time() - cpu0, 1)
 cur = store.con.cursor()
 cur.execute("CREATE OR REPLACE TEMP TABLE t AS SELECT record_id, "
             "regexp_extract(record_id, 'rec-([0-9]+)', 1) AS person_id FROM records")
 extra = score_clusters(cur, "(SELECT record_id, profile_id AS cluster FROM profile_records)", "t")
 extra["model"] = summary["linkage"]["model"]
+extra["cpu_s"] = cpu_s
 """
 _FEBRL_SETS = (
     ("FEBRL3 dedupe", (("febrl3", "dataset3.csv"),)),
@@ -89,15 +92,18 @@ if store.count("records") == 0:
 rules = IdentityRules.from_mapping({{"linkage": {{"enabled": {enabled}}}}})
 """
 _SAMPLE_RUN = """
+cpu0 = time.process_time()
 summary = resolve_identities(store, rules)
+cpu_s = round(time.process_time() - cpu0, 1)
 extra = score_profiles(store, {truth!r})
+extra["cpu_s"] = cpu_s
 extra["review_pending"] = summary.get("review_pending", 0)
 extra["model"] = (summary.get("linkage") or {{}}).get("model", "off")
 """
 
 _KEYS = ("records", "pairwise_precision", "pairwise_recall", "pairwise_f1", "cluster_precision",
          "cluster_recall", "cluster_f1", "over_merged_profiles", "under_merged_persons",
-         "household_merged_profiles")
+         "household_merged_profiles", "cpu_s")
 # Issue 3: FEBRL3 pairwise F1 >= 0.993 and cluster F1 >= 0.997 in under 10 s.
 _FEBRL3_TARGET = (0.993, 0.997, 10.0)
 
@@ -108,7 +114,7 @@ def _verdict(m: object) -> str:
     gaps = [f"{name} {got} < {want}" for name, got, want in
             (("pairwise F1", e["pairwise_f1"], f1), ("cluster F1", e["cluster_f1"], cf1)) if got < want]
     if seconds >= limit:
-        gaps.append(f"{seconds:.0f} s >= {limit:.0f} s")
+        gaps.append(f"{seconds:.0f} s >= {limit:.0f} s wall ({e.get('cpu_s')} CPU s, loaded machine)")
     return ("**FEBRL3 target met**" if not gaps else f"**FEBRL3 target not met**: {'; '.join(gaps)}") + (
         f" (target: pairwise F1 >= {f1}, cluster F1 >= {cf1}, under {limit:.0f} s)")
 
@@ -149,7 +155,8 @@ Identity resolution on records (no events): FEBRL3 and FEBRL4 through xrm's iden
 (`soc_sec_id` mapped to `account_id`, default rules, model trained on the data), and the xrm
 sample business against its ground truth, with the probabilistic linkage off and on. One run
 each in a fresh process; time is the whole `resolve_identities` (normalise, Splink training
-and prediction, graph, golden records). household_merged_profiles: profiles holding two or
+and prediction, graph, golden records); cpu_s is its CPU time over all threads of the process
+(what a loaded machine does not inflate). household_merged_profiles: profiles holding two or
 more people of one household (the sample's truth names households). Machine: {machine_line()}.
 
 {header}

@@ -32,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,9 @@ CUSTOMERS = 2_000
 PER_BATCH = 50
 CLIENTS = {"ingest": 2, "decide": 4, "read": 2}  # concurrent closed-loop clients, each kind
 SAMPLE_S = 10.0
+# Distinct visitors the batches draw from. The server's identifier caches (bounded, 200,000 entries
+# each) fill as new visitors arrive: a smaller pool fills them early, separating that growth.
+VISITORS = int(os.environ.get("XRM_BENCH_MIXED_VISITORS", "50000"))
 
 
 # -- the load generator (a separate process) ---------------------------------------------------
@@ -52,7 +54,7 @@ SAMPLE_S = 10.0
 def _batch(r: int, rng: random.Random) -> bytes:
     calls = []
     for e in range(PER_BATCH):
-        who = rng.randrange(50_000)
+        who = rng.randrange(VISITORS)
         ev: dict[str, Any] = {"messageId": f"mix-{r}-{e}", "userId": f"visitor-{who}",
                               "anonymousId": f"anon-{who}", "timestamp": "2024-05-01T12:00:00.000Z"}
         if e % 10 == 0:
@@ -137,30 +139,6 @@ async def _drive(url: str, seconds: float, warmup: float, write: str, read: str,
 
 # -- the benchmark (this process: store, server, memory samples) -------------------------------
 
-def _server_pid(store: Path) -> int | None:
-    """The `xrm serve` process serving ``store`` (the harness starts it; we only read /proc)."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"xrm.api" in argv and str(store).encode() in argv:
-            return int(entry.name)
-    return None
-
-
-def _rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
-
-
 def _keys(store: Path) -> tuple[str, str]:
     from xrm.api._keys import create_key
     from xrm.store import Store
@@ -181,7 +159,9 @@ def run(quick: bool) -> Section:
     from bench.bench_decide import _identities, make_store
 
     seconds, warmup = (60.0, 5.0) if quick else (600.0, 10.0)
-    window = 20.0 if quick else 60.0
+    seconds = float(os.environ.get("XRM_BENCH_MIXED_S", seconds))  # diagnosis runs of a few minutes
+    window = 20.0 if seconds < 180 else 60.0
+    limit = os.environ.get("XRM_BENCH_MIXED_MEMORY_LIMIT", "2GB")
     folder = Path(tempfile.mkdtemp(prefix="xrm-bench-mixed-"))
     try:
         t0 = time.perf_counter()
@@ -192,44 +172,83 @@ def run(quick: bool) -> Section:
         (folder / "load.json").write_text(json.dumps({"bodies": bodies, "pids": pids}), encoding="utf-8")
         write, read = _keys(store)
         load_before = os.getloadavg()
-        samples: list[tuple[float, float]] = []
-        with serve(store, {"XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}) as url:
-            pid = _server_pid(store)
-            stop = threading.Event()
-
-            def sample() -> None:
-                began = time.perf_counter()
-                while not stop.is_set():
-                    rss = _rss_mb(pid) if pid else None
-                    if rss is not None:
-                        samples.append((time.perf_counter() - began, rss))
-                    stop.wait(SAMPLE_S)
-
-            sampler = threading.Thread(target=sample, daemon=True)
-            sampler.start()
-            try:
-                out = subprocess.run(
-                    [sys.executable, "-m", "bench.bench_mixed", url, str(seconds), str(warmup), write, read,
-                     str(folder / "load.json")],
-                    cwd=ROOT, capture_output=True, text=True, timeout=seconds + warmup + 600, check=False,
-                )
-            finally:
-                stop.set()
-                sampler.join()
+        probe = folder / "memory.jsonl"
+        env = {"XRM_MEMORY_LIMIT": limit, "XRM_THREADS": "1", "XRM_MEMPROBE_S": str(SAMPLE_S)}
+        with serve(store, env, launcher=[sys.executable, "-m", "bench._memprobe", str(probe)]) as url:
+            began = time.time()
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.bench_mixed", url, str(seconds), str(warmup), write, read,
+                 str(folder / "load.json")],
+                cwd=ROOT, capture_output=True, text=True, timeout=seconds + warmup + 600, check=False,
+            )
             if out.returncode != 0:
                 raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
             result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         load_after = os.getloadavg()
+        samples = _samples(probe, began)
+        if os.environ.get("XRM_BENCH_MIXED_PROBE_OUT") and probe.exists():  # the raw samples, kept
+            shutil.copy(probe, os.environ["XRM_BENCH_MIXED_PROBE_OUT"])
         stored = _events(store)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return Section("Mixed load (xrm serve: ingestion + decisions + profile reads)",
-                   _report(result, samples, stored, seconds, warmup, window, built, load_before, load_after))
+                   _report(result, samples, stored, seconds, warmup, window, built, load_before, load_after,
+                           limit))
 
 
-def _report(r: dict[str, Any], samples: list[tuple[float, float]], stored: int, seconds: float,
+def _samples(probe: Path, began: float) -> list[dict[str, Any]]:
+    """The server's memory samples (bench/_memprobe.py), ``t`` in seconds from the load's start."""
+    rows = []
+    for line in probe.read_text(encoding="utf-8").splitlines() if probe.exists() else []:
+        row = json.loads(line)
+        if "rss" in row and row["at"] >= began:
+            rows.append(row | {"t": row["at"] - began})
+    return rows
+
+
+def _component(row: dict[str, Any]) -> dict[str, float]:
+    """The memory figures of one sample that the report follows (MB, except counts)."""
+    duck, mal, py = row.get("duckdb", {}), row.get("malloc", {}), row.get("py", {})
+    nan, caches = float("nan"), row.get("caches", {})
+    return {"RSS": row["rss"], "anon": row.get("anon", nan), "DuckDB": duck.get("total", nan),
+            "store": duck["blocks"] * duck["block_size"] / 2**20 if "blocks" in duck else nan,
+            "malloc used": mal.get("used", nan), "malloc free": mal.get("free", nan),
+            "Python blocks (k)": py.get("blocks", 0) / 1000,
+            "writer caches (k)": sum(v for k, v in caches.items() if k.startswith("IdentifierCache")) / 1000,
+            "decide graph (k)": sum(v for k, v in caches.items() if k.startswith("Identities")) / 1000}
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per minute (nan for fewer than 3)."""
+    if len(points) < 3:
+        return float("nan")
+    mx = statistics.mean(t for t, _ in points)
+    my = statistics.mean(v for _, v in points)
+    den = sum((t - mx) ** 2 for t, _ in points)
+    return 60 * sum((t - mx) * (v - my) for t, v in points) / den if den else float("nan")
+
+
+def _memory_table(samples: list[dict[str, Any]], seconds: float) -> tuple[str, float]:
+    """Per-component memory at about seven points of the run and each one's slope over its second
+    half; returns the table and the RSS slope (MB/min)."""
+    comps = [(row["t"], _component(row)) for row in samples]
+    names = list(comps[0][1])
+    marks = [seconds * i / 6 for i in range(7)]
+    picked = []
+    for mark in marks:
+        picked.append(min(comps, key=lambda c: abs(c[0] - mark)))
+    head = "| at s | " + " | ".join(names) + " |"
+    rule = "|---:|" + "---:|" * len(names)
+    rows = [f"| {t:.0f} | " + " | ".join(f"{c[n]:,.0f}" for n in names) + " |" for t, c in picked]
+    half = [(t, c) for t, c in comps if t >= seconds / 2]
+    slopes = {n: slope([(t, c[n]) for t, c in half]) for n in names}
+    rows.append("| MB/min, 2nd half | " + " | ".join(f"{slopes[n]:+.2f}" for n in names) + " |")
+    return "\n".join([head, rule, *rows]), slopes["RSS"]
+
+
+def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, seconds: float,
             warmup: float, window: float, built: float, before: tuple[float, ...],
-            after: tuple[float, ...]) -> str:
+            after: tuple[float, ...], limit: str = "2GB") -> str:
     names = {"ingest": f"ingestion (POST /v1/batch, {PER_BATCH} calls)",
              "decide": "decisions (POST /v1/decide)", "read": "profile reads (GET /v1/profiles/{id})"}
     rows, errors = [], 0
@@ -239,10 +258,15 @@ def _report(r: dict[str, Any], samples: list[tuple[float, float]], stored: int, 
         rows.append(f"| {names[kind]} | {CLIENTS[kind]} | {k['sent']:,} | {k['ok']:,} | {k['per_s']:,.1f} | "
                     f"{k['p50']:.1f} | {k['p99']:.1f} | {k['max']:.0f} | {errs} "
                     f"{json.dumps(k['errors']) if errs else ''} |")
-    first = [m for t, m in samples if t <= window]
-    last = [m for t, m in samples if t >= samples[-1][0] - window] if samples else []
+    # From the first sample after the warm-up: the server reads its decision caches and DuckDB its
+    # indexes on the first requests (start-up, not growth).
+    settled = warmup + SAMPLE_S
+    first = [m["rss"] for m in samples if settled <= m["t"] <= settled + window]
+    last = [m["rss"] for m in samples if m["t"] >= samples[-1]["t"] - window] if samples else []
     growth = (statistics.mean(last) - statistics.mean(first)) if first and last else float("nan")
-    rss = ", ".join(f"{m:.0f}" for _, m in samples)
+    rss = ", ".join(f"{m['rss']:.0f}" for m in samples)
+    table, rss_slope = _memory_table(samples, seconds) if samples else ("(no samples)", float("nan"))
+    visitors = f"; batches from {VISITORS:,} distinct visitors" if VISITORS != 50_000 else ""
     acked = r["acked_events"]
     lost = max(0, acked - stored)
     verdict = []
@@ -251,15 +275,17 @@ def _report(r: dict[str, Any], samples: list[tuple[float, float]], stored: int, 
     verdict.append(f"{ingested:,.0f} events/s ingested alongside the decisions and reads")
     verdict.append("no acknowledged event lost" if lost == 0 else f"**{lost:,} acknowledged events lost**")
     verdict.append(
-        f"server memory {statistics.mean(first):.0f} MB in the first {window:.0f} s, "
-        f"{statistics.mean(last):.0f} MB in the last {window:.0f} s ({growth:+.0f} MB)" if first and last
+        f"server memory {statistics.mean(first):.0f} MB in the first {window:.0f} s after "
+        f"{settled:.0f} s (warm-up and first loads), "
+        f"{statistics.mean(last):.0f} MB in the last {window:.0f} s ({growth:+.0f} MB); "
+        f"RSS slope over the second half {rss_slope:+.2f} MB/min" if first and last
         else "server memory not sampled"
     )
     return f"""
 Machine: {machine_line()}; 1-min load average {before[0]:.1f} before the run, {after[0]:.1f} after
 (the machine is shared with other work: latencies are upper bounds). One run of {seconds:.0f} s after
-a {warmup:.0f} s warm-up. Server: one `xrm serve` process (uvicorn, DuckDB threads = 1, memory_limit
-2 GB) on the sample business ({CUSTOMERS:,} customers, made and through the pipeline in {built:.0f} s,
+a {warmup:.0f} s warm-up{visitors}. Server: one `xrm serve` process (uvicorn, DuckDB threads = 1, memory_limit
+{limit}) on the sample business ({CUSTOMERS:,} customers, made and through the pipeline in {built:.0f} s,
 with offers); load generator: a separate process on the same cores, closed loop with the clients
 below (each sends its next request when the last is answered; reads and decisions with a read key,
 profile reads audited), latency per request.
@@ -271,13 +297,25 @@ profile reads audited), latency per request.
 Events acknowledged (200, warm-up included): {acked:,}; stored afterwards: {stored:,}; lost: {lost:,}.
 Server resident memory (VmRSS, MB) every {SAMPLE_S:.0f} s: {rss}.
 
+Server memory by component (sampled inside the server by bench/_memprobe.py; MB unless said):
+RSS and its anonymous part; DuckDB's own accounting (`duckdb_memory()`: buffer pool, indexes,
+catalog); the store file's blocks; glibc malloc's bytes in use and kept free inside its heap;
+Python's allocated blocks; entries (thousands) in the event writer's identifier caches (bounded at
+200,000 per dict) and in the identity graph /v1/decide holds in memory (every user id and identifier:
+it grows with the people). Last row: the least-squares slope of each over the run's second half.
+
+{table}
+
 Verdict: {"; ".join(verdict)}.
 
 Batches and profile reads are answered only after a commit (the events; the read's audit row),
 decisions before their log is written (in groups, every 500 ms): on a machine this loaded the first
-two wait for commits of seconds, decisions do not. Memory: growth is reported, not judged; DuckDB's
-buffer pool (memory_limit 2 GB) grows with the store, which grows with every batch, so a rise
-alone does not show a leak.
+two wait for commits of seconds, decisions do not. Memory: growth is reported, not judged. What
+grows by design (docs/api.md, "Memory under load"): DuckDB's buffer pool follows the store, which
+grows with every batch, up to memory_limit; the event writer's identifier caches fill up to 200,000
+entries per dict as new visitors arrive; /v1/decide holds the whole identity graph in memory, so it
+grows with every new person. A rise while those rise does not show a leak; a rise with all of them
+flat would.
 """
 
 

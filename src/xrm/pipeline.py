@@ -119,10 +119,15 @@ def run_pipeline(
 _BY_COMPONENT: dict[str, Any] = {"events_table": "event_profiles", "customer_key": "profile_id"}
 
 
-def _e_suppressions(engine: BatchEngine) -> dict[str, Any]:
-    from xrm.interact import apply_suppressions
+def _e_suppressions(engine: BatchEngine, **options: Any) -> dict[str, Any]:
+    # The run's copies of the inputs lose the suppressed people (the input files stay as they are).
+    from xrm.interact._suppression_ibis import suppressed_inputs
 
-    return apply_suppressions(engine.store_for("suppressions"))
+    changed, summary = suppressed_inputs(engine.table_or_none, cache=engine.cache, release=engine.release,
+                                         **options)
+    for name, expr in changed.items():
+        engine.register(name, expr)
+    return summary
 
 
 def _e_identities(engine: BatchEngine) -> dict[str, Any]:
@@ -191,11 +196,18 @@ def _e_recommendations(engine: BatchEngine) -> dict[str, Any]:
     return {**summary, "recommendations": len(recs), "purchase_cycles": len(cycles)}
 
 
-def _e_relationships(engine: BatchEngine) -> dict[str, Any]:
-    # Deriving relationships (referrals, households, co-purchases, conversations) is DuckDB SQL.
-    from xrm.network import build_network
+def _e_relationships(engine: BatchEngine, **options: Any) -> dict[str, Any]:
+    # Referrals, households, co-purchases and conversations derived in the engine; the file-loaded
+    # relationships of the inputs are kept.  The network step reads the result.
+    from xrm.network._derive_ibis import derived_relationships
 
-    return build_network(engine.store_for("relationships"))
+    rels, info = derived_relationships(engine.table_or_none, **options)
+    rels = engine.register("relationships", rels)
+    engine.write("relationships", rels)
+    counts = engine.collect(rels.group_by(["origin", "rel_type"]).aggregate(n=rels.count()))
+    derived = {str(t): int(n) for o, t, n in zip(counts.origin, counts.rel_type, counts.n, strict=True)
+               if o == "derived"}
+    return {**info, "derived": dict(sorted(derived.items())), "relationships": int(counts.n.sum())}
 
 
 def _e_network(engine: BatchEngine, **pagerank: Any) -> dict[str, Any]:

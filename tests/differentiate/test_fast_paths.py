@@ -62,6 +62,21 @@ def test_compression_keeps_every_customer(population):
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index().astype(float), check_names=False)
 
 
+def test_row_codes_survive_hash_collisions(population, monkeypatch):
+    """Rows are pooled by a 64-bit hash of their bits; when two different rows share a key, the
+    exact (complex-pair) coding takes over, so no two different histories are ever pooled."""
+    from xrm.differentiate import _bgnbd
+
+    cols = [population[c].to_numpy(float) for c in ("frequency", "recency", "T")]
+    hashed = _bgnbd._row_codes(*cols)
+    monkeypatch.setattr(_bgnbd, "_row_hash", lambda *c: np.zeros(len(c[0]), dtype=np.uint64))
+    exact = _bgnbd._row_codes(*cols)  # every row collides with every other
+    assert hashed.max() == exact.max() and len(np.unique(exact)) < len(exact)
+    for codes in (hashed, exact):
+        rep = _bgnbd._representatives(codes)[codes]
+        assert all(np.array_equal(c, c[rep]) for c in cols)  # one code, one history
+
+
 def _central_differences(f, p):
     """The gradient of ``f`` at ``p`` by central differences, a relative step of 1e-6 per parameter."""
     numeric = []

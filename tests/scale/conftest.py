@@ -11,7 +11,27 @@ import pytest
 from xrm.config import Settings
 from xrm.store import Store
 
-ENGINE_TABLES = ("events", "order_lines", "relationships")
+ENGINE_TABLES = ("events", "order_lines", "relationships", "records", "handles", "identifiers",
+                 "profile_records", "posts")
+
+
+def _add_posts(store: Store) -> None:
+    """A small conversation (the sample has none): a reply, mentions, one handle linked by traits."""
+    linked = store.sql(
+        "SELECT '@' || lower(ltrim(trim(json_extract_string(traits, '$.twitter')), '@')) FROM events "
+        "WHERE type = 'identify' AND json_extract_string(traits, '$.twitter') IS NOT NULL "
+        "ORDER BY message_id LIMIT 1").fetchall()[0][0]
+    rows = [
+        ("p1", "twitter", "@anna", None, None, "2024-03-01 10:00:00"),
+        ("p2", "twitter", "@ben", "p1", ["@anna", "@carl"], "2024-03-01 11:00:00"),
+        ("p3", "twitter", "@carl", None, ["@ben", linked], "2024-03-02 09:00:00"),
+        ("p4", "instagram", linked, "p3", ["@carl", "@anna"], "2024-03-03 09:00:00"),
+        ("p5", "twitter", "@ben", "p3", None, "2024-03-04 09:00:00"),
+    ]
+    for post_id, platform, author, reply_to, mentions, ts in rows:
+        store.sql("INSERT INTO posts (post_id, platform, author_handle, text, reply_to, mentions, ts, "
+                  "source) VALUES (?, ?, ?, 'text', ?, ?, ?, 'test')",
+                  [post_id, platform, author, reply_to, mentions, ts]).fetchall()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -24,8 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def engine_inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, Path]]:
-    """300 customers: loaded, identities resolved and relationships derived on DuckDB, then the
-    engine inputs written as Parquet under ``source``."""
+    """300 customers (and a few conversation posts): loaded, identities resolved and relationships
+    derived on DuckDB, then the engine inputs written as Parquet under ``source``."""
     from xrm.ingest import load_manifest
     from xrm.pipeline import run_pipeline
     from xrm.sample import generate_sample
@@ -36,6 +56,7 @@ def engine_inputs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[St
                         identify={"linkage": {"enabled": False}})
     with Store.open(settings) as store:
         load_manifest(store, root / "sample" / "manifest.json", show_progress=False)
+        _add_posts(store)
         run_pipeline(store, steps=("identities", "network"))
         source = root / "source"
         source.mkdir()

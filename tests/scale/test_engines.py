@@ -20,11 +20,13 @@ from xrm.pipeline import ENGINE_STEPS, StepResult, run_batch
 from xrm.store import BatchEngine, batch_engine
 
 ENGINES = ("duckdb", "spark")
-NOT_ON_SPARK = ("suppressions", "identities", "relationships")  # still DuckDB SQL on the store
+NOT_ON_SPARK = ("identities",)  # still DuckDB SQL (and Splink on DuckDB) on the store
 PAGERANK_ROUNDS = 12  # a Spark round is a job of seconds on a loaded machine: a fixed, small number
 
 pytestmark = [
     pytest.mark.spark,
+    # The module's first test sets up both engines' whole pipeline: minutes on a loaded machine.
+    pytest.mark.timeout(1800),
     # Ibis 12 fetches Spark results through pandas and reads an option pandas 3 deprecates.
     pytest.mark.filterwarnings("ignore:The 'future.infer_string' option:pandas.errors.Pandas4Warning"),
 ]
@@ -212,3 +214,88 @@ def test_duckdb_engine_writes_into_a_new_folder_and_needs_a_store(engine_inputs,
         batch_engine(settings)
     with pytest.raises(InputError, match="not known"):
         run_batch(settings, store=store, steps=("value",))
+
+
+def test_relationships_are_equal_and_match_the_store(runs, engine_inputs):
+    """Derived in the engine (Ibis) on both engines, and row for row what the store's SQL derived."""
+    key = ["rel_type", "src", "dst"]
+    a, b = _both(runs, "relationships", key)
+    cols = ["src", "dst", "rel_type", "origin", "source", "evidence"]
+    _equal(a, b, exact=cols, close=["weight"], rtol=1e-12)
+    assert (pd.to_datetime(a.ts) == pd.to_datetime(b.ts)).all()
+    store, _ = engine_inputs
+    ref = store.sql("SELECT * FROM relationships").df().sort_values(key, kind="stable").reset_index(drop=True)
+    _equal(ref, a, exact=cols, close=["weight"], rtol=1e-12)
+    assert (pd.to_datetime(ref.ts) == pd.to_datetime(a.ts)).all()
+    assert set(a.rel_type) == {"referred", "household", "co-purchased", "replied-to", "mentions"}
+    summary = {r.step: r for r in runs["spark"][0]}["relationships"].summary
+    assert summary["identity"] == "profile" and summary["relationships"] == len(a)
+
+
+@pytest.fixture(scope="module")
+def suppressed_source(engine_inputs, tmp_path_factory) -> tuple[Path, dict[str, set[str]]]:
+    """The engine inputs plus a suppression list (hashed as the store hashes): one person by
+    e-mail, one by phone (in another format), one by record id, one by anonymous id."""
+    import shutil
+
+    from xrm.interact._suppression import hash_identifier
+
+    store, source = engine_inputs
+    folder = tmp_path_factory.mktemp("suppressed")
+    for f in source.iterdir():
+        shutil.copy(f, folder / f.name)
+    salt = store.sql("SELECT salt FROM suppression_salt").fetchall()[0][0]
+    recs = store.sql("SELECT user_id, email, phone, record_id FROM records WHERE user_id IS NOT NULL "
+                     "AND email IS NOT NULL AND phone LIKE '0%' ORDER BY record_id LIMIT 3").fetchall()
+    anon = store.sql("SELECT min(anonymous_id) FROM events WHERE user_id IS NULL").fetchall()[0][0]
+    phone = "+49" + recs[1][2][1:]  # the same number as E.164
+    wanted = {"email": recs[0][1], "phone": phone, "record": recs[2][3], "anonymous_id": anon}
+    hashes = [hash_identifier(salt, kind, value) for kind, value in wanted.items()]
+    pd.DataFrame({"hash": hashes, "kind": list(wanted), "reason": "test",
+                  "created_at": pd.Timestamp("2026-01-01")}).to_parquet(folder / "suppressions.parquet")
+    pd.DataFrame({"salt": [salt]}).to_parquet(folder / "suppression_salt.parquet")
+    direct = {"users": {recs[0][0], recs[1][0], recs[2][0]}, "anonymous": {anon}}
+    return folder, direct
+
+
+def _suppressed(kind: str, engine_inputs, suppressed_source, request, tmp_path) -> dict[str, Any]:
+    store, _ = engine_inputs
+    folder, _ = suppressed_source
+    settings = engine_settings(kind, folder, tmp_path)
+    engine = (batch_engine(settings, session=request.getfixturevalue("spark")) if kind == "spark"
+              else batch_engine(settings, store=store))
+    summary = dict(ENGINE_STEPS)["suppressions"](engine)
+    ev, rec = engine.table("events"), engine.table("records")
+    got = {
+        "summary": summary,
+        "users": set(engine.collect(ev.filter(ev.user_id.notnull()).select("user_id").distinct()).user_id),
+        "anonymous": set(engine.collect(ev.filter(ev.anonymous_id.notnull()).select("anonymous_id")
+                                        .distinct()).anonymous_id),
+        "records": set(engine.collect(rec.select("record_id")).record_id),
+        "events": int(engine.collect(ev.aggregate(n=ev.count())).n[0]),
+    }
+    engine.close()
+    return got
+
+
+def test_suppressions_are_applied_equally_on_both_engines(
+    engine_inputs, suppressed_source, request, tmp_path
+):
+    store, _ = engine_inputs
+    _, direct = suppressed_source
+    got = {k: _suppressed(k, engine_inputs, suppressed_source, request, tmp_path / k) for k in ENGINES}
+    a, b = got["duckdb"], got["spark"]
+    assert a == b
+    all_users = set(store.sql("SELECT DISTINCT user_id FROM events WHERE user_id IS NOT NULL").df().user_id)
+    assert not direct["users"] & a["users"] and not direct["anonymous"] & a["anonymous"]
+    assert a["summary"]["re_erased"] >= 4 and a["summary"]["suppressions"] == 4
+    assert len(all_users - a["users"]) >= len(direct["users"])  # their linked ids went with them
+    assert a["events"] == store.sql("SELECT count(*) FROM events").fetchall()[0][0]  # kept for aggregates
+    n_records = store.sql("SELECT count(*) FROM records").fetchall()[0][0]
+    assert a["summary"]["rows"]["records"] == n_records - len(a["records"]) > 0
+    # Without a suppression list nothing changes (the main runs have none).
+    assert {r.step: r for r in runs_summary(request)}["suppressions"].summary["re_erased"] == 0
+
+
+def runs_summary(request: pytest.FixtureRequest) -> list[StepResult]:
+    return request.getfixturevalue("runs")["spark"][0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -20,6 +19,7 @@ from xrm.cli import app
 from xrm.config import Settings, load_settings
 from xrm.exceptions import ConfigError, StoreError, StoreKeyError
 from xrm.store import Store, backup_store, restore_store, verify_backup
+from xrm.store._crypto import secure_writing_available
 from xrm.store._store import remove_stale_temp_files
 
 KEY = "correct horse battery staple 42"
@@ -82,12 +82,7 @@ def test_opens_only_with_its_key(settings: Settings) -> None:
 
 
 def test_writing_needs_a_secure_crypto_module_or_the_unsafe_opt_in(settings: Settings) -> None:
-    probe = duckdb.connect()
-    installed = probe.execute(
-        "SELECT installed FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
-    ).fetchall()
-    probe.close()
-    if installed and installed[0][0]:
+    if secure_writing_available():
         pytest.skip("httpfs is installed: DuckDB writes encrypted files with OpenSSL here")
     strict = _enc(settings).model_copy(update={"store_encryption_unsafe_crypto": False})
     with pytest.raises(StoreError, match="httpfs") as err:

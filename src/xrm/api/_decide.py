@@ -476,16 +476,17 @@ def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
 # -- consent, suppression and contact policy, per decision ----------------------------------------
 
 
-def _file_stamp(path: Path) -> tuple[Any, ...] | None:
+def _file_stamp(path: Path | str) -> tuple[Any, ...] | None:
     """The store's files as they are now: every committed write appends to the write-ahead log (and a
     checkpoint rewrites the database file and empties the log) before the commit returns, so while
     this stamp is unchanged nothing has been committed. None: no file to watch (read the store)."""
     out: list[Any] = []
-    for f in (path, path.with_name(path.name + ".wal")):
+    db = os.fspath(path)
+    for f in (db, db + ".wal"):  # plain strings: pathlib's parsing cost more than the two stats
         try:
             st = os.stat(f)
         except FileNotFoundError:
-            if f is path:
+            if f is db:
                 return None
             out.append(None)
         except OSError:
@@ -533,7 +534,7 @@ class Gate:
 
     def fresh(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Make memory exact for every write committed before this call (usually: a ``stat``)."""
-        path = Path(self.store.path)
+        path = self.store.path
         stamp = _file_stamp(path)
         if stamp is not None and stamp == self._known and self._settled:
             return

@@ -10,6 +10,11 @@ A request whose events break a rule stores nothing and gets its problems back; t
 requests of its group are not affected. If the resolution fails, the group is written again
 without it (the events are kept; the next batch resolution, or the client's retry, resolves them).
 
+messageId de-duplication costs no look-up in the common case: the events go in with a plain
+INSERT, and one already stored (a client's retry) fails it on the primary key before anything
+else is written; the group is then written again with ``ON CONFLICT DO NOTHING``. (Asking first
+which ids are stored joins them against ``events``, a scan that grew with the store.)
+
     >>> writer = EventWriter(store); await writer.start()  # doctest: +SKIP
     >>> outcome = await writer.submit(Submission("POST /v1/track", "web", [text], [event]))  # doctest: +SKIP
 """
@@ -26,16 +31,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import duckdb
+
 from xrm.ingest import EventProblem, drop_staged, insert_staged_events, stage_events, staged_ids
 
 # Not in xrm.ingest's public surface yet (tests/ingest pins it; another engineer's file).
-from xrm.ingest._api_batch import QuickEvent, insert_quick_events, quick_event
+from xrm.ingest._api_batch import QuickEvent, insert_quick_events, quick_event, store_quick_events
 from xrm.interact import IdentifierCache, resolve_events
 from xrm.interact._timeline_resolve import StaleOwners  # not in xrm.interact's surface (not my file)
 
 if TYPE_CHECKING:
-    import duckdb
-
     from xrm.store import Store
 
 __all__ = ["EventWriter", "Outcome", "Submission", "WriterStats"]
@@ -73,6 +78,7 @@ class WriterStats:
     resolved_one_by_one: int = 0
     unresolved: int = 0
     resolution_failures: int = 0
+    groups_with_retries: int = 0  # written twice: an event of the group was stored already
     write_seconds: float = 0.0
     group_sizes: list[int] = field(default_factory=list, repr=False)
 
@@ -82,8 +88,25 @@ class WriterStats:
         return d
 
 
+# Events per group commit at most. The writer commits as soon as the previous commit is done, so
+# the group is what queued meanwhile; the cap bounds how long one commit (and so the wait of
+# every request in it) can take when a burst queues up: about 0.1 s of writer time on 2 cores.
+MAX_EVENTS = 2_000
+
+# DuckDB checkpoints inside the commit that takes the write-ahead log over this size, and every
+# request of that group waits for it (bench ingest_api: up to 1.5 s on a loaded machine at the
+# default 16 MB, one commit in a few dozen). Eight times fewer checkpoints at 128 MiB: less work
+# in all (each rewrites the indexes it touches) and fewer requests that wait for one, against a
+# longer replay of the log after a crash (seconds).
+CHECKPOINT_WAL = "128MiB"
+
+
 class _ResolveFailed(Exception):
     pass
+
+
+class _Retry(Exception):
+    """A plain insert met an event already stored (a client's retry): write the group again, asking."""
 
 
 def _warm_up(cur: duckdb.DuckDBPyConnection) -> None:
@@ -101,7 +124,7 @@ def _warm_up(cur: duckdb.DuckDBPyConnection) -> None:
 class EventWriter:
     """Owns the store's write path while the server runs (one thread, one cursor)."""
 
-    def __init__(self, store: Store, *, max_events: int = 20_000) -> None:
+    def __init__(self, store: Store, *, max_events: int = MAX_EVENTS) -> None:
         self.store = store
         self.max_events = max_events
         self.load_id = f"api-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -180,6 +203,7 @@ class EventWriter:
 
         self._cur = self.store.con.cursor()
         self._cur.execute("SET SESSION TimeZone = 'UTC'")
+        self._cur.execute(f"SET checkpoint_threshold = '{CHECKPOINT_WAL}'")  # the server owns the store
         _warm_up(self._cur)
         self._cache = IdentifierCache(IdentityRules.for_settings(self.store.settings))
         self._cur.execute(
@@ -206,24 +230,14 @@ class EventWriter:
     def _write_group(self, subs: Sequence[Submission]) -> list[Outcome]:
         started = time.perf_counter()
         try:
-            try:
-                outcomes = self._transaction(subs, resolve=True)
-            except _ResolveFailed as exc:
-                if not isinstance(exc.__cause__, StaleOwners):
-                    raise
-                # The graph changed behind the remembered owners (rolled back, forgotten): again.
-                log.info("identifier cache was stale (%s); the group is resolved again", exc.__cause__)
-                outcomes = self._transaction(subs, resolve=True)
-        except _ResolveFailed as exc:
-            log.error("online identity resolution failed (%s); events stored unresolved", exc.__cause__)
-            self.stats.resolution_failures += 1
-            outcomes = self._transaction(subs, resolve=False)
+            outcomes = self._write_checked(subs)
+        finally:
+            self.stats.write_seconds += time.perf_counter() - started
         s = self.stats
         s.groups += 1
         s.requests += len(subs)
         s.group_sizes.append(sum(len(x.texts) for x in subs))
         del s.group_sizes[:-1000]
-        s.write_seconds += time.perf_counter() - started
         for sub, out in zip(subs, outcomes, strict=True):
             if out.problems:
                 s.requests_rejected += 1
@@ -232,7 +246,36 @@ class EventWriter:
                 s.events_duplicate += len(sub.texts) - out.added
         return outcomes
 
-    def _transaction(self, subs: Sequence[Submission], *, resolve: bool) -> list[Outcome]:
+    def _write_checked(self, subs: Sequence[Submission]) -> list[Outcome]:
+        """The group, written again where it must be: stale owners, or no resolution at all."""
+        try:
+            try:
+                return self._attempt(subs, resolve=True)
+            except _ResolveFailed as exc:
+                if not isinstance(exc.__cause__, StaleOwners):
+                    raise
+                # The graph changed behind the remembered owners (rolled back, forgotten): again.
+                log.info("identifier cache was stale (%s); the group is resolved again", exc.__cause__)
+                return self._attempt(subs, resolve=True)
+        except _ResolveFailed as exc:
+            log.error("online identity resolution failed (%s); events stored unresolved", exc.__cause__)
+            self.stats.resolution_failures += 1
+            return self._attempt(subs, resolve=False)
+
+    def _attempt(self, subs: Sequence[Submission], *, resolve: bool) -> list[Outcome]:
+        """One transaction; a second if an event of the group is stored already (a client's retry).
+
+        Events go in first with a plain INSERT, the cheapest statement: no look-up of which ids
+        are stored (a join that scans ``events``). One already stored makes it fail on the primary
+        key before anything else is written, and the group is written again with
+        ``ON CONFLICT DO NOTHING``, which says which ids it added."""
+        try:
+            return self._transaction(subs, resolve=resolve, asking=False)
+        except _Retry:
+            self.stats.groups_with_retries += 1
+            return self._transaction(subs, resolve=resolve, asking=True)
+
+    def _transaction(self, subs: Sequence[Submission], *, resolve: bool, asking: bool) -> list[Outcome]:
         cur = self._cur
         assert cur is not None and self._cache is not None
         outcomes = [Outcome([]) for _ in subs]
@@ -243,7 +286,7 @@ class EventWriter:
             # One staging per source (the source is a column of every stored event).
             for source in dict.fromkeys(s.source for s in subs):
                 members = [k for k, s in enumerate(subs) if s.source == source]
-                pairs += self._store_source(cur, subs, members, outcomes, fresh)
+                pairs += self._store_source(cur, subs, members, outcomes, fresh, asking)
             if resolve and pairs:
                 try:
                     summary = resolve_events(
@@ -257,8 +300,9 @@ class EventWriter:
                 st.resolved_one_by_one += summary.one_by_one
                 st.unresolved += summary.unresolved
             cur.execute("COMMIT")
-        except BaseException:
-            self._cache.forget_owners()  # what it learnt in this transaction did not happen
+        except BaseException as exc:
+            if not isinstance(exc, _Retry):  # (a retry fails before any resolution)
+                self._cache.forget_owners()  # what it learnt in this transaction did not happen
             with contextlib.suppress(Exception):
                 cur.execute("ROLLBACK")
             raise
@@ -282,6 +326,7 @@ class EventWriter:
         members: list[int],
         outcomes: list[Outcome],
         fresh: set[str],
+        asking: bool,
     ) -> list[tuple[str, dict[str, Any]]]:
         """Check and store one source's events; return (message id, event) of those kept.
 
@@ -315,15 +360,27 @@ class EventWriter:
             kept = [(*slow[line], mid) for line, mid in staged_ids(cur) if slow[line][0] not in bad]
         kept += [(m, j, q.message_id) for m, j, q, _ in quick if m not in bad]
         kept.sort()
-        stored = self._stored(cur, [mid for _, _, mid in kept])
-        new_rows: list[tuple[QuickEvent, str]] = []
+        source = subs[members[0]].source
+        # Which ids are stored already (retries)? With slow events (the loader's SQL stores with
+        # INSERT OR IGNORE, which does not say) a look-up first; otherwise none are assumed, and a
+        # plain INSERT fails on the first one (_Retry); asking, ON CONFLICT DO NOTHING says.
+        stored = self._stored(cur, [mid for _, _, mid in kept]) if slow_texts else set()
         taken = set(stored)
+        new_rows: list[tuple[QuickEvent, str]] = []
         for m, _, q, text in quick:
             if m not in bad and q.message_id not in taken:
                 taken.add(q.message_id)
                 new_rows.append((q, text))
-        source = subs[members[0]].source
-        insert_quick_events(cur, new_rows, source=source, load_id=self.load_id)
+        if slow_texts or not asking:
+            try:
+                insert_quick_events(cur, new_rows, source=source, load_id=self.load_id)
+            except duckdb.ConstraintException as exc:
+                if "message_id" not in str(exc) or asking:
+                    raise
+                raise _Retry(str(exc)) from None
+        else:
+            added = store_quick_events(cur, new_rows, source=source, load_id=self.load_id)
+            stored = {mid for _, _, mid in kept} - added
         if slow_texts:
             lines: dict[int, list[int]] = {}
             for line, (m, _) in enumerate(slow):

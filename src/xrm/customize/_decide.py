@@ -12,13 +12,13 @@ propensity, P(that offer at that rank | context), so policies can be evaluated o
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 from xrm.customize._bandit import DECISION_FEATURES, MODEL_NAME, LogisticThompson, sigmoid
 from xrm.customize._build import repeat_words
@@ -143,16 +143,25 @@ def _features(store: Store, facts: CustomerFacts, offers: list[Offer], now: date
 
 
 def _load_policy(store: Store, offers: list[Offer]) -> LogisticThompson:
-    policy = LogisticThompson.prior(len(offers), [o.base_rate for o in offers])
+    policy = LogisticThompson.prior(len(offers), [o.base_rate for o in offers], full=True)
     index = {o.offer_id: j for j, o in enumerate(offers)}
-    for offer_id, names, mean, precision, n in store.sql(
-        "SELECT offer_id, feature_names, mean, precision, n_responses FROM bandit_state WHERE model = ?",
+    for offer_id, names, mean, cov, n in store.sql(
+        "SELECT offer_id, feature_names, mean, covariance, n_responses FROM bandit_state WHERE model = ?",
         [MODEL_NAME],
     ).fetchall():
         j = index.get(offer_id)
         if j is not None and tuple(names) == DECISION_FEATURES:
-            policy.mean[j], policy.precision[j], policy.n_responses[j] = mean, precision, n
+            _set_state(policy, j, mean, cov, n)
     return policy
+
+
+def _set_state(policy: LogisticThompson, j: int, mean: list[float], cov: list[float], n: int) -> None:
+    """One offer's stored posterior (``cov`` row-major ``d x d``) into ``policy`` (full covariance)."""
+    d = len(mean)
+    matrix = np.asarray(cov, dtype=float).reshape(d, d)
+    assert policy.covariance is not None
+    policy.mean[j], policy.covariance[j], policy.n_responses[j] = mean, matrix, n
+    policy.precision[j] = 1.0 / np.diag(matrix)
 
 
 def category_codes(categories: list[str | None]) -> np.ndarray:
@@ -176,6 +185,9 @@ def rank_many(ev: np.ndarray, codes: np.ndarray, k: int, max_per_category: int) 
     out = np.full((m, k), -1, dtype=np.int64)
     if n == 0:
         return out
+    if k == 1:  # the first pick is never held back by its category: each row's best, if positive
+        best = np.argmax(ev, axis=1)  # the first of equal maxima, as the stable walk
+        return np.where(ev[np.arange(m), best] > 0, best, -1)[:, None]
     if m == 1:  # one row: the walk itself is quicker than the array work
         taken: dict[int, int] = {}
         r = 0
@@ -196,10 +208,11 @@ def rank_many(ev: np.ndarray, codes: np.ndarray, k: int, max_per_category: int) 
         # category, the group maxima by reduceat, the first offer reaching its group's maximum.
         own = np.where(codes >= 0, codes, codes.max(initial=0) + 1 + np.arange(n))
         perm = np.argsort(own, kind="stable")
-        starts = np.flatnonzero(np.r_[True, own[perm][1:] != own[perm][:-1]])
+        sorted_own = own[perm]
+        starts = np.flatnonzero(np.concatenate(([True], sorted_own[1:] != sorted_own[:-1])))
         ev_p = ev[:, perm]
         best = np.maximum.reduceat(ev_p, starts, axis=1)
-        sizes = np.diff(np.r_[starts, n])
+        sizes = np.diff(np.append(starts, n))  # np.r_ costs more than the rest of these together
         at = np.where(ev_p == np.repeat(best, sizes, axis=1), perm, n)
         cand = np.minimum.reduceat(at, starts, axis=1)
         cand_ev = best
@@ -259,15 +272,12 @@ def rank_offers(
     chosen = [int(j) for j in used if j >= 0]
     # Propensity: (1 - explore) x [same offer at this rank under the mean] + explore x the
     # share of posterior draws (the one used included) that put it there.
-    counts = np.zeros((k, len(value)))
-    if explore > 0:
-        ranks = rank_many(draws * value - cost, codes, k, max_per_category)
-        r_idx, d_idx = np.nonzero(ranks.T >= 0)
-        np.add.at(counts, (r_idx, ranks.T[r_idx, d_idx]), 1.0)
+    ranks = rank_many(draws * value - cost, codes, k, max_per_category) if explore > 0 else None
     props = []
     for r, j in enumerate(chosen):
         same = float(greedy[r] == j)
-        props.append(max((1 - explore) * same + explore * counts[r, j] / len(draws), 1e-6))
+        share = 0.0 if ranks is None else np.count_nonzero(ranks[:, r] == j) / len(draws)
+        props.append(max((1 - explore) * same + explore * share, 1e-6))
     return Ranking(explored, chosen, p_used, p_mean, props)
 
 
@@ -285,7 +295,7 @@ def decision_rows(
     """The ``decisions`` row and the ``decision_items`` rows that log one decision."""
     row = [decision.decision_id, decision.customer, decision.channel, decision.placement,
            decision.decided_at.replace(tzinfo=None), MODEL_NAME, explore, decision.explored, k, n_offers,
-           n_eligible, json.dumps(inputs)]
+           n_eligible, orjson.dumps(inputs).decode()]
     items = [[decision.decision_id, ro.rank, ro.offer_id, ro.p_response, ro.p_mean, ro.value, ro.cost,
               ro.expected_value, ro.propensity, features[ro.offer_id], ro.explanation]
              for ro in decision.offers]
@@ -417,15 +427,16 @@ def record_response(
     features, customer = np.asarray(rows[0][0], dtype=float), rows[0][1]
     reward = OUTCOMES[outcome]
     state = store.sql(
-        "SELECT mean, precision, n_responses FROM bandit_state WHERE offer_id = ? AND model = ?",
+        "SELECT mean, covariance, n_responses FROM bandit_state WHERE offer_id = ? AND model = ?",
         [offer_id, MODEL_NAME],
     ).fetchall()
+    rate = [] if state else store.sql(
+        "SELECT base_rate FROM offers WHERE offer_id = ?", [offer_id]).fetchall()
+    policy = LogisticThompson.prior(1, [rate[0][0] if rate else 0.05], full=True)
     if state:
-        policy = LogisticThompson(np.array([state[0][0]]), np.array([state[0][1]]), np.array([state[0][2]]))
-    else:
-        rate = store.sql("SELECT base_rate FROM offers WHERE offer_id = ?", [offer_id]).fetchall()
-        policy = LogisticThompson.prior(1, [rate[0][0] if rate else 0.05])
+        _set_state(policy, 0, *state[0])
     policy.update(0, features, reward)
+    assert policy.covariance is not None
     when = (at or datetime.now(UTC)).replace(tzinfo=None)
     with store.transaction() as tx:
         tx.execute(
@@ -434,9 +445,10 @@ def record_response(
             [response_id, decision_id, offer_id, customer, outcome, reward, when],
         )
         tx.execute(
-            "INSERT OR REPLACE INTO bandit_state VALUES (?, ?, ?, ?, ?, ?, current_timestamp)",
+            "INSERT OR REPLACE INTO bandit_state (offer_id, model, feature_names, mean, precision, "
+            "n_responses, updated_at, covariance) VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?)",
             [offer_id, MODEL_NAME, list(DECISION_FEATURES), policy.mean[0].tolist(),
-             policy.precision[0].tolist(), int(policy.n_responses[0])],
+             policy.precision[0].tolist(), int(policy.n_responses[0]), policy.covariance[0].ravel().tolist()],
         )
     return True
 

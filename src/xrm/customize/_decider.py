@@ -58,7 +58,7 @@ from xrm.customize._offers import Offer, list_offers
 from xrm.exceptions import InputError
 from xrm.store import Store
 
-__all__ = ["CustomerRow", "Decider", "LogRider", "Refusal"]
+__all__ = ["CustomerRow", "Decider", "LogRider", "Refusal", "renew_pool"]
 
 # Why an offer may not be made to this customer on this channel now (consent, contact policy),
 # or None: asked per decision, per offer.
@@ -218,7 +218,9 @@ class Decider:
             elif self._policy_stale or self._bandit_stamp() != self._policy_stamp:
                 self._policy_stale = False
                 self._policy_stamp = self._bandit_stamp()
-                view = self._with_policy(view.data)
+                policy = _load_policy(self.store, view.data.offers)
+                # Only the offers a response moved get new draws: the others' still follow theirs.
+                view = _View(view.data, policy, renew_pool(view.pool, view.policy, policy, self.rng))
             else:  # fresh posterior draws now and then, so exploration keeps moving
                 view = _View(view.data, view.policy, self._draw_pool(view.policy))
             self._view = view
@@ -230,8 +232,7 @@ class Decider:
         return _View(data, policy, self._draw_pool(policy))
 
     def _draw_pool(self, policy: LogisticThompson) -> np.ndarray:
-        noise = self.rng.standard_normal((self.pool_size, *policy.mean.shape)) / np.sqrt(policy.precision)
-        return np.asarray(policy.mean + noise)
+        return policy.draw_weights(self.rng, self.pool_size)
 
     def due(self) -> bool:
         """Whether a refresh is owed: a response was applied, or ``check_every`` has passed."""
@@ -292,8 +293,7 @@ class Decider:
         if keep:
             x = self._features(data, row, facts, [data.offers[j] for j in keep], now)
             every = len(keep) == len(data.offers)
-            sub = policy if every else LogisticThompson(
-                policy.mean[keep], policy.precision[keep], policy.n_responses[keep])
+            sub = policy if every else policy.subset(keep)
             pool = None if explore <= 0 else all_draws if every else all_draws[:, keep, :]
             ranking = rank_offers(sub, x, data.value[keep], data.cost[keep], data.codes[keep], k=k,
                                   max_per_category=self.max_per_category, explore=explore, rng=self.rng,
@@ -414,6 +414,19 @@ class Decider:
             self._policy_stale = True
             self.refresh()  # here, so the next decision reads the new policy without a query
         return applied
+
+
+def renew_pool(pool: np.ndarray, old: LogisticThompson, new: LogisticThompson,
+               rng: np.random.Generator) -> np.ndarray:
+    """``pool`` (draws x offers x d, drawn from ``old``) for the posterior ``new`` of the same offers:
+    new draws for the offers whose posterior changed, the same draws for the rest (a copy)."""
+    changed = np.flatnonzero(np.any(old.mean != new.mean, axis=1) | (
+        np.any(old.precision != new.precision, axis=1) if old.covariance is None or new.covariance is None
+        else np.any(old.covariance != new.covariance, axis=(1, 2))))
+    pool = pool.copy()
+    if len(changed):
+        pool[:, changed] = new.subset(changed).draw_weights(rng, len(pool))
+    return pool
 
 
 def _detect_key(store: Store) -> str:

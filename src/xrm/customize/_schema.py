@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from xrm.store import Migration, Schema
+
+if TYPE_CHECKING:
+    import duckdb
 
 __all__ = ["SCHEMA"]
 
@@ -143,11 +148,28 @@ _V3 = """
 CREATE INDEX recommendations_customer ON recommendations (customer);
 """
 
+
+
+def _v4_full_covariance(con: duckdb.DuckDBPyConnection) -> None:
+    """The policy keeps each offer's whole covariance (``d x d``, row-major, in ``covariance``);
+    a diagonal (v1) state becomes the diagonal matrix ``1 / precision`` of the same posterior."""
+    con.execute("ALTER TABLE bandit_state ADD COLUMN covariance DOUBLE[]")
+    rows = con.execute("SELECT offer_id, model, precision FROM bandit_state "
+                       "WHERE model = 'thompson-logistic v1'").fetchall()
+    for offer_id, model, precision in rows:
+        d = len(precision)
+        cov = [1.0 / precision[i] if i == j else 0.0 for i in range(d) for j in range(d)]
+        con.execute("UPDATE bandit_state SET covariance = ?, model = 'thompson-logistic v2' "
+                    "WHERE offer_id = ? AND model = ?", [cov, offer_id, model])
+
+
 SCHEMA = Schema(
     "customize",
     (
         Migration(1, "offers, recommendations, purchase cycles, decisions, responses, bandit", _V1),
         Migration(2, "configurations: configured products per customer (mass customization)", _V2),
         Migration(3, "index: recommendations by customer", _V3),
+        Migration(4, "bandit_state: the full covariance per offer (diagonal states migrated)",
+                  _v4_full_covariance),
     ),
 )

@@ -32,13 +32,33 @@ Array = npt.NDArray[np.float64]
 def _row_codes(*cols: Array) -> npt.NDArray[np.intp]:
     """A code per row, equal for equal rows: hashed (pandas.factorize), not sorted, so it stays
     linear in the rows (np.unique(axis=0) sorts a void view and takes seconds at a million rows).
-    Two float columns at a time become one complex key."""
+
+    The columns' bits are mixed into one 64-bit key and factorized once (one pass over integers:
+    about ten times faster than factorizing complex pairs); every row is then checked against its
+    code's representative row, and only if two different rows shared a key (a hash collision) are the
+    columns factorized exactly, two at a time as one complex key."""
     import pandas as pd
 
+    codes = np.asarray(pd.factorize(_row_hash(*cols))[0], dtype=np.intp)
+    rep = _representatives(codes)[codes] if len(codes) else codes
+    # (0.0 and -0.0 get two codes: harmless, their rows are merely not pooled.)
+    if all(np.array_equal(col, col[rep]) for col in cols):
+        return codes
     codes, _ = pd.factorize(cols[0] + 1j * cols[1] if len(cols) > 1 else cols[0])
     for col in cols[2:]:
         codes, _ = pd.factorize(codes + 1j * col)
     return np.asarray(codes, dtype=np.intp)
+
+
+def _row_hash(*cols: Array) -> npt.NDArray[np.uint64]:
+    """The columns' float bits mixed into one 64-bit key per row (equal rows, equal keys)."""
+    key = np.zeros(len(cols[0]), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in cols:
+            bits = np.ascontiguousarray(col, dtype=np.float64).view(np.uint64)
+            key = (key ^ bits) * np.uint64(0x9E3779B97F4A7C15)
+            key ^= key >> np.uint64(29)
+    return key
 
 
 def _representatives(codes: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:

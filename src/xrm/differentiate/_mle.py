@@ -3,13 +3,13 @@ Hessian of the negative log-likelihood on the natural scale (the observed inform
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import minimize
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from xrm.exceptions import ModelError
 
@@ -42,6 +42,12 @@ def _numeric_grad(f: Callable[[Vector], float], p: Vector) -> Vector:
         dn[i] -= h
         g[i] = (f(up) - f(dn)) / (2 * h)
     return g
+
+
+@functools.cache
+def _blas_controller() -> ThreadpoolController:
+    """Found once: looking up the loaded BLAS libraries costs ~0.15 s, which each fit paid."""
+    return ThreadpoolController()
 
 
 def hessian(objective: Objective, p: Vector) -> Vector:
@@ -88,7 +94,10 @@ def fit_positive(
         raise ModelError(f"{model}: the log-likelihood is not finite at the starting values {start}")
     # L-BFGS-B's own vector steps call BLAS on vectors of length 3 or 4: one BLAS thread, since
     # waking OpenBLAS's pool for each costs milliseconds (tens on a loaded machine), per iteration.
-    with threadpool_limits(limits=1, user_api="blas"):
+    # scipy.optimize costs ~0.3 s to import; imported here so that scoring alone never pays it.
+    from scipy.optimize import minimize
+
+    with _blas_controller().limit(limits=1, user_api="blas"):
         res = minimize(
             on_log, theta0, jac=True, method="L-BFGS-B",
             bounds=[(-np.log(_BOUND), np.log(_BOUND))] * len(theta0),

@@ -6,20 +6,30 @@ or whose first names clearly differ (after nickname folding) without the same kn
 are never merged by fuzzy links; the clustering checks every record pair across two clusters
 before joining them.
 
+Entry errors must not split one person (FEBRL3 replaces a duplicate's whole birth date or
+first name; the sample mistypes nicknames): first names one keying error apart do not differ,
+a person-level identifier (account id) within one typo overrides a conflict, and a conflict
+between two records is outvoted when another record of either side vouches for the odd one
+(``vouches``: same account up to a typo, or the same birth date and first name): that side
+already holds the odd record through glue or earlier evidence.
+
     >>> round(jaro_winkler("martha", "marhta"), 4)
     0.9611
     >>> conflict(("anna", "anna", "1980-01-02"), ("ben", "benjamin", None), 0.8, 1)
     "first names 'anna' and 'ben' differ"
+    >>> conflict(("anna", "anna", "1980-01-02", "7001311"), ("ben", "ben", None, "7001131"), 0.8, 1)
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
-__all__ = ["RecordKey", "conflict", "damerau_levenshtein", "jaro_winkler"]
+__all__ = ["RecordKey", "conflict", "damerau_levenshtein", "jaro_winkler", "vouches"]
 
-# (first_name_key, first_name_canon, birth date as YYYY-MM-DD); any part may be None.
-RecordKey = tuple[str | None, str | None, str | None]
+# (first_name_key, first_name_canon, birth date as YYYY-MM-DD[, account_id]); any part may be None.
+RecordKey = tuple[str | None, ...]
+# An account id shorter than this is too easily one typo from another person's.
+MIN_ACCOUNT_LEN = 6
 
 
 @lru_cache(maxsize=200_000)
@@ -74,8 +84,33 @@ def _is_subsequence(short: str, long_: str) -> bool:
     return all(ch in it for ch in short)
 
 
+@cache
+def _nicknames_of() -> dict[str, frozenset[str]]:
+    """Folded canonical first name -> its nicknames (the packaged table, reversed)."""
+    from xrm.identify._names import nicknames
+
+    out: dict[str, set[str]] = {}
+    for nick, canon in nicknames().items():
+        out.setdefault(canon, set()).add(nick)
+    return {canon: frozenset(nicks) for canon, nicks in out.items()}
+
+
+@lru_cache(maxsize=200_000)
+def _entry_error(a: str, b: str) -> bool:
+    """Two first names one keying error apart that string similarity misses: two letters
+    swapped ('lea' / 'lae': Jaro-Winkler 0.6 on three letters), or a nickname of the other's
+    name with one typo ('heiz' for Heinz, Heinrich; 'lsa' for Lisa, Elisabeth). A plain one-edit
+    difference is not enough: Paul and Paula are brother and sister.
+    """
+    if len(a) == len(b) and sorted(a) == sorted(b) and damerau_levenshtein(a, b) == 1:
+        return True
+    table = _nicknames_of()
+    return any(damerau_levenshtein(short, nick) <= 1 for short, long_ in ((a, b), (b, a))
+               for nick in table.get(long_, ()) if len(short) >= 3)
+
+
 def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
-    (kx, cx, _), (ky, cy, _) = x, y
+    kx, cx, ky, cy = x[0], x[1], y[0], y[1]
     if not (kx and ky):
         return False
     if (cx or kx) == (cy or ky):
@@ -88,12 +123,41 @@ def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
     if short[0] == long_[0] and _is_subsequence(short, long_):  # 'ue' / 'uwe', 'wlfi' / 'wolfi'
         return False
     best = max(jaro_winkler(kx, ky), jaro_winkler(cx or kx, cy or ky))
-    return best < threshold
+    return best < threshold and not _entry_error(kx, cy or ky) and not _entry_error(cx or kx, ky)
 
 
 def _day_month_swapped(a: str, b: str) -> bool:
-    """'1980-03-12' and '1980-12-03': a common entry error, not another person."""
-    return a[:4] == b[:4] and a[5:7] == b[8:10] and a[8:10] == b[5:7]
+    """'1980-03-12' and '1980-12-03', or two digits of month and day swapped ('1962-11-21' and
+    '1962-12-11'): entry errors, not another person. Same year, same month and day digits."""
+    return a[:4] == b[:4] and sorted(a[5:7] + a[8:10]) == sorted(b[5:7] + b[8:10])
+
+
+def _same_account(x: RecordKey, y: RecordKey) -> bool:
+    """Account ids (a customer number, FEBRL's soc_sec_id) equal up to one typo. Equal ones are
+    glue already; one typo among a 7-digit number's neighbours is rare enough to outweigh a
+    replaced birth date or first name, and the pair still needs a high match weight to be joined.
+    """
+    ax, ay = (x[3] if len(x) > 3 else None), (y[3] if len(y) > 3 else None)
+    return bool(ax and ay and min(len(ax), len(ay)) >= MIN_ACCOUNT_LEN and damerau_levenshtein(ax, ay) <= 1)
+
+
+@lru_cache(maxsize=200_000)  # the clustering asks again for every pair of clusters it tries
+def vouches(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int) -> bool:
+    """Positive evidence that two records are one person: account ids within one typo, or
+    birth dates known, equal up to ``birth_edits`` typos (or month and day digits swapped), not
+    the 1 January placeholder, and first names that do not differ. A missing birth date is no
+    evidence: a record without one vouches for nobody.
+    """
+    if _same_account(x, y):
+        return True
+    bx, by = x[2], y[2]
+    if not (bx and by) or "01-01" in (bx[5:], by[5:]):
+        return False
+    if bx != by and damerau_levenshtein(bx, by) > birth_edits and not _day_month_swapped(bx, by):
+        return False
+    # First names must not differ: the same birthday with another first name is a twin as often
+    # as a replaced name (the sample's Huber twins), and a twin must not vouch for a sibling.
+    return not _names_differ(x, y, name_threshold)
 
 
 def conflict(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int) -> str | None:
@@ -105,8 +169,10 @@ def conflict(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int
     errors need (a replaced first name on an otherwise equal record); it does not hold for 1
     January, the usual placeholder for a birth year alone, which siblings and partners share
     in real files. Twins in one household (same birthday, other first name) are left to the
-    match weight.
+    match weight. Account ids within one typo lift both rules.
     """
+    if _same_account(x, y):
+        return None
     bx, by = x[2], y[2]
     if (bx and by and bx != by and damerau_levenshtein(bx, by) > birth_edits
             and not _day_month_swapped(bx, by)):

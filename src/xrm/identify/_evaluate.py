@@ -12,6 +12,7 @@ resolution results", PVLDB 3(1), the closest-cluster / exact-match measure).
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -27,24 +28,38 @@ def _f1(p: float, r: float) -> float:
 def score_clusters(cur: Any, pred: str, truth: str) -> dict[str, Any]:
     """Scores of ``pred(record_id, cluster)`` against ``truth(record_id, person_id)`` (SQL names),
     over the records both hold."""
-    (tp, pred_pairs, true_pairs, n, exact, n_pred, n_true, over, under), = cur.execute(
+    # One small table of (profile, person) cell sizes, then plain aggregates over it. The same
+    # figures from one statement of CTEs ran for minutes at 100k records on DuckDB 2.0.
+    cell = f"xrm_score_cell_{uuid.uuid4().hex[:12]}"
+    cur.execute(
         f"""
-        WITH j AS (SELECT p.record_id, CAST(p.cluster AS VARCHAR) AS c, CAST(t.person_id AS VARCHAR) AS t
-                   FROM {pred} p JOIN {truth} t USING (record_id)),
-        cell AS (SELECT c, t, count(*) AS k FROM j GROUP BY c, t),
-        pc AS (SELECT c, count(*) AS k, count(DISTINCT t) AS persons FROM j GROUP BY c),
-        tc AS (SELECT t, count(*) AS k, count(DISTINCT c) AS profiles FROM j GROUP BY t)
-        SELECT (SELECT coalesce(sum(k * (k - 1) / 2), 0) FROM cell),
-               (SELECT coalesce(sum(k * (k - 1) / 2), 0) FROM pc),
-               (SELECT coalesce(sum(k * (k - 1) / 2), 0) FROM tc),
-               (SELECT count(*) FROM j),
-               (SELECT count(*) FROM cell JOIN pc USING (c) JOIN tc USING (t)
-                WHERE cell.k = pc.k AND cell.k = tc.k),
-               (SELECT count(*) FROM pc), (SELECT count(*) FROM tc),
-               (SELECT count(*) FROM pc WHERE persons > 1),
-               (SELECT count(*) FROM tc WHERE profiles > 1)
+        CREATE TEMP TABLE {cell} AS
+        SELECT CAST(p.cluster AS VARCHAR) AS c, CAST(t.person_id AS VARCHAR) AS t, count(*) AS k
+        FROM {pred} p JOIN {truth} t USING (record_id) GROUP BY ALL
         """
-    ).fetchall()
+    )
+    try:
+        (tp, n), = cur.execute(
+            f"SELECT coalesce(sum(k * (k - 1) // 2), 0), coalesce(sum(k), 0) FROM {cell}"
+        ).fetchall()
+        (pred_pairs, n_pred, over), = cur.execute(
+            f"SELECT coalesce(sum(k * (k - 1) // 2), 0), count(*), count(*) FILTER (WHERE m > 1) "
+            f"FROM (SELECT sum(k) AS k, count(*) AS m FROM {cell} GROUP BY c)"
+        ).fetchall()
+        (true_pairs, n_true, under), = cur.execute(
+            f"SELECT coalesce(sum(k * (k - 1) // 2), 0), count(*), count(*) FILTER (WHERE m > 1) "
+            f"FROM (SELECT sum(k) AS k, count(*) AS m FROM {cell} GROUP BY t)"
+        ).fetchall()
+        # A profile is exact when it is one cell (one person) and that person is one cell too.
+        (exact,), = cur.execute(
+            f"""
+            SELECT count(*) FROM {cell} x
+            WHERE x.c IN (SELECT c FROM {cell} GROUP BY c HAVING count(*) = 1)
+              AND x.t IN (SELECT t FROM {cell} GROUP BY t HAVING count(*) = 1)
+            """
+        ).fetchall()
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {cell}")
     precision = tp / pred_pairs if pred_pairs else 1.0
     recall = tp / true_pairs if true_pairs else 1.0
     c_precision = exact / n_pred if n_pred else 1.0

@@ -113,17 +113,18 @@ def explain_profile(store: Any, profile_id: int, rules: IdentityRules | None = N
         "SELECT id_type, id_value FROM identifiers WHERE profile_id = ?", [pid]
     ).fetchall()
     prio = {t: rules.rule(t).priority for t, _ in idents}
-    links = store.sql(
-        """
-        SELECT l.type_a, l.value_a, l.type_b, l.value_b, l.status, l.occurrence,
-               strftime(l.ts, '%Y-%m-%d %H:%M:%S'), l.reason
-        FROM identity_links l JOIN identifiers i
-          ON i.id_type = l.type_a AND i.id_value = l.value_a AND i.profile_id = ?
-        ORDER BY l.ts, l.occurrence, l.type_b, l.value_b
-        """,
-        [pid],
-    ).fetchall()
     mine = set(idents)
+    # The links from the profile's identifiers, looked up by value (identity_links_value_a) and
+    # kept when the type matches too: a join on type and value pushes two filters into the scan,
+    # and DuckDB then reads the whole table instead of using the index.
+    links = [r for r in _by_value(store, """
+        WITH l AS MATERIALIZED (
+            SELECT * FROM identity_links WHERE value_a IN (SELECT unnest(CAST(? AS VARCHAR[])))
+        )
+        SELECT type_a, value_a, type_b, value_b, status, occurrence,
+               strftime(ts, '%Y-%m-%d %H:%M:%S'), reason
+        FROM l ORDER BY ts, occurrence, type_b, value_b
+        """, sorted({v for _, v in idents})) if (r[0], r[1]) in mine]
     adj: dict[tuple[str, str], list[tuple[tuple[str, str], str, str, str]]] = {}
     dropped = []
     for ta, va, tb, vb, st, occ, ts, reason in links:
@@ -161,19 +162,41 @@ def explain_profile(store: Any, profile_id: int, rules: IdentityRules | None = N
             [pid],
         ).fetchall()
     ]
-    evidence = [
-        {"id_type": t, "id_value": v, "shared_with": list(others or [])}
-        for t, v, others in store.sql(
-            """
-            SELECT e.id_type, e.id_value,
-                   (SELECT list(o.profile_id ORDER BY o.profile_id) FROM profile_evidence o
-                    WHERE o.id_type = e.id_type AND o.id_value = e.id_value AND o.profile_id <> e.profile_id)
-            FROM profile_evidence e WHERE e.profile_id = ? ORDER BY 1, 2
-            """,
-            [pid],
-        ).fetchall()
-    ]
+    own = store.sql(
+        "SELECT id_type, id_value FROM profile_evidence WHERE profile_id = ? ORDER BY 1, 2", [pid]
+    ).fetchall()
+    # Who else holds each piece of evidence: one look-up by value (profile_evidence_id_value);
+    # a correlated subquery on type and value became a join that read the whole table.
+    others: dict[tuple[str, str], list[int]] = {}
+    wanted = set(own)
+    for t, v, other in _by_value(
+        store,
+        "WITH o AS MATERIALIZED (SELECT id_type, id_value, profile_id FROM profile_evidence "
+        "WHERE id_value IN (SELECT unnest(CAST(? AS VARCHAR[])))) SELECT * FROM o ORDER BY profile_id",
+        sorted({v for _, v in own}),
+    ):
+        if (t, v) in wanted and other != pid:
+            others.setdefault((t, v), []).append(other)
+    evidence = [{"id_type": t, "id_value": v, "shared_with": others.get((t, v), [])} for t, v in own]
     return ProfileExplanation(pid, status, merged_into, root, chain, dropped, records, evidence, history)
+
+
+# Enough for any one profile's identifiers: DuckDB pushes an IN list of up to this many values into
+# an indexed scan as a look-up (dynamic_or_filter_threshold, 50 by default), else it reads the table.
+_IN_FILTER_MAX = 100_000
+
+
+def _by_value(store: Any, sql: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (one ``?``: a list of values) on a cursor that keeps a long IN list a look-up."""
+    if not values:
+        return []
+    cur = store.con.cursor()
+    try:
+        cur.execute(f"SET SESSION dynamic_or_filter_threshold = {_IN_FILTER_MAX}")
+        rows: list[tuple[Any, ...]] = cur.execute(sql, [values]).fetchall()
+        return rows
+    finally:
+        cur.close()
 
 
 def lookup_profiles(
@@ -193,11 +216,10 @@ def lookup_profiles(
     if norm is None:
         raise InputError(f"cannot look up {id_type} {value!r}: {reason or 'empty value'}")
     table = "identifiers" if rules.rule(id_type).glue else "profile_evidence"
-    rows = store.sql(
-        f"SELECT DISTINCT profile_id FROM {table} WHERE id_type = ? AND id_value = ? ORDER BY 1",
-        [id_type, norm],
-    ).fetchall()
-    return [r[0] for r in rows]
+    # By value alone (the id_value index) and the type checked here: a filter on both columns, or
+    # the composite primary key, makes DuckDB read the whole table.
+    rows = store.sql(f"SELECT id_type, profile_id FROM {table} WHERE id_value = ?", [norm]).fetchall()
+    return sorted({pid for t, pid in rows if t == id_type})
 
 
 def unmerge_profile(

@@ -4,8 +4,9 @@ Fellegi & Sunter (1969), "A theory for record linkage", JASA 64(328): a pair's m
 ``log2(λ/(1-λ)) + Σ_k log2(m_k/u_k)`` over the comparison levels it falls in (their eq. 2 in
 log form), with ``m = P(level | match)`` and ``u = P(level | non-match)``. Splink computes it in
 SQL; here are the comparisons, the blocking rules (each cheap at 1M records: every block is a
-person's e-mail, phone or account, a birthday or postcode narrowed by a name, or one house) and
-the packaged parameters used when the data is too small to train on.
+person's e-mail, phone or account, a birthday or postcode narrowed by a name or a street or
+house number, a swapped pair of names, or one house) and the packaged parameters used when
+the data is too small to train on.
 
     >>> [c for c, _ in comparison_specs()]
     ['first_name', 'last_name', 'birth_date', 'address', 'email', 'phone', 'account_id']
@@ -37,6 +38,7 @@ __all__ = [
     "prior_from_pairs_per_record",
     "splink_settings",
     "training_rules",
+    "u_sample_pairs",
     "weights_look_right",
 ]
 
@@ -44,6 +46,7 @@ PARAMETERS_FORMAT = 2
 UNSEEN_M = 0.005
 U_FLOOR_SHARE = 0.01
 MIN_LEVEL_WEIGHT = -12.0
+U_PAIRS_PER_RECORD = 40
 # Columns the linkage reads from normalized_records (SQL expressions, aliased).
 INPUT_COLUMNS = (
     "record_id AS unique_id",
@@ -74,6 +77,15 @@ _PREDICT_BLOCKS = (
     ("postcode", "first_name_canon"),
     ("street_key", "house_number", "city_key"),
     ("first_name_canon", "last_name_key", "city_key"),
+    ("birth_date", "street_key"),
+    ("birth_date", "house_number"),
+)
+# First and last name swapped (whole or one of them, with the birth date): an equi-join each,
+# both orientations because Splink keeps only l.unique_id < r.unique_id.
+_SWAP_BLOCKS = (
+    "l.first_name_key = r.last_name_key AND l.last_name_key = r.first_name_key",
+    "l.first_name_key = r.last_name_key AND l.birth_date = r.birth_date",
+    "l.last_name_key = r.first_name_key AND l.birth_date = r.birth_date",
 )
 # EM runs once per rule, each rule leaving other comparisons free to be estimated (Splink fixes
 # the comparisons a rule blocks on); a rule that finds no pairs (no e-mails at all) is skipped.
@@ -179,7 +191,7 @@ def comparison_specs() -> list[tuple[str, Callable[[], list[Any]]]]:
 def blocking_rules() -> list[Any]:
     from splink import block_on
 
-    return [block_on(*cols) for cols in _PREDICT_BLOCKS]
+    return [*(block_on(*cols) for cols in _PREDICT_BLOCKS), *_SWAP_BLOCKS]
 
 
 def training_rules() -> list[Any]:
@@ -329,6 +341,20 @@ def packaged_parameters() -> dict[str, Any]:
             f"format {PARAMETERS_FORMAT}; reinstall xrm"
         )
     return data
+
+
+def u_sample_pairs(n_records: int, cap: float, per_record: int = U_PAIRS_PER_RECORD) -> float:
+    """Random pairs for u: ``per_record`` per record (at least 2·10⁵), at most ``cap``.
+
+    u only needs enough pairs in each level, which depends on how many distinct values a field
+    has, so it grows with the records, not with the n²/2 pairs. A tenth of all pairs (the old
+    rule) was 1.25M pairs on FEBRL3's 5,000 records: 9 CPU seconds of 13 for the same weights
+    and the same accuracy as 2·10⁵ pairs (1.6 s).
+
+        >>> u_sample_pairs(5_000, 1e7), u_sample_pairs(100_000, 1e7), u_sample_pairs(10**6, 1e7)
+        (200000.0, 4000000.0, 10000000.0)
+    """
+    return float(min(cap, max(2e5, per_record * n_records)))
 
 
 def prior_from_pairs_per_record(pairs_per_record: float, n_records: int) -> float:

@@ -48,7 +48,10 @@ class LinkageSettings(BaseModel):
     )
     u_max_pairs: float = Field(
         default=1e7, ge=1e4,
-        description="Random pairs sampled to estimate u (Splink max_pairs); at most a tenth of all pairs.",
+        description=(
+            "Most random pairs sampled to estimate u (Splink max_pairs); below it 40 per record, "
+            "at least 200,000."
+        ),
     )
     em_max_pairs: float = Field(
         default=2e6, ge=1e3, description="Cap on blocked pairs per EM training run (memory stays flat)."
@@ -81,7 +84,8 @@ class LinkageSettings(BaseModel):
         ge=0,
         description=(
             "Cannot-link rule: two known birth dates more than this many character edits apart "
-            "(YYYY-MM-DD) are different people; 1 forgives one typo."
+            "(YYYY-MM-DD) are different people; 1 forgives one typo. Month and day digits swapped "
+            "are forgiven, and account ids within one typo lift both cannot-link rules."
         ),
     )
 

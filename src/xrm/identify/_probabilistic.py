@@ -7,7 +7,10 @@ that refuses a join when it would break
 
 1. an override from an unmerge, or a pair a person rejected in the review queue,
 2. a cannot-link rule between any record of one side and any of the other (first names that
-   differ, birth dates that differ): households are not merged,
+   differ, birth dates that differ): households are not merged. A conflict is outvoted when
+   another record of either side vouches for the odd one (same account up to a typo, or the
+   same birth date and first name): that side took it in through glue or earlier evidence
+   (FEBRL's replaced birth dates),
 3. with ``linkage.respect_limits``, a limit per identifier type (off by default: one person
    holds a web-shop user id and a loyalty-card user id, one per source system).
 
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from xrm.identify._components import Override
-from xrm.identify._conflicts import RecordKey, conflict
+from xrm.identify._conflicts import RecordKey, conflict, vouches
 from xrm.identify._rules import RECORD_TYPE, IdentityRules
 
 __all__ = ["LINK_KIND", "link_reason", "merge_probabilistic"]
@@ -80,6 +83,27 @@ class _Clusters:
         self.tags.setdefault(big, set()).update(self.tags.pop(small, set()))
         self.records.setdefault(big, []).extend(self.records.pop(small, []))
         self.rejected.setdefault(big, set()).update(self.rejected.pop(small, set()))
+
+
+def _cannot_link(side_a: list[int], side_b: list[int], keys: dict[int, RecordKey], rid: dict[int, str],
+                 name_threshold: float, birth_edits: int) -> str | None:
+    """The first cannot-link between the two sides that no record vouches against, or None.
+
+    Conflict (x, y) is outvoted when another record of x's side vouches for y, or another of
+    y's for x (:func:`~xrm.identify._conflicts.vouches`): that side already holds the odd
+    record (glued by an identifier, or joined on stronger evidence), so its difference is an
+    entry error there.
+    """
+    for x in side_a:
+        for y in side_b:
+            c = conflict(keys[x], keys[y], name_threshold, birth_edits)
+            if not c:
+                continue
+            if not (any(x2 != x and vouches(keys[x2], keys[y], name_threshold, birth_edits) for x2 in side_a)
+                    or any(y2 != y and vouches(keys[x], keys[y2], name_threshold, birth_edits)
+                           for y2 in side_b)):
+                return f"refused: cannot-link, {c} ({rid[x]} / {rid[y]})"
+    return None
 
 
 def _rows(cur: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -148,7 +172,8 @@ def merge_probabilistic(
     rec_rows = _rows(
         cur,
         f"""
-        SELECT n.node, n.id_value, r.first_name_key, r.first_name_canon, strftime(r.birth_date, '%Y-%m-%d')
+        SELECT n.node, n.id_value, r.first_name_key, r.first_name_canon, strftime(r.birth_date, '%Y-%m-%d'),
+               r.account_id
         FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
         WHERE n.id_type = '{RECORD_TYPE}'
         """,
@@ -157,10 +182,10 @@ def merge_probabilistic(
     records: dict[int, list[int]] = {}
     label_of: dict[int, int] = {}
     rid: dict[int, str] = {}
-    for node, record_id, fk, fc, bd in rec_rows:
+    for node, record_id, fk, fc, bd, acc in rec_rows:
         lab = int(labels[node])
         if in_involved[lab]:
-            keys[node] = (fk, fc, bd)
+            keys[node] = (fk, fc, bd, acc)
             rid[node] = record_id
             records.setdefault(lab, []).append(node)
             label_of[node] = lab
@@ -180,14 +205,8 @@ def merge_probabilistic(
             return None
         why = uf.refusal(ra, rb, reasons, label_of)
         if why is None and check_conflicts:
-            for x in uf.records.get(ra, ()):
-                for y in uf.records.get(rb, ()):
-                    c = conflict(keys[x], keys[y], lk.first_name_conflict_below, lk.birth_date_conflict_edits)
-                    if c:
-                        why = f"refused: cannot-link, {c} ({rid[x]} / {rid[y]})"
-                        break
-                if why:
-                    break
+            why = _cannot_link(uf.records.get(ra, []), uf.records.get(rb, []), keys, rid,
+                               lk.first_name_conflict_below, lk.birth_date_conflict_edits)
         if why is None and not dry_run:
             uf.union(ra, rb)
         return why

@@ -137,8 +137,9 @@ def insert_records_sql(ignore: bool = True) -> str:
     """Valid rows into records; ``?`` = source, load_id. The statement's count is rows added.
     ``ignore=False``: a plain ``INSERT``, failing when a record_id is stored already."""
     fields = ", ".join(RECORD_FIELDS)
+    # ::VARCHAR: DuckDB 1.5 (the encryption extra's version) types an all-empty column as INTEGER.
     values = ", ".join(
-        "coalesce(party_kind, 'person')" if f == "party_kind" else f for f in RECORD_FIELDS
+        "coalesce(party_kind::VARCHAR, 'person')" if f == "party_kind" else f for f in RECORD_FIELDS
     )
     verb = "INSERT OR IGNORE" if ignore else "INSERT"
     return f"""

@@ -13,7 +13,7 @@ entry is ``granted`` and not expired.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -133,23 +133,30 @@ def _insert(cur: duckdb.DuckDBPyConnection, c: Consent, event: TrackEvent | None
     )
 
 
-def sync_consents(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def sync_consents(cur: duckdb.DuckDBPyConnection, customers: Sequence[str] | None = None) -> dict[str, Any]:
     """Turn ingested `Consent Updated` events not yet seen into consent entries.
 
     Properties: ``channel``, ``purpose``, ``granted`` (bool) and optionally ``status``,
     ``source``, ``expires_at``, ``proof``. ``granted: false`` after a grant is a revocation,
     otherwise a denial. An event that breaks a rule is not a consent (it is reported, not applied).
+
+    ``customers``: only the events of these user ids, read by index (a point look-up whatever the
+    store's size, for one customer's page); the default reads every event. A customer's entries
+    depend only on its own events and entries, so the result for them is the same either way.
     """
-    rows = cur.execute(
-        """
-        SELECT e.message_id, e.user_id, e.ts, e.properties, e.source
-        FROM events e
-        WHERE e.type = 'track' AND e.event = ? AND e.user_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.event_message_id = e.message_id)
-        ORDER BY e.ts, e.message_id
-        """,
-        [CONSENT_EVENT],
-    ).fetchall()
+    if customers is None:
+        rows = cur.execute(
+            """
+            SELECT e.message_id, e.user_id, e.ts, e.properties, e.source
+            FROM events e
+            WHERE e.type = 'track' AND e.event = ? AND e.user_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM consents c WHERE c.event_message_id = e.message_id)
+            ORDER BY e.ts, e.message_id
+            """,
+            [CONSENT_EVENT],
+        ).fetchall()
+    else:
+        rows = _unsynced_of(cur, sorted(set(customers)))
     if not rows:
         return {"added": 0, "rejected": []}
     # The newest status per key so far, to tell a revocation from a denial (one query, not one
@@ -180,6 +187,35 @@ def sync_consents(cur: duckdb.DuckDBPyConnection) -> dict[str, Any]:
              for c in new],
         )
     return {"added": len(new), "rejected": rejected}
+
+
+def _unsynced_of(cur: duckdb.DuckDBPyConnection, customers: list[str]) -> list[tuple[Any, ...]]:
+    """The customers' consent events without an entry, by index look-ups only (no scan).
+
+    The event name is checked here, not in SQL: a second filter on the scan of ``events`` turns
+    DuckDB's look-up by user id (events_user_id) into a read of the whole table."""
+    if not customers:
+        return []
+    mids = [m for m, typ, name in cur.execute(
+        "SELECT message_id, type, event FROM events WHERE user_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+        [customers],
+    ).fetchall() if typ == "track" and name == CONSENT_EVENT]
+    if not mids:
+        return []
+    seen = {m for (m,) in cur.execute(
+        "SELECT event_message_id FROM consents "
+        "WHERE event_message_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+        [mids],
+    ).fetchall()}
+    todo = [m for m in mids if m not in seen]
+    if not todo:
+        return []
+    rows: list[tuple[Any, ...]] = cur.execute(
+        "SELECT message_id, user_id, ts, properties, source FROM events "
+        "WHERE message_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY ts, message_id",
+        [todo],
+    ).fetchall()
+    return rows
 
 
 def _from_event(
@@ -236,7 +272,7 @@ _COLS = "customer, channel, purpose, status, source, given_at, expires_at, proof
 def consent_history(store: Any, customer: str) -> list[Consent]:
     """Every consent entry of ``customer``, oldest first (after importing new consent events)."""
     with store.transaction() as tx:
-        sync_consents(tx)
+        sync_consents(tx, [customer])
     rows = store.sql(
         f"SELECT {_COLS} FROM consents WHERE customer = ? ORDER BY given_at, seq", [customer]
     ).fetchall()
@@ -324,7 +360,7 @@ def has_consent(
     """Whether ``customer`` may be contacted on ``channel`` for ``purpose`` at ``at`` (now)."""
     _check(channel, purpose, "granted")
     with store.transaction() as tx:
-        sync_consents(tx)
+        sync_consents(tx, [customer])
         return customer in valid_customers(tx, [customer], channel, purpose, utc(at))
 
 

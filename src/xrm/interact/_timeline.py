@@ -160,6 +160,24 @@ items AS (
 """
 
 
+# The look-ups by list, and what stands in for one whose list is empty: DuckDB reads the whole table
+# for `col IN (empty list)` (there is no value to look up), so the filter becomes FALSE (the
+# parameter stays, unused, so that the statement takes the same parameters).
+_BY_LIST = {
+    "mids": "e.message_id IN (SELECT unnest(CAST($mids AS VARCHAR[])))",
+    "uids": "customer IN (SELECT unnest(CAST($uids AS VARCHAR[])))",
+}
+
+
+def _items(person: dict[str, Any]) -> str:
+    """:data:`_ITEMS` for ``person`` (from :func:`_person`)."""
+    sql = _ITEMS
+    for name, lookup in _BY_LIST.items():
+        if not person[name]:
+            sql = sql.replace(lookup, f"(FALSE AND len(CAST(${name} AS VARCHAR[])) > 0)")
+    return sql
+
+
 def _person(cur: Any, pid: int) -> dict[str, Any]:
     """The profile's event message ids and user ids, each read by a point look-up.
 
@@ -230,11 +248,12 @@ def timeline(
         where.append("(ts < $cts OR (ts = $cts AND item_id < $cid))")
         params.update(cts=c_ts, cid=c_id)
     sql = (
-        f"{_ITEMS} SELECT ts, kind, type, name, channel, source, item_id, data FROM items "
+        "{items} SELECT ts, kind, type, name, channel, source, item_id, data FROM items "
         f"WHERE {' AND '.join(where)} ORDER BY ts DESC, item_id DESC LIMIT $n"
     )
     with read_snapshot(store) as cur:
-        rows = cur.execute(sql, {**params, **_person(cur, pid)}).fetchall()
+        person = _person(cur, pid)
+        rows = cur.execute(sql.replace("{items}", _items(person), 1), {**params, **person}).fetchall()
     items = [
         TimelineItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else {})
         for r in rows[:limit]
@@ -271,12 +290,13 @@ def profile_view(store: Any, profile_id: int) -> dict[str, Any]:
         ).fetchall()
     ]
     with read_snapshot(store) as cur:
+        person = _person(cur, pid)
         stats = cur.execute(
-            f"{_ITEMS} SELECT count(*) FILTER (WHERE kind = 'event'), min(ts) FILTER (WHERE kind = 'event'), "
-            "max(ts) FILTER (WHERE kind = 'event'), "
+            f"{_items(person)} SELECT count(*) FILTER (WHERE kind = 'event'), "
+            "min(ts) FILTER (WHERE kind = 'event'), max(ts) FILTER (WHERE kind = 'event'), "
             "list(json_extract(data, '$.traits') ORDER BY ts) FILTER (WHERE type = 'identify') "
             "FROM items",
-            _person(cur, pid),
+            person,
         ).fetchall()[0]
     traits: dict[str, Any] = {}
     for t in stats[3] or []:

@@ -11,16 +11,21 @@ cursors that ``USE`` the store first): SQL, Ibis and the API's cursors see the s
 a plain file.
 
 Whole-file encryption covers the fields marked as personal (e-mail, phone, name, address) and
-everything derived from them, so xrm has no per-field encryption. Writing needs DuckDB's OpenSSL
-module (the ``httpfs`` extension); DuckDB's built-in mbedtls only reads encrypted files, and writes
-them only when told to (``store_encryption_unsafe_crypto``), which DuckDB calls not securely
-encrypted (its nonces do not come from a cryptographic random generator).
+everything derived from them, so xrm has no per-field encryption (docs/store.md says why). Writing
+needs DuckDB's OpenSSL module (the ``httpfs`` extension); DuckDB's built-in mbedtls only reads
+encrypted files, and writes them only when told to (``store_encryption_unsafe_crypto``), which
+DuckDB calls not securely encrypted (its nonces do not come from a cryptographic random generator).
+httpfs is taken, in this order, from DuckDB's extension folder (``INSTALL httpfs`` on a machine with
+internet access) or from the ``duckdb-extension-httpfs`` Python package (``pip install
+'xrm[encryption]'``, no network at run time), which ships DuckDB's signed binary for one DuckDB
+version: DuckDB checks the signature when it loads it.
 
     >>> con = connect_file(Path("xrm.duckdb"), key="a key of 16+ chars")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -32,7 +37,7 @@ from xrm.exceptions import StoreBusy, StoreError, StoreKeyError
 if TYPE_CHECKING:
     from xrm.config import Settings
 
-__all__ = ["connect_file", "is_encrypted", "store_key"]
+__all__ = ["connect_file", "crypto_module", "is_encrypted", "secure_writing_available", "store_key"]
 
 _RESERVED = {"memory", "system", "temp", "main"}
 
@@ -60,27 +65,77 @@ def catalog_name(path: Path) -> str:
     return stem if stem.lower() not in _RESERVED else f"{stem}_store"
 
 
-def enable_writing(con: duckdb.DuckDBPyConnection, *, unsafe: bool) -> None:
-    """Let ``con`` write encrypted files: DuckDB's OpenSSL module (httpfs) if installed, else the
-    built-in mbedtls only when ``unsafe`` (store_encryption_unsafe_crypto) allows it."""
+def packaged_httpfs() -> Path | None:
+    """DuckDB's httpfs binary for the running DuckDB from the ``duckdb-extension-httpfs`` package
+    (None when the package is not installed or holds another DuckDB version's binary)."""
+    spec = importlib.util.find_spec("duckdb_extension_httpfs")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "extensions" / f"v{duckdb.__version__}" / "httpfs.duckdb_extension"
+        if path.is_file():
+            return path
+    return None
+
+
+def crypto_module(con: duckdb.DuckDBPyConnection) -> str:
+    """Which module writes encrypted files on ``con``: 'openssl' (httpfs loaded) or 'mbedtls'."""
+    row = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'").fetchall()
+    return "openssl" if row and row[0][0] else "mbedtls"
+
+
+def secure_writing_available() -> bool:
+    """Whether this process can write encrypted stores with OpenSSL (no unsafe opt-in needed)."""
+    con = duckdb.connect()
+    try:
+        return _load_httpfs(con)
+    finally:
+        con.close()
+
+
+def _load_httpfs(con: duckdb.DuckDBPyConnection) -> bool:
+    """Load httpfs into ``con`` from DuckDB's extension folder or the Python package; never from the
+    network (LOAD of an extension not installed would try to download it)."""
     row = con.execute(
         "SELECT installed, loaded FROM duckdb_extensions() WHERE extension_name = 'httpfs'"
     ).fetchall()
     if row and row[0][1]:
-        return
-    if row and row[0][0]:  # checked first: LOAD of a missing extension would try to download it
+        return True
+    if row and row[0][0]:
         try:
             con.execute("LOAD httpfs")
-            return
+            return True
         except duckdb.Error:
             pass
+    packaged = packaged_httpfs()
+    if packaged is not None:
+        try:  # DuckDB checks the binary's signature (allow_unsigned_extensions stays false)
+            con.execute(f"LOAD {_quote(str(packaged))}")
+            return True
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"DuckDB refused its httpfs extension from the duckdb-extension-httpfs package "
+                f"({packaged}): {str(exc).splitlines()[0]}; reinstall it (pip install --force-reinstall "
+                f"'xrm[encryption]') or unset store_encryption_key"
+            ) from None
+    return False
+
+
+def enable_writing(con: duckdb.DuckDBPyConnection, *, unsafe: bool) -> None:
+    """Let ``con`` write encrypted files: DuckDB's OpenSSL module (httpfs, installed or from the
+    duckdb-extension-httpfs package), else the built-in mbedtls only when ``unsafe``
+    (store_encryption_unsafe_crypto) allows it."""
+    if _load_httpfs(con):
+        return
     if unsafe:
         con.execute("SET force_mbedtls_unsafe = true")
         return
     raise StoreError(
         f"writing an encrypted store needs DuckDB's OpenSSL crypto module, from its httpfs extension, "
-        f"which is not installed for DuckDB {duckdb.__version__}. Install it once on a machine with "
-        f"internet access (python -c \"import duckdb; duckdb.sql('INSTALL httpfs')\") or copy "
+        f"which is not installed for DuckDB {duckdb.__version__}. Either pip install 'xrm[encryption]' "
+        f"(the duckdb-extension-httpfs package: DuckDB's signed binary, no network at run time; it "
+        f"exists for DuckDB 1.5.5 and pins DuckDB to it), or install it once on a machine with internet "
+        f"access (python -c \"import duckdb; duckdb.sql('INSTALL httpfs')\") or copy "
         f"httpfs.duckdb_extension into ~/.duckdb/extensions/v{duckdb.__version__}/<platform>/; or set "
         f"store_encryption_unsafe_crypto = true (XRM_STORE_ENCRYPTION_UNSAFE_CRYPTO=1) to let DuckDB's "
         f"built-in mbedtls write it, which DuckDB calls not securely encrypted (tests only)"
@@ -109,6 +164,8 @@ def connect_file(
     try:
         if not read_only:
             enable_writing(con, unsafe=unsafe_crypto)
+        else:
+            _load_httpfs(con)  # reading needs no OpenSSL, but decrypts faster with it
         alias = catalog_name(path)
         options = f"ENCRYPTION_KEY {_quote(key)}" + (", READ_ONLY" if read_only else "")
         con.execute(f"ATTACH {_quote(str(path))} AS {_ident(alias)} ({options})")

@@ -112,6 +112,15 @@ class BatchEngine:
                 self._tables[name] = self._reader(name, f"{self.source}/{name}", self.fmt)
         return self._tables[name]
 
+    def table_or_none(self, name: str) -> ir.Table | None:
+        """An optional input table (posts, handles, suppressions ...): None where there is none."""
+        from ibis.common.exceptions import TableNotFound
+
+        try:
+            return self.table(name)
+        except (InputError, TableNotFound):  # no dataset in the source; no table in the catalog
+            return None
+
     def register(self, name: str, expr: ir.Table) -> ir.Table:
         """Make a derived table (cached) the engine's table ``name`` for the later steps of a run."""
         self._tables[name] = self.cache(expr)
@@ -182,6 +191,7 @@ def _spark_cacher(session: Any, backend: Any) -> Any:
     names = iter(range(1 << 62))
 
     def cache(expr: ir.Table) -> tuple[ir.Table, Any]:
+        backend._run_pre_execute_hooks(expr)  # register the expression's UDFs and memtables first
         df = session.sql(str(backend.compile(expr))).localCheckpoint(eager=True)
         name = f"xrm_cached_{next(names)}_{id(df):x}"
         df.createOrReplaceTempView(name)
@@ -229,7 +239,17 @@ def _spark_reader(session: Any, backend: Any) -> Any:
     def read(name: str, location: str, fmt: str) -> ir.Table:
         if fmt == "parquet" and Path(location + ".parquet").exists():
             location += ".parquet"
-        session.read.format(fmt).load(location).createOrReplaceTempView(f"xrm_in_{name}")
+        from pyspark.errors import AnalysisException
+
+        if "://" not in location and not Path(location).exists():  # spares Spark's error log
+            raise InputError(f"input table {name!r}: no dataset at {location}")
+        try:
+            frame = session.read.format(fmt).load(location)
+        except AnalysisException as exc:
+            if "PATH_NOT_FOUND" not in str(exc):
+                raise
+            raise InputError(f"input table {name!r}: no dataset at {location}") from None
+        frame.createOrReplaceTempView(f"xrm_in_{name}")
         return backend.table(f"xrm_in_{name}")
 
     return read

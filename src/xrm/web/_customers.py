@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,7 @@ def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dic
     """Profiles matching ``query`` as a profile id, any identifier, or a name (all words must match
     a first or last name, by prefix, folded: 'mull' finds Müller). Each hit says how it matched."""
     from xrm.identify import IdentityRules, fold, lookup_profiles
+    from xrm.interact._snapshot import read_snapshot
 
     q = query.strip()
     if not q:
@@ -56,54 +58,84 @@ def find_customers(store: Any, query: str, limit: int = MAX_RESULTS) -> list[dic
         for pid in found:
             hits.setdefault(int(pid), id_type)
     words = (fold(q) or "").split()
-    if 0 < len(words) <= 3 and not any(w.isdigit() for w in words):
-        conds = " AND ".join(
-            "(n.first_name_key LIKE ? OR n.first_name_canon LIKE ? OR n.last_name_key LIKE ?)" for _ in words
-        )
-        params = [p for w in words for p in (w + "%",) * 3]
-        for (pid,) in store.sql(
-            "SELECT DISTINCT r.profile_id FROM normalized_records n "
-            f"JOIN profile_records r USING (record_id) WHERE {conds} ORDER BY 1 LIMIT {int(limit)}",
-            params,
-        ).fetchall():
-            hits.setdefault(int(pid), "name")
-    ids = list(hits)[:limit]
-    if not ids:
-        return []
-    names = {
-        pid: (first, last, email)
-        for pid, first, last, email in store.sql(
-            """
-            SELECT r.profile_id, arg_max(n.first_name, n.first_name IS NOT NULL),
-                   arg_max(n.last_name, n.last_name IS NOT NULL), arg_max(n.email, n.email IS NOT NULL)
-            FROM profile_records r JOIN normalized_records n USING (record_id)
-            WHERE r.profile_id IN (SELECT unnest(?)) GROUP BY 1
-            """,
-            [ids],
-        ).fetchall()
-    }
-    tiers = {
-        pid: (tier, clv)
-        for pid, tier, clv in store.sql(
-            """
-            WITH hit AS (SELECT DISTINCT unnest(?) AS profile_id),
-            -- a profile's value rows are keyed by its id or, before identity ran, by its user ids;
-            -- equi-joins on the keys (an OR in the join condition made a nested loop: minutes)
-            k AS (SELECT profile_id, CAST(profile_id AS VARCHAR) AS customer_id FROM hit
-                  UNION SELECT i.profile_id, i.id_value FROM identifiers i JOIN hit USING (profile_id)
-                  WHERE i.id_type = 'user_id')
-            SELECT k.profile_id, arg_max(v.tier, v.clv), sum(v.clv)
-            FROM k JOIN customer_value v USING (customer_id) GROUP BY 1
-            """,
-            [ids],
-        ).fetchall()
-    }
+    with read_snapshot(store) as cur:
+        if 0 < len(words) <= 3 and not any(w.isdigit() for w in words):
+            for pid in _by_name(cur, words, limit):
+                hits.setdefault(pid, "name")
+        ids = list(hits)[:limit]
+        if not ids:
+            return []
+        names, tiers = _names(cur, ids), _tiers(cur, ids)
     return [
         {"profile_id": pid, "matched_by": hits[pid], "first_name": names.get(pid, (None,) * 3)[0],
          "last_name": names.get(pid, (None,) * 3)[1], "email": names.get(pid, (None,) * 3)[2],
          "tier": tiers.get(pid, (None, None))[0], "clv": tiers.get(pid, (None, None))[1]}
         for pid in ids
     ]
+
+
+def _by_name(cur: Any, words: list[str], limit: int) -> list[int]:
+    """Profiles whose records match every word by prefix (first name, its canonical form, last name).
+
+    The name keys are read in one pass over three short columns of normalized_records (DuckDB's
+    indexes serve no prefix or range look-up); the records' profiles then by index."""
+    conds = " AND ".join(
+        "(first_name_key LIKE ? OR first_name_canon LIKE ? OR last_name_key LIKE ?)" for _ in words
+    )
+    params = [p for w in words for p in (w + "%",) * 3]
+    records = [r for (r,) in cur.execute(
+        f"SELECT record_id FROM normalized_records WHERE {conds}", params).fetchall()]
+    if not records:
+        return []
+    found = {int(pid) for (pid,) in cur.execute(
+        "SELECT profile_id FROM profile_records WHERE record_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+        [records]).fetchall()}
+    return sorted(found)[:limit]
+
+
+def _names(cur: Any, ids: list[int]) -> dict[int, tuple[Any, Any, Any]]:
+    """First name, last name and e-mail of each profile (any of its records' that has one)."""
+    recs = cur.execute(
+        "SELECT record_id, profile_id FROM profile_records WHERE profile_id IN (SELECT unnest(?))", [ids]
+    ).fetchall()
+    owner = dict(recs)
+    out: dict[int, list[Any]] = {}
+    for rid, first, last, email in cur.execute(
+        "SELECT record_id, first_name, last_name, email FROM normalized_records "
+        "WHERE record_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY record_id",
+        [sorted(owner)],
+    ).fetchall():
+        got = out.setdefault(int(owner[rid]), [None, None, None])
+        for i, value in enumerate((first, last, email)):
+            if got[i] is None:
+                got[i] = value
+    return {pid: (v[0], v[1], v[2]) for pid, v in out.items()}
+
+
+def _tiers(cur: Any, ids: list[int]) -> dict[int, tuple[Any, Any]]:
+    """Tier (of the most valuable key) and total CLV per profile: its value rows are keyed by its id
+    or, before identity ran, by its user ids. Look-ups by index; joined here."""
+    keys: dict[str, set[int]] = {}
+    for pid in ids:
+        keys.setdefault(str(pid), set()).add(pid)
+    for t, value, pid in cur.execute(
+        "SELECT id_type, id_value, profile_id FROM identifiers WHERE profile_id IN (SELECT unnest(?))", [ids]
+    ).fetchall():
+        if t == "user_id":
+            keys.setdefault(value, set()).add(int(pid))
+    rows: dict[int, list[tuple[Any, Any]]] = {}
+    for key, tier, clv in cur.execute(
+        "SELECT customer_id, tier, clv FROM customer_value WHERE customer_id IN (SELECT unnest(?))",
+        [sorted(keys)],
+    ).fetchall():
+        for pid in keys[key]:
+            rows.setdefault(pid, []).append((tier, clv))
+    out: dict[int, tuple[Any, Any]] = {}
+    for pid, vals in rows.items():
+        valued = [(clv, tier) for tier, clv in vals if clv is not None]
+        out[pid] = (max(valued, key=lambda v: v[0])[1] if valued else None,
+                    sum(v[0] for v in valued) if valued else None)
+    return out
 
 
 @page("view")
@@ -116,21 +148,54 @@ def search(ctx: Ctx) -> Response:
 
 
 def _keys(store: Any, pid: int) -> list[str]:
-    """The profile's customer keys (user ids), the most valuable first."""
-    return [r[0] for r in store.sql(
-        """
-        SELECT i.id_value FROM identifiers i LEFT JOIN purchase_summaries v ON v.customer_id = i.id_value
-        WHERE i.profile_id = ? AND i.id_type = 'user_id'
-        ORDER BY v.total_spend DESC NULLS LAST, i.n_seen DESC NULLS LAST, i.id_value
-        """,
-        [pid],
-    ).fetchall()]
+    """The profile's customer keys (user ids), the most valuable first.
+
+    Two look-ups by index, filtered and sorted here: a filter on id_type beside profile_id, or a
+    join, turns DuckDB's look-up of identifiers by profile into a read of the whole table."""
+    seen = {v: n for t, v, n in store.sql(
+        "SELECT id_type, id_value, n_seen FROM identifiers WHERE profile_id = ?", [pid]).fetchall()
+        if t == "user_id"}
+    if not seen:
+        return []
+    spend = dict(store.sql(
+        "SELECT customer_id, total_spend FROM purchase_summaries WHERE customer_id IN (SELECT unnest(?))",
+        [sorted(seen)]).fetchall())
+
+    def order(key: str) -> tuple[Any, ...]:  # total spend desc, then n_seen desc, nulls last; then id
+        s, n = spend.get(key), seen[key]
+        return (s is None, -(s or 0), n is None, -(n or 0), key)
+
+    return sorted(seen, key=order)
 
 
-def _rec_key(store: Any, keys: list[str]) -> str:
-    found = store.sql("SELECT customer FROM recommendations WHERE customer IN (SELECT unnest(?)) LIMIT 1",
-                      [keys]).fetchall()
-    return str(found[0][0]) if found else keys[0]
+# The most popular products (what a customer without recommendations is shown) read the whole
+# purchase_cycles table (0.4 s CPU at 300k customers): kept per store file and k, read again when the
+# table's row count changes or after a minute. Not personal: the same list for everyone.
+_POPULAR: dict[tuple[str, int], tuple[float, int, list[dict[str, Any]]]] = {}
+_POPULAR_TTL_S = 60.0
+
+
+def _recommendations(store: Any, keys: list[str], k: int = 5) -> list[dict[str, Any]]:
+    """``recommend_for`` of the first key that has recommendations: one look-up by customer for all
+    keys, sorted here (an ORDER BY rank LIMIT k on the scan made DuckDB read the whole table)."""
+    from xrm.customize import recommend_for
+
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in _rows(store, "SELECT customer, product_id, rank, score, reason FROM recommendations "
+                            "WHERE customer IN (SELECT unnest(?))", [keys]):
+        found.setdefault(str(row.pop("customer")), []).append(row)
+    for key in keys:
+        if key in found:
+            return sorted(found[key], key=lambda r: r["rank"])[:k]
+    (n,), = store.sql("SELECT count(*) FROM purchase_cycles").fetchall()
+    now = time.monotonic()
+    where = (str(store.settings.store_path), k)
+    cached = _POPULAR.get(where)
+    if cached and cached[1] == n and now - cached[0] < _POPULAR_TTL_S:
+        return [dict(r) for r in cached[2]]
+    popular: list[dict[str, Any]] = recommend_for(store, keys[0], k=k)
+    _POPULAR[where] = (now, n, popular)
+    return [dict(r) for r in popular]
 
 
 def _rows(store: Any, sql: str, params: Any) -> list[dict[str, Any]]:
@@ -220,7 +285,6 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
 
     The reads are independent: each runs in a worker on its own cursor, so the page takes about as
     long as the slowest (the timeline or "why one person"), not as long as all of them in a row."""
-    from xrm.customize import recommend_for
     from xrm.identify import explain_profile
     from xrm.interact import active_profile, current_consents, timeline
 
@@ -238,7 +302,7 @@ def customer_data(store: Any, pid: int, cursor: str | None = None) -> dict[str, 
     # has run); consents, exports and decisions by user id.
     trait_keys = [str(pid), *keys]
     later_consents = pool.submit(lambda: [(k, current_consents(store, k)) for k in keys])
-    later_recs = pool.submit(lambda: recommend_for(store, _rec_key(store, trait_keys), k=5))
+    later_recs = pool.submit(_recommendations, store, trait_keys, 5)
     later_value = pool.submit(_value_and_needs, store, trait_keys)
     consents = []
     for key, in_force in later_consents.result():
