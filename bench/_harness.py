@@ -58,6 +58,18 @@ def machine_line() -> str:
     )
 
 
+# The start of a child script that times itself: CPU seconds of the process and its peak memory
+# (VmHWM, not ru_maxrss: Linux carries the parent's ru_maxrss into a forked-and-exec'd child).
+CHILD_CLOCKS = """
+import json, resource, time
+def _cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+def _hwm():
+    with open("/proc/self/status") as status:
+        return next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
+"""
+
 _RUNNER = """
 import json, resource, time, sys
 {setup}

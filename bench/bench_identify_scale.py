@@ -53,7 +53,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, Section, machine_line
+from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line
 
 __all__ = ["run"]
 
@@ -64,15 +64,7 @@ RESULTS = ROOT / "bench" / "results" / "identify_scale.json"
 # Issue 3: cluster F1 >= 0.90 at 1M records in under 2 minutes and 6 GiB.
 TARGET_F1, TARGET_S, TARGET_MB = 0.90, 120.0, 6 * 1024
 
-_CHILD = """
-import json, resource, time
-def _cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-def _hwm():
-    with open("/proc/self/status") as status:
-        return next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
-{setup}
+_CHILD = CHILD_CLOCKS + """{setup}
 _t0, _c0 = time.perf_counter(), _cpu()
 _timed = {{}}
 def stop_clock():

@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import ROOT, Section, machine_line
+from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line
 from xrm.pipeline import STEPS
 
 __all__ = ["STAGES", "fit_slope", "run", "svg_chart"]
@@ -65,15 +65,7 @@ STAGES = ("sample", "load", *_STEP_NAMES)
 
 # -- one stage in a fresh process ---------------------------------------------------------------
 
-_CHILD = """
-import json, resource, time
-def _cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-def _hwm():
-    with open("/proc/self/status") as status:
-        return next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
-{setup}
+_CHILD = CHILD_CLOCKS + """{setup}
 _floor = _hwm()
 _t0, _c0 = time.perf_counter(), _cpu()
 {code}
