@@ -159,3 +159,15 @@ def test_a_later_load_neither_recreates_nor_recontacts(store):
     out = apply_suppressions(store, at=T0 + timedelta(days=2, hours=2))
     assert out["re_erased"] == 1
     assert _search(store, [USER, EMAIL, ANON]) == []
+
+
+def test_a_reloaded_shared_phone_re_erases_everyone_holding_it(store):
+    """A suppressed phone found again on two customers' records re-erases both, as a suppressed
+    e-mail does (and as the Spark engine step does); before, only one of them was chosen."""
+    _person(store)
+    erase_profile(store, USER, reason="request", at=T0 + timedelta(days=1))
+    add_person(store, "cust-a", phone=PHONE, first_name="Ada", last_name="Quux")
+    add_person(store, "cust-b", phone=PHONE, first_name="Ben", last_name="Quux")
+    out = apply_suppressions(store, at=T0 + timedelta(days=2))
+    assert out["re_erased"] == 2
+    assert _search(store, ["cust-a", "cust-b"]) == []

@@ -480,10 +480,14 @@ def apply_suppressions(store: Any, *, at: datetime | None = None) -> dict[str, A
         phones = tx.execute("SELECT DISTINCT user_id, phone FROM records WHERE phone IS NOT NULL "
                             "AND user_id IS NOT NULL").fetchall()
         if phones:
-            hashed = {hash_identifier(s, "phone", p, region=region): u for u, p in phones}
+            # Every customer holding the number, as for a shared e-mail above (a dict of hash ->
+            # one customer kept only the last of a family sharing a landline).
+            hashed: dict[str, set[str]] = {}
+            for u, p in phones:
+                hashed.setdefault(hash_identifier(s, "phone", p, region=region), set()).add(u)
             found = tx.execute("SELECT hash FROM suppressions WHERE hash IN (SELECT unnest(?))",
                                [list(hashed)]).fetchall()
-            hits |= {hashed[h] for (h,) in found}
+            hits.update(*(hashed[h] for (h,) in found))
         hits |= {r[0] for r in tx.execute(
             """
             SELECT DISTINCT coalesce(e.user_id, e.anonymous_id) FROM events e JOIN suppressions s
