@@ -150,6 +150,69 @@ def _demo_offers(store: Any, n_customers: int = 3) -> dict[str, Any]:
         return {"message": str(exc)}
 
 
+def _demo_value(store: Any, truth: Path, key: str) -> dict[str, Any]:
+    """Tiers, needs segments, drop-outs by P(alive) and identity accuracy against the sample's truth
+    (issues 3 and 4: what the demo is there to show)."""
+    from xrm.differentiate import dropout_ranking
+    from xrm.exceptions import XrmError
+    from xrm.identify import score_profiles
+
+    out: dict[str, Any] = {}
+    out["tiers"] = [
+        {"tier": t, "customers": int(n), "value_share": float(v)}
+        for t, n, v in store.sql(
+            "SELECT tier, count(*), sum(greatest(clv, 0)) / nullif(sum(sum(greatest(clv, 0))) OVER (), 0) "
+            "FROM customer_value GROUP BY tier ORDER BY 3 DESC NULLS LAST").fetchall()
+    ]
+    out["segments"] = [
+        {"segment": int(i), "customers": int(n), "description": d}
+        for i, n, d in store.sql(
+            "SELECT segment_id, customers, description FROM needs_segments ORDER BY customers DESC"
+        ).fetchall()
+    ]
+    try:
+        events = "customer_events" if key == "profile_id" else "events"
+        out["dropouts"] = dropout_ranking(store, truth, events_table=events, customer_key=key)
+    except XrmError as exc:
+        out["dropouts"] = {"message": str(exc)}
+    try:
+        out["identity"] = score_profiles(store, truth / "record_person.parquet")
+    except XrmError as exc:
+        out["identity"] = {"message": str(exc)}
+    return out
+
+
+def _show_value(report: dict[str, Any]) -> None:
+    table = Table(title="value tiers (MVC most valuable, MGC most growable, BZ below zero)")
+    for col in ("tier", "customers", "share of lifetime value"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for t in report["tiers"]:
+        table.add_row(t["tier"], f"{t['customers']:,}", f"{(t['value_share'] or 0) * 100:.1f} %")
+    console.print(table)
+    table = Table(title="needs-based segments")
+    for col in ("segment", "customers", "what sets it apart"):
+        table.add_column(col, overflow="fold")
+    for g in report["segments"]:
+        table.add_row(str(g["segment"]), f"{g['customers']:,}", g["description"])
+    console.print(table)
+    d = report["dropouts"]
+    if "auc_p_alive" in d:
+        console.print(
+            f"drop-outs ({d['dropped']:,} of {d['customers']:,} customers, the sample's truth): ROC AUC "
+            f"by P(alive) {d['auc_p_alive']:.3f}, by days since the last purchase {d['auc_recency']:.3f}",
+            highlight=False)
+    else:
+        console.print(f"drop-outs: {d.get('message')}", highlight=False)
+    i = report["identity"]
+    if "cluster_f1" in i:
+        console.print(
+            f"identity against the sample's truth: {i.get('records', 0):,} records in "
+            f"{i.get('profiles', 0):,} profiles for {i.get('persons', 0):,} people; pairwise F1 "
+            f"{i['pairwise_f1']:.3f}, cluster F1 {i['cluster_f1']:.3f}", highlight=False)
+    else:
+        console.print(f"identity accuracy: {i.get('message')}", highlight=False)
+
+
 def _show_offers(report: dict[str, Any]) -> None:
     if "decisions" not in report:
         console.print(f"next best offers: {report.get('message')}", highlight=False)
@@ -206,6 +269,7 @@ def demo(
             results = run_pipeline(store, on_step=None if as_json else _show_step)
             campaigns = _demo_campaigns(store)
             offers = _demo_offers(store)
+            value = _demo_value(store, sample_dir / "truth", offers.get("customer_key", "user_id"))
             cereal_mix = _demo_mix(store)
             tables = {t: store.count(t) for t in store.tables()}
             login = None if no_serve else _demo_login(store)
@@ -215,6 +279,7 @@ def demo(
             "pipeline": [asdict(r) for r in results],
             "campaigns": campaigns,
             "next_best_offers": offers,
+            "value": value,
             "cereal_mix": cereal_mix,
             "tables": tables,
         }
@@ -226,6 +291,7 @@ def demo(
             for name, rows in d["tables"].items():
                 table.add_row(name, f"{rows:,}")
             console.print(table)
+            _show_value(d["value"])
             _show_campaigns(d["campaigns"])
             _show_offers(d["next_best_offers"])
             _show_mix(d["cereal_mix"])
