@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,38 @@ def _hwm():
     with open("/proc/self/status") as status:
         return next(int(x.split()[1]) for x in status if x.startswith("VmHWM:")) / 1024
 """
+
+def run_child(script: str, timeout: float, marker: str, *, budget: str = "") -> dict[str, Any]:
+    """Run ``script`` (built on :data:`CHILD_CLOCKS`) in a fresh process in its own session; its
+    last ``marker`` line parsed as JSON with ``status: done``, or ``status: not finished`` and why
+    (time limit, the kernel's out-of-memory kill, or the last line of its error output).
+    ``budget`` says in the time-out message what the limit was."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"status": "not finished", "seconds": time.perf_counter() - started,
+                "why": f"stopped after {timeout:,.0f} s{budget}"}
+    except BaseException:  # Ctrl-C: its own session would outlive us
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    lines = [x for x in out.splitlines() if x.startswith(marker)]
+    if proc.returncode == 0 and lines:
+        result: dict[str, Any] = json.loads(lines[-1].removeprefix(marker))
+        return {**result, "status": "done"}
+    if proc.returncode in (-signal.SIGKILL, 137):
+        why = "killed by SIGKILL (the kernel's out-of-memory killer, most likely)"
+    else:
+        last = [x for x in err.strip().splitlines() if x.strip()]
+        why = f"failed (exit {proc.returncode}): {last[-1][:300] if last else 'no message'}"
+        if "out of memory" in err.lower():
+            why = "out of memory: " + why
+    return {"status": "not finished", "seconds": time.perf_counter() - started, "why": why}
+
 
 _RUNNER = """
 import json, resource, time, sys

@@ -44,16 +44,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line
+from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line, run_child
 
 __all__ = ["run"]
 
@@ -178,27 +175,7 @@ con.close()
 def _run_child(setup: str, code: str, timeout: float) -> dict[str, Any]:
     """One run in a fresh process: its figures, or why it did not finish."""
     script = _CHILD.format(setup=textwrap.dedent(setup), code=textwrap.dedent(code))
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"status": "not finished", "seconds": time.perf_counter() - started,
-                "why": f"stopped after {timeout:,.0f} s"}
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    lines = [x for x in out.splitlines() if x.startswith("@@IDSCALE@@")]
-    if proc.returncode == 0 and lines:
-        result: dict[str, Any] = json.loads(lines[-1].removeprefix("@@IDSCALE@@"))
-        return {**result, "status": "done"}
-    tail = [x for x in err.strip().splitlines() if x.strip()]
-    why = ("killed by SIGKILL (out of memory, most likely)" if proc.returncode in (-9, 137)
-           else f"failed (exit {proc.returncode}): {tail[-1][:300] if tail else 'no message'}")
-    return {"status": "not finished", "seconds": time.perf_counter() - started, "why": why}
+    return run_child(script, timeout, "@@IDSCALE@@")
 
 
 def _scratch() -> Path:

@@ -35,7 +35,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line
+from bench._harness import CHILD_CLOCKS, ROOT, Section, machine_line, run_child
 from xrm.pipeline import STEPS
 
 __all__ = ["STAGES", "fit_slope", "run", "svg_chart"]
@@ -117,34 +116,8 @@ def _run_stage(setup: str, code: str, timeout: float) -> dict[str, Any]:
     script = _CHILD.format(setup=textwrap.dedent(setup), code=textwrap.dedent(code))
     if timeout <= 0:
         return {"status": "not run", "why": "the size's time budget was spent by the stages before"}
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return {"status": "not finished", "seconds": time.perf_counter() - started,
-                "why": f"stopped at the time budget ({timeout:,.0f} s left for this size)"}
-    except BaseException:  # Ctrl-C: its own session would outlive us
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    lines = [x for x in out.splitlines() if x.startswith("@@SCALE@@")]
-    if proc.returncode == 0 and lines:
-        result: dict[str, Any] = json.loads(lines[-1].removeprefix("@@SCALE@@"))
-        result["status"] = "done"
-        return result
-    if proc.returncode in (-signal.SIGKILL, 137):
-        why = "killed by SIGKILL (the kernel's out-of-memory killer, most likely)"
-    else:
-        last = [x for x in err.strip().splitlines() if x.strip()]
-        why = f"failed (exit {proc.returncode}): {last[-1][:300] if last else 'no message'}"
-        if "out of memory" in err.lower():
-            why = "out of memory: " + why
-    return {"status": "not finished", "seconds": time.perf_counter() - started, "why": why}
+    return run_child(script, timeout, "@@SCALE@@",
+                     budget=" (the time budget left for this size)")
 
 
 def _measure_size(n: int, budget: float, scratch: Path, keep: bool) -> dict[str, Any]:

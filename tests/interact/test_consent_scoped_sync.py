@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.interact.conftest import add_event
+from tests.plans import table_scans
 
 from xrm.interact import consent_history, current_consents, has_consent, sync_consents
 from xrm.interact._consent import _unsynced_of
@@ -76,25 +77,6 @@ def test_scoped_sync_makes_the_entries_a_full_sync_makes(tmp_path: Path) -> None
             s.close()
 
 
-def _scans(cur: Any, sql: str, params: Any, out: Path) -> list[tuple[str, str]]:
-    cur.execute("PRAGMA enable_profiling = 'json'")
-    cur.execute(f"PRAGMA profiling_output = '{out}'")
-    cur.execute(sql, params).fetchall()
-    cur.execute("PRAGMA disable_profiling")
-    found: list[tuple[str, str]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        if node.get("type") == "TABLE_SCAN":
-            info = node.get("extra_info", {})
-            found.append((str(info.get("Table", "")).rsplit(".", 1)[-1], str(info.get("Type", ""))))
-        for child in node.get("children", []):
-            walk(child)
-
-    for node in json.loads(out.read_text())["operator"]:
-        walk(node)
-    return found
-
-
 def test_a_customers_sync_reads_by_index(store: Store, tmp_path: Path) -> None:
     store.sql("""
         INSERT INTO events (message_id, type, event, user_id, ts, properties)
@@ -112,7 +94,7 @@ def test_a_customers_sync_reads_by_index(store: Store, tmp_path: Path) -> None:
 
     class Profiled:  # each SELECT run once more under the profiler, to read its plan
         def execute(self, sql: str, params: Any = None) -> Any:
-            seen.extend(_scans(con, sql, params, tmp_path / "p.json"))
+            seen.extend(table_scans(con, sql, params, tmp_path / "p.json"))
             return con.execute(sql, params)
 
     cur: Any = Profiled()

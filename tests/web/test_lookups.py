@@ -6,7 +6,6 @@ are checked: a per-person table read as a "Sequential Scan" is a read of the who
 
 from __future__ import annotations
 
-import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from threading import Lock
 from typing import Any
 
 import pytest
+from tests.plans import table_scans
 
 from xrm.config import Settings
 from xrm.store import Store
@@ -32,37 +32,13 @@ PER_PERSON = frozenset({
 BIG = 2_000
 
 
-def _scans(cur: Any, sql: str, params: Any, out: Path) -> list[tuple[str, str]]:
-    cur.execute("PRAGMA enable_profiling = 'json'")
-    cur.execute(f"PRAGMA profiling_output = '{out}'")
-    try:
-        (cur.execute(sql, params) if params is not None else cur.execute(sql)).fetchall()
-    finally:
-        cur.execute("PRAGMA disable_profiling")
-    found: list[tuple[str, str]] = []
-
-    def walk(node: dict[str, Any]) -> None:
-        if node.get("type") == "TABLE_SCAN":
-            info = node.get("extra_info", {})
-            found.append((str(info.get("Table", "")).rsplit(".", 1)[-1], str(info.get("Type", ""))))
-        for child in node.get("children", []):
-            walk(child)
-
-    if not out.exists():  # DuckDB wrote no profile (a statement it does not profile)
-        return [("?", "no profile")]
-    for node in json.loads(out.read_text())["operator"]:
-        walk(node)
-    out.unlink()
-    return found
-
-
 class _Cursor:
     def __init__(self, cur: Any, spy: _Spy) -> None:
         self._cur, self._spy = cur, spy
 
     def execute(self, sql: str, params: Any = None) -> Any:
         if sql.lstrip().upper().startswith(("SELECT", "WITH")):
-            scans = _scans(self._cur, sql, params, self._spy.tmp / f"{uuid.uuid4().hex}.json")
+            scans = table_scans(self._cur, sql, params, self._spy.tmp / f"{uuid.uuid4().hex}.json")
             with self._spy.lock:
                 self._spy.log.append((" ".join(sql.split())[:120], scans))
         return self._cur.execute(sql, params) if params is not None else self._cur.execute(sql)
