@@ -13,8 +13,10 @@ The issue's target: every page under 300 ms server time on the 20,000-customer s
 under 300 ms on a 1M-customer store.
 
 A large store: ``XRM_BENCH_CONSOLE_GROW=N`` copies the sample store's customers N times over with new
-ids (bench/_grow.py) and times Customer 360, the search by e-mail and the GDPR export on it;
-``XRM_BENCH_CONSOLE_LARGE=path`` reuses a large store built before (copied first).
+ids (bench/_grow.py; 32 for about 1M active profiles from the 20,000-customer sample) and times
+Customer 360, the search by e-mail and the GDPR export on it; ``XRM_BENCH_CONSOLE_LARGE=path``
+reuses a large store built before (copied first). The build, CLI and server run with DuckDB's
+memory_limit ``XRM_MEMORY_LIMIT`` (3GB unless set).
 """
 
 from __future__ import annotations
@@ -41,12 +43,15 @@ PASSWORD = "bench console password 1"
 USER = "bench"
 N_CUSTOMERS = 20
 SEED = 8
+# DuckDB's memory for the CLI and the server (the 1M store's indexes must not take the box's memory)
+ENV = {"XRM_MEMORY_LIMIT": os.environ.get("XRM_MEMORY_LIMIT", "3GB")}
 
 
 def _xrm(*args: str, store: Path | None = None) -> None:
     exe = str(Path(sys.executable).with_name("xrm"))
     argv = [exe, *(["--store", str(store)] if store else []), *args]
-    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+    out = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False,
+                         env={**os.environ, **ENV})
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({out.returncode}):\n"
                            f"{out.stderr[-3000:]}{out.stdout[-2000:]}")
@@ -82,14 +87,15 @@ def _pick(path: Path) -> dict[str, Any]:
         name = con.sql("SELECT last_name FROM normalized_records WHERE last_name IS NOT NULL "
                        "ORDER BY record_id LIMIT 1 OFFSET 23").fetchall()
         cids = [r[0] for r in con.sql("SELECT campaign_id FROM console_campaigns LIMIT 1").fetchall()]
-        # the export is by customer key (user id): one of the chosen with one
-        keyed = con.execute("SELECT min(profile_id) FROM identifiers WHERE id_type = 'user_id' "
-                        "AND profile_id IN (SELECT unnest(?))", [chosen]).fetchall()[0][0]
+        # the export is by customer key (user id): the chosen that have one
+        keyed = sorted(int(p) for (p,) in con.execute(
+            "SELECT DISTINCT profile_id FROM identifiers WHERE id_type = 'user_id' "
+            "AND profile_id IN (SELECT unnest(?))", [chosen]).fetchall())
     finally:
         con.close()
     return {"pids": chosen, "profiles": len(pids), "events": events,
             "email": email[0][0] if email else "x@example.com", "name": name[0][0] if name else "Müller",
-            "campaigns": cids, "keyed": keyed if keyed is not None else chosen[0]}
+            "campaigns": cids, "keyed": keyed or chosen[:1]}
 
 
 def _server_ms(response: Any, metric: str = "app") -> float:
@@ -144,7 +150,7 @@ def measure(
     picked = _pick(path)
     _xrm("users", "add", USER, "--role", "admin", "--lang", "en", "--password", PASSWORD, store=path)
     rows: list[tuple[str, list[float], list[float], list[float]]] = []
-    with serve(path, ready="/console/login") as base, \
+    with serve(path, ENV, ready="/console/login") as base, \
             httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
         _login(client)
         pages = [
@@ -173,8 +179,11 @@ def measure(
                     acc += got
         rows.append((f"Customer 360, {len(picked['pids'])} customers, first visit", *cold))
         rows.append((f"Customer 360, {len(picked['pids'])} customers, again", *warm))
-        rows.append(("GDPR export download (JSON), 1 customer",
-                     *_time(client, f"/console/customers/{picked['keyed']}/export", max(1, n // 5))))
+        export: Timed = ([], [], [])
+        for pid in picked["keyed"]:  # each once: one customer's export is not asked for twice in a row
+            for acc, got in zip(export, _time(client, f"/console/customers/{pid}/export", 1), strict=True):
+                acc += got
+        rows.append((f"GDPR export download (JSON), {len(picked['keyed'])} customers", *export))
     return rows, picked
 
 
@@ -202,7 +211,7 @@ def _large(tmp: Path, small: Path, n: int) -> list[str]:
         shutil.copy(given, path)
         how = f"reused {given} (copied)"
     else:
-        how = grow_store(small, path, int(times or 0))
+        how = grow_store(small, path, int(times or 0), memory_limit=ENV["XRM_MEMORY_LIMIT"])
     load_before = os.getloadavg()[0]
     rows, picked = measure(path, n, lists=False)
     load_after = os.getloadavg()[0]
@@ -234,7 +243,8 @@ def run(quick: bool) -> Section:
         f"A real `xrm serve` process (uvicorn, one worker) and an `httpx` client logged in as an admin "
         f"through the login form. Each page: one warm-up request, then {n} timed; Customer 360: "
         f"{len(picked['pids'])} active profiles drawn with seed {SEED}, each once on first visit and "
-        f"then again ×{max(1, n // 5)}. *Server* = the `Server-Timing` header (the console's time from "
+        f"then again ×{max(1, n // 5)}; the GDPR export: each of those with a customer key, once. "
+        f"*Server* = the `Server-Timing` header (the console's time from "
         f"request to rendered page); *server CPU* = the server process's CPU time meanwhile (all threads; "
         f"requests are sent one at a time), which a loaded machine changes least; *wall* = the client's, "
         f"with HTTP and the event loop.",

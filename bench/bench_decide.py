@@ -40,6 +40,7 @@ from bench._harness import ROOT, Section, machine_line, serve
 __all__ = ["make_store", "run", "sample_offers"]
 
 RATE = 500
+_ROUTE = "bench._decide_route"  # the server with /v1/decide through FastAPI's route (session 4's path)
 _XRM = str(Path(sys.executable).with_name("xrm"))  # the console script beside this Python
 
 
@@ -224,12 +225,13 @@ async def _drive(url: str, bodies: list[dict[str, Any]], seconds: float, rate: f
 
 
 def _server_cpu(url: str) -> float | None:
-    """CPU seconds (user + system) of the ``xrm serve`` process listening on ``url``'s port."""
+    """CPU seconds (user + system) of the server process listening on ``url``'s port."""
     port = url.rsplit(":", 1)[1]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"xrm.api" in argv and port.encode() in argv:
+            ours = b"xrm.api" in argv or _ROUTE.encode() in argv
+            if ours and b"--port" in argv and port.encode() in argv:
                 fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
                 return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except OSError:
@@ -238,16 +240,20 @@ def _server_cpu(url: str) -> float | None:
 
 
 def _serve_and_drive(
-    store: Path, seconds: float, modes: list[tuple[str, float | None, int]]
+    store: Path, seconds: float, modes: list[tuple[str, float | None, int]], *, route: bool = False
 ) -> list[dict[str, Any]]:
-
+    """Each mode against one server; ``route``: /v1/decide through FastAPI's route (the "before")."""
     # The server will hold the store (one process at a time): pick the requests first.
     bodies_file = store.with_name("bodies.json")
-    bodies_file.write_text(json.dumps(_identities(store, 5_000)), encoding="utf-8")
-
-    token = _read_token(store)
+    if not bodies_file.exists():
+        bodies_file.write_text(json.dumps(_identities(store, 5_000)), encoding="utf-8")
+    token_file = store.with_name("token.txt")
+    if not token_file.exists():
+        token_file.write_text(_read_token(store) or "", encoding="utf-8")
+    token = token_file.read_text(encoding="utf-8")
     results = []
-    with serve(store, {"XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}) as url:
+    launcher = [sys.executable, "-m", _ROUTE] if route else None
+    with serve(store, {"XRM_MEMORY_LIMIT": "2GB", "XRM_THREADS": "1"}, launcher=launcher) as url:
         for label, rate, conns in modes:
             load, cpu0 = os.getloadavg()[0], _server_cpu(url)
             out = subprocess.run(
@@ -327,7 +333,7 @@ def _request_path(store: Any, decider: Any, bodies: list[dict[str, Any]]) -> dic
             state.gate.fresh(state.cur)
             who = _find(state, decider, body)
             decider.decide(who.customer, channel, k=body.limit, now=now,
-                           refusal=state.gate.refusal(state.cur, who, channel, now))
+                           refusal=state.gate.refusal(state.cur, who, channel, now, check=False))
             if i >= 20:  # the first ones load the identity graph and consent
                 took.append((time.perf_counter() - t) * 1000)
     finally:
@@ -349,6 +355,9 @@ def run(quick: bool) -> Section:
         load_before = os.getloadavg()[0]
         modes = [(f"open loop {RATE}/s", float(RATE), 64), ("closed loop, 8 connections", None, 8)]
         http = _serve_and_drive(store, seconds, modes)
+        # The same closed loop through FastAPI's route (session 4's path): the cut, in this run.
+        http += _serve_and_drive(store, seconds, [("closed loop, 8 connections, FastAPI route", None, 8)],
+                                 route=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     rows = []
@@ -367,6 +376,14 @@ def run(quick: bool) -> Section:
         f"{opened['p99'] - 10:.1f} ms over the 10 ms target"
     )
     nba, dec, path = inproc["nba"], inproc["decider"], inproc["path"]
+    fast = next((r for r in http if r["mode"] == "closed loop, 8 connections"), None)
+    slow = next((r for r in http if r["mode"].endswith("FastAPI route")), None)
+    cut = ""
+    if fast and slow and fast.get("cpu_ms") and slow.get("cpu_ms"):
+        cut = (f"Server CPU per answered request, closed loop, this run: {fast['cpu_ms']:.2f} ms on the fast "
+               f"path against {slow['cpu_ms']:.2f} ms through FastAPI's route "
+               f"({slow['cpu_ms'] / fast['cpu_ms']:.1f}x); answered/s {fast['per_s']:,.0f} against "
+               f"{slow['per_s']:,.0f}.")
     body = f"""
 Machine: {machine_line()} (1-min load {load_before:.1f} before the HTTP runs; other work shares
 the machine). Server: `xrm serve` (one uvicorn process, DuckDB threads = 1) on the sample business
@@ -375,6 +392,9 @@ the machine). Server: `xrm serve` (one uvicorn process, DuckDB threads = 1) on t
 and {n_offers} offers (one per product, 3 bundles, 2 content, 1 service). The load generator is a separate
 process on the same 2 cores (keep-alive HTTP/1.1 on asyncio streams, requests made beforehand: a
 fraction of a millisecond of CPU per request, where httpx took 3 to 6 ms until session 4).
+`POST /v1/decide` is answered by a plain ASGI handler before FastAPI's routing (`xrm.api._decide_asgi`:
+same key check, body model, errors and answer); the last row serves it through the FastAPI route
+instead (`python -m bench._decide_route`, session 4's path), on the same store in the same run.
 Requests: 40% userId, 20% e-mail, 30% profileId, 10% unknown visitors;
 half on email (consent, suppression and contact caps checked per decision, from memory behind the
 write stamp), half web.
@@ -386,6 +406,8 @@ started.
 | mode | sent | answered/s | p50 ms | p95 ms | p99 ms | max | server CPU ms | client CPU ms | load | errors |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
 {chr(10).join(rows)}
+
+{cut}
 
 In-process, same store, one decision each for {dec['n']:,} customers on web, k = 3:
 `next_best_actions` (reads offers, orders, recommendations, cycles and the policy per decision)
@@ -400,10 +422,11 @@ Verdict: {"target met: p99 under 10 ms at 500 requests/s" if met else "**target 
 Where a request's time goes: a decision makes no query outside the 100 ms after a commit (identity
 graph, consent, suppression and contact counts in memory, checked against the store files' write
 stamp with a `stat`); the per-request path above is the decision plus microseconds. The rest of the
-server CPU per request is uvicorn, FastAPI (routing, the key check, body validation), the reads in
-the 100 ms after each commit, and the flusher thread (decision-log and audit writes every 500 ms,
-then one catalogue query to re-read what its own commit moved). The load generator (client CPU
-above) shares the same 2 cores.
+server CPU per request is uvicorn (HTTP parsing, two socket writes per answer), the key check and
+body validation of the fast path, the catalogue reads of the decisions in the 100 ms after each
+commit, and the flusher thread (decision-log and audit writes every second, then one catalogue
+query to re-read what its own commit moved). The load generator (client CPU above) shares the same
+2 cores. docs/customize.md ("Decision latency") has the profile.
 """
     return Section("Decision latency (xrm serve, /v1/decide)", body)
 

@@ -32,6 +32,7 @@ kept per size in ``bench/results/identify_scale.json`` so a 1M run adds to an ea
 
     python -m bench --only identify_scale [--quick]
     XRM_BENCH_IDSCALE_SIZES=500000 python -m bench --only identify_scale
+    XRM_BENCH_IDSCALE_ENGINES=xrm python -m bench --only identify_scale   # xrm rows only
 
 Environment: ``XRM_BENCH_IDSCALE_SIZES`` (customers, comma-separated; ``none`` redraws the table
 from the results kept), ``XRM_BENCH_IDSCALE_DIR`` (scratch folder, default

@@ -301,21 +301,21 @@ Server memory by component (sampled inside the server by bench/_memprobe.py; MB 
 RSS and its anonymous part; DuckDB's own accounting (`duckdb_memory()`: buffer pool, indexes,
 catalog); the store file's blocks; glibc malloc's bytes in use and kept free inside its heap;
 Python's allocated blocks; entries (thousands) in the event writer's identifier caches (bounded at
-200,000 per dict) and in the identity graph /v1/decide holds in memory (every user id and identifier:
-it grows with the people). Last row: the least-squares slope of each over the run's second half.
+200,000 per dict) and in the identity graph /v1/decide holds in memory (bounded at 200,000 entries
+per map since session 5). Last row: the least-squares slope of each over the run's second half.
 
 {table}
 
 Verdict: {"; ".join(verdict)}.
 
 Batches and profile reads are answered only after a commit (the events; the read's audit row),
-decisions before their log is written (in groups, every 500 ms): on a machine this loaded the first
+decisions before their log is written (in groups, every second): on a machine this loaded the first
 two wait for commits of seconds, decisions do not. Memory: growth is reported, not judged. What
 grows by design (docs/api.md, "Memory under load"): DuckDB's buffer pool follows the store, which
 grows with every batch, up to memory_limit; the event writer's identifier caches fill up to 200,000
-entries per dict as new visitors arrive; /v1/decide holds the whole identity graph in memory, so it
-grows with every new person. A rise while those rise does not show a leak; a rise with all of them
-flat would.
+entries per dict as new visitors arrive; so does /v1/decide's identity graph, up to 200,000 entries
+per map (least recently used dropped first). A rise while those rise does not show a leak; a rise
+with all of them flat would.
 """
 
 

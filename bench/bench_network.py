@@ -6,11 +6,15 @@ draw), as referral and mention networks look. Self-loops and duplicate pairs are
 every library gets exactly the same edges.
 
 Each (library, metric) runs in a fresh process (bench/_harness.py); building the library's graph
-from the edge arrays is set-up, not timed, and is timed on its own as ``build graph``. Metrics:
+from the edge arrays is set-up, not timed, and is timed on its own as ``build graph``. Importing
+the libraries is set-up too: for xrm igraph and its numba kernels (``_kernels.warm()`` loads their
+cached machine code, as ``import networkit`` loads its compiled library); the ``build graph`` notes
+give both load times. Metrics:
 
 * PageRank, damping 0.85, weighted, directed; dangling mass spread evenly (networkx's rule;
   networkit's ``DISTRIBUTE_SINKS``).
-* eigenvector centrality and k-core on the undirected, weight-summed graph.
+* eigenvector centrality and k-core on the undirected, weight-summed graph (xrm's k-core: the
+  numba level peeling of ``network_metrics`` on the CSR adjacency that ``build graph`` makes).
 * communities: xrm = igraph Leiden (modularity, 2 iterations, what ``network_metrics`` runs);
   networkit ParallelLeiden; networkx Louvain (it has no Leiden of its own).
 * betweenness estimated from 64 random sources.
@@ -20,7 +24,8 @@ a ``SIGALRM`` armed after the untimed set-up, so it bounds the metric itself; ne
 per cell (at 1M its metrics take minutes), and at 1M every library runs once per cell. A metric
 in C (igraph, networkit) sees the alarm only when it returns. At 1M networkx builds its graphs
 once in one process for all its metrics (building them takes minutes). networkit runs its OpenMP
-threads on both cores; igraph (xrm) and networkx use one: cells give wall and CPU seconds.
+threads on both cores; xrm's build a second thread for its numba merge, igraph and networkx one:
+cells give wall and CPU seconds.
 PageRank accuracy: xrm's L1 distance to networkx's PageRank solved to tol 1e-9 / n (networkx
 stops when the L1 change of an iteration is below n × tol: 1e-9 at every size), at each size.
 
@@ -67,7 +72,11 @@ n = int(_g["n"])
 
 _BUILD = {
     "xrm": """
+_c0 = time.process_time()
 import igraph  # imported in the set-up, as networkit is (graph_from_arrays imports it lazily)
+from xrm.network import _kernels
+_kernels.warm()  # loads the numba kernels' cached machine code, as networkit's import loads its library
+_load_cpu = time.process_time() - _c0
 from xrm.network._graph import graph_from_arrays
 from xrm.network import network_metrics
 names = [str(i) for i in range(n)]  # the party ids are input, as the edge arrays are: not timed
@@ -75,7 +84,9 @@ def build():
     return graph_from_arrays(names, src, dst, w)
 """,
     "networkit": """
+_c0 = time.process_time()
 import networkit as nk
+_load_cpu = time.process_time() - _c0
 def build():
     d = nk.Graph(n, weighted=True, directed=True)
     d.addEdges((w, (src, dst)))
@@ -253,8 +264,8 @@ def _cell(lib: str, metric: str, path: Path, runs: int, cap: int) -> Cell:
         setup += "\ng = build()\n"
     setup += _CAP.format(cap=cap)
     code = f"_cpu0 = time.process_time()\n{code}\nextra = {{**globals().get('extra', {{}}), " \
-           "'cpu_s': time.process_time() - _cpu0}"
-    walls, cpus, peaks, extra = [], [], [], {}
+           "'cpu_s': time.process_time() - _cpu0, 'load_cpu_s': globals().get('_load_cpu')}"
+    walls, cpus, peaks, loads, extra = [], [], [], [], {}
     for _ in range(runs):
         try:
             # The outer limit only guards against a hung set-up.
@@ -271,7 +282,11 @@ def _cell(lib: str, metric: str, path: Path, runs: int, cap: int) -> Cell:
         peaks.append(m.peak_mb[0])
         extra = dict(m.extra)
         cpus.append(extra.pop("cpu_s"))
+        loads.append(extra.pop("load_cpu_s", None))
     wall, cpu = statistics.median(walls), statistics.median(cpus)
+    known = [x for x in loads if x is not None]
+    if known:
+        extra["load_cpu_s"] = statistics.median(known)
     return Cell(_fmt(wall, cpu, statistics.median(peaks)), wall, cpu, extra)
 
 
@@ -329,7 +344,8 @@ def run(quick: bool = False) -> Section:
         f"{runs} run(s) per cell at 100k and {big_runs} at 1M. networkx: 1 run; at 1M one process builds "
         "its graphs once and runs every metric on them (peak memory reset before each). networkx "
         f"metrics are capped at {_NX_CAP} s (\"over N s\", with the memory reached by then), the "
-        "others at 300 s. networkit uses both cores (OpenMP); igraph and networkx one, "
+        "others at 300 s. networkit uses both cores (OpenMP), xrm's graph build a second thread (its "
+        "numba merge, while igraph converts edges); igraph and networkx one, "
         "so on a loaded 2-core machine the wall ratio favours networkit and the CPU ratio is the "
         "steadier one. networkx has no Leiden: its row is Louvain.",
         "",
@@ -340,7 +356,7 @@ def run(quick: bool = False) -> Section:
             ref = Path(tmp) / f"pagerank{n}.npy"
             edges = make_graph(n, path)
             lines += [f"### {n:,} parties, {edges:,} relationships", "", f"Started: {machine_line()}.", "",
-                      "| metric | xrm (igraph) | networkit | networkx | xrm ÷ fastest (wall) | "
+                      "| metric | xrm (igraph, numba) | networkit | networkx | xrm ÷ fastest (wall) | "
                       "xrm ÷ fastest (CPU) |",
                       "|---|---:|---:|---:|---:|---:|"]
             notes = []
@@ -362,6 +378,10 @@ def run(quick: bool = False) -> Section:
                         cells[lib] = _cell(lib, metric, path, lib_runs, cap)
                     print(f"   {n:,} {metric} {lib}: {cells[lib].text} (load {os.getloadavg()[0]:.1f})",
                           flush=True)
+                    if metric == "build graph" and cells[lib].extra.get("load_cpu_s") is not None:
+                        what = "igraph and the numba kernels (`_kernels.warm()`)" if lib == "xrm" else lib
+                        notes.append(f"{lib} set-up (untimed, median): importing {what} "
+                                     f"{cells[lib].extra['load_cpu_s']:.2f} CPU s")
                     if "communities" in cells[lib].extra:
                         e = cells[lib].extra
                         notes.append(f"{lib} {metric}: {e['communities']:,} communities, "

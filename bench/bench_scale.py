@@ -20,6 +20,7 @@ adds a before / after table for the sizes both measured.
     python -m bench --only scale [--quick]                 # full: 100k, 1M, 3M, 10M customers
     XRM_BENCH_SCALE_SIZES=10000000 python -m bench --only scale
     python -m bench.bench_scale --sizes 10000000 --budget 43200   # the same, as arguments
+    python -m bench.bench_scale --load-only --sizes 100000,300000 --keep   # sample + load only
 
 Settings (environment): ``XRM_BENCH_SCALE_SIZES`` (comma-separated customers; ``none`` redraws the
 table and chart from the results kept),
@@ -120,8 +121,11 @@ def _run_stage(setup: str, code: str, timeout: float) -> dict[str, Any]:
                      budget=" (the time budget left for this size)")
 
 
-def _measure_size(n: int, budget: float, scratch: Path, keep: bool) -> dict[str, Any]:
-    """All stages at ``n`` customers; a dict stage -> result, plus the size's facts."""
+def _measure_size(
+    n: int, budget: float, scratch: Path, keep: bool, stages_wanted: tuple[str, ...] = STAGES
+) -> dict[str, Any]:
+    """The stages at ``n`` customers (all, or ``stages_wanted``); a dict stage -> result, plus the
+    size's facts."""
     folder = scratch / str(n)
     folder.mkdir(parents=True, exist_ok=True)
     sample, store = folder / "sample", folder / "xrm.duckdb"
@@ -145,6 +149,7 @@ def _measure_size(n: int, budget: float, scratch: Path, keep: bool) -> dict[str,
     ]
     plan += [(name, _STORE_SETUP.format(store=str(store), fresh=False), _STEP.format(name=name))
              for name in _STEP_NAMES]
+    plan = [step for step in plan if step[0] in stages_wanted]
     broken = stages["sample"]["status"] != "done"
     for name, setup, code in plan:
         if broken:
@@ -158,7 +163,7 @@ def _measure_size(n: int, budget: float, scratch: Path, keep: bool) -> dict[str,
         stages[name] = result
         print(f"   {n:,} {name}: {_brief(result)}", flush=True)
         broken = result["status"] != "done"
-    if stages["load"].get("status") == "done":
+    if stages.get("load", {}).get("status") == "done":
         facts["rows_loaded"] = stages["load"]["extra"].get("loaded")  # events and records
     if not keep:
         shutil.rmtree(folder, ignore_errors=True)
@@ -441,6 +446,23 @@ def run(quick: bool) -> Section:
     return Section("Scale: the batch pipeline step by step", "\n".join(body))
 
 
+def load_only(sizes: tuple[int, ...], budget: float, scratch: Path, keep: bool) -> dict[int, Any]:
+    """Only ``sample`` (reused when kept) and ``load`` at each size, each in a fresh process;
+    results added to ``bench/results/scale-load.json`` by size, a line per size printed."""
+    out = RESULTS / "scale-load.json"
+    results = _read_results(out)
+    for n in sizes:
+        results[n] = _measure_size(n, budget, scratch, keep, ("sample", "load"))
+        results[n]["load_average"] = os.getloadavg()
+        out.write_text(json.dumps({str(k): v for k, v in sorted(results.items())}, indent=1) + "\n",
+                       encoding="utf-8")
+    done = [(float(n), float(r["stages"]["load"]["cpu_s"])) for n, r in sorted(results.items())
+            if r["stages"].get("load", {}).get("status") == "done"]
+    slope = fit_slope(done[-2:]) if len(done) >= 2 else None
+    print(f"load CPU slope (largest two sizes): {slope:.2f}" if slope is not None else "load CPU slope: -")
+    return results
+
+
 def main() -> None:
     """``python -m bench.bench_scale --sizes 10000000 --budget 43200``: run sizes, update BENCHMARKS.md."""
     import argparse
@@ -452,7 +474,15 @@ def main() -> None:
     parser.add_argument("--dir", help="scratch folder for the data (not inside the repository)")
     parser.add_argument("--keep", action="store_true", help="keep each size's sample and store")
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
+    parser.add_argument("--load-only", action="store_true",
+                        help="sample and load only, into bench/results/scale-load.json "
+                             "(BENCHMARKS.md untouched)")
     args = parser.parse_args()
+    if args.load_only:
+        sizes = tuple(int(x.replace("_", "")) for x in (args.sizes or "100000,300000").split(","))
+        scratch = Path(args.dir) if args.dir else _scratch()
+        load_only(sizes, args.budget or BUDGET_S, scratch, args.keep)
+        return
     for flag, env in ((args.sizes, "SIZES"), (args.budget, "BUDGET"), (args.dir, "DIR")):
         if flag is not None:
             os.environ[f"XRM_BENCH_SCALE_{env}"] = str(flag)

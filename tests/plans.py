@@ -27,7 +27,9 @@ def table_scans(cur: Any, sql: str, params: Any, out: Path) -> list[tuple[str, s
 
     if not out.exists():  # DuckDB wrote no profile (a statement it does not profile)
         return [("?", "no profile")]
-    for node in json.loads(out.read_text())["operator"]:
+    profile = json.loads(out.read_text())
+    # DuckDB 2.0 lists the plan under "operator"; 1.5 (the `encryption` extra's) makes the root the plan.
+    for node in profile.get("operator", [profile]):
         walk(node)
     out.unlink()
     return found

@@ -182,6 +182,14 @@ class Settings(BaseSettings):
         default=400, ge=1,
         description="Requests an API key may make at once before api_rate_per_s applies (bucket size).",
     )
+    api_writer_cache: int = Field(
+        default=200_000, ge=1,
+        description=(
+            "Entries per map of the event writer's identifier cache (normalised identifiers, "
+            "visitors, owners, evidence); a full map is emptied and refills. Bounds its memory: "
+            "about 0.25 KB per entry."
+        ),
+    )
 
     @field_validator("engine")
     @classmethod

@@ -305,3 +305,85 @@ def test_a_read_right_after_the_stamp_moved_is_not_trusted_alone(
         assert len(reads) == n + 1 and not gate._settled
         assert not gate.consented(["u1"], "email", "marketing", datetime(2100, 1, 1))
         cur.close()
+
+
+def test_the_identity_cache_is_bounded_and_reads_what_it_dropped(api_settings: Settings) -> None:
+    """Issue 10: the decide path's identity graph holds at most ``limit`` entries a map however many
+    people there are; one dropped (or never loaded) is read from the store and decided the same."""
+    from xrm.api._decide import DecideRequest, Identities, _find, _State
+    from xrm.customize import Decider
+
+    _shop(api_settings)
+    n, limit = 40, 8
+    with Store.open(api_settings) as store:
+        with store.transaction() as tx:  # p0..p39: profile 100 + i, with a user id and an e-mail each
+            tx.executemany(
+                "INSERT INTO profiles (profile_id, status, merged_into, created_at, updated_at) "
+                "VALUES (?, ?, ?, now(), now())",
+                [(100 + i, "merged" if i == n - 1 else "active", 100 if i == n - 1 else None)
+                 for i in range(n)])
+            tx.executemany("INSERT INTO identifiers (id_type, id_value, profile_id) VALUES ('user_id', ?, ?)",
+                           [(f"p{i}", 100 + i) for i in range(n)] + [("u3", 103), ("zz1", 101)])
+            tx.executemany("INSERT INTO profile_evidence (profile_id, id_type, id_value) "
+                           "VALUES (?, 'email', ?)", [(100 + i, f"p{i}@kunde.de") for i in range(n)])
+        decider = Decider(store, check_every=None)
+        state = _State(store)
+        state.ids = state.gate.ids = Identities(limit)
+        state.decider = decider
+        try:
+            def who(**ident: Any) -> Any:
+                state.gate.fresh(state.cur)
+                body = DecideRequest.model_validate({**ident, "context": {"channel": "web"}})
+                return _find(state, decider, body)
+
+            for _ in range(2):  # the second round finds what the first one's later people pushed out
+                for i in range(n - 1):
+                    # Consent is kept under each user id: none may be missing (zz1 is past the first load).
+                    mine = {1: ("p1", "zz1"), 3: ("p3", "u3")}.get(i, (f"p{i}",))
+                    w = who(userId=f"p{i}")
+                    assert (w.profile_id, w.user_ids, w.matched) == (100 + i, mine, "userId"), i
+                    assert who(email=f"P{i}@kunde.de").profile_id == 100 + i
+                    assert who(profileId=100 + i).user_ids == mine
+                # A merged profile points on to its survivor, read from the store when not held.
+                assert who(profileId=100 + n - 1).profile_id == 100
+                # A customer the decider knows (u3) is audited under their profile, held or not.
+                assert who(userId="u3").profile_id == 103
+            ids = state.ids
+            maps = ("pid_of", "glue", "evidence", "users", "status")
+            sizes = {name: len(getattr(ids, name)) for name in maps}
+            assert max(sizes.values()) <= limit and not ids.complete, sizes
+            # Strangers are remembered while no identifier is added; a new one is seen at once.
+            assert who(email="neu@kunde.de").profile_id is None
+            assert ("email", "neu@kunde.de") in ids.strangers
+            store.sql("INSERT INTO profile_evidence (profile_id, id_type, id_value) VALUES (101, 'email', "
+                      "'neu@kunde.de')")
+            assert who(email="neu@kunde.de").profile_id == 101
+            # New people arriving by events (the writer's hook) do not grow it either.
+            ids.reread(state.cur, user_ids=[f"p{i}" for i in range(n)])
+            assert max(len(getattr(ids, m)) for m in ("pid_of", "glue", "users", "status")) <= limit
+        finally:
+            state.executor.shutdown()
+            state.cur.close()
+
+
+def test_the_fast_path_keeps_the_routes_contract(shop: Live) -> None:
+    """/v1/decide is answered before FastAPI's routing (xrm.api._decide_asgi): still documented in
+    the OpenAPI, the purpose from the query audited, limits and other methods answered as before."""
+    spec = shop.client.get("/openapi.json").json()
+    assert "DecideRequest" in str(spec["paths"]["/v1/decide"]["post"]["requestBody"])
+    d = shop.client.post("/v1/decide?purpose=newsletter%20offers", json={"userId": "u0", "context": {
+        "channel": "web"}})
+    assert d.status_code == 200 and d.headers["content-type"] == "application/json"
+    rows = _wait_rows(shop, "SELECT purpose, path FROM api_audit WHERE action = 'profile.decide'", [])
+    assert rows == [("newsletter offers", "/v1/decide")]
+    long = shop.client.post("/v1/decide", json={"userId": "u0", "context": {"channel": "web"}},
+                            headers={"X-Xrm-Purpose": "x" * 1000})
+    assert (long.status_code, long.json()["code"]) == (400, "invalid_request")
+    assert "purpose: 1000 characters" in long.json()["message"]
+    padded = {"userId": "u0", "context": {"channel": "web", "pad": "x" * 40_000}}
+    big = shop.client.post("/v1/decide", json=padded)
+    assert (big.status_code, big.json()["code"]) == (413, "payload_too_large")
+    broken = shop.client.post("/v1/decide", content=b"{not json",
+                              headers={"Content-Type": "application/json"})
+    assert (broken.status_code, broken.json()["code"]) == (400, "invalid_request")
+    assert shop.client.get("/v1/decide").status_code == 405  # not POST: FastAPI answers, as before

@@ -35,6 +35,21 @@ def test_regret_is_zero_for_the_oracle_and_large_for_random():
     assert abs(oracle.clicks / problem.rounds - oracle.oracle_rate) < 0.03
 
 
+def test_seed_spread_reruns_each_policy_on_the_other_seeds():
+    rounds = 800
+    problem = bench_bandit.make_problem(rounds, seed=0)
+    first = [bench_bandit.simulate(problem, bench_bandit.headline(), bench_bandit.HEADLINE_NAME),
+             bench_bandit.simulate(problem, bench_bandit.XrmThompson(full=True, exploration=0.25),
+                                   bench_bandit.PLAIN_TS_NAME)]
+    spread = bench_bandit.seed_spread(rounds, first, None)
+    assert set(spread) == {bench_bandit.HEADLINE_NAME, bench_bandit.PLAIN_TS_NAME}
+    for name, values in spread.items():
+        assert len(values) == len(bench_bandit.SEEDS)
+        assert values[0] == next(r for r in first if r.name == name).regret[-1]
+        assert len(set(values)) == len(values) and min(values) > 0  # other problems, other regrets
+    assert 0 < bench_bandit.cpu_per_decision(bench_bandit.make_problem(300), bench_bandit.headline) < 5_000
+
+
 def _synthetic_log(n: int, n_items: int, seed: int):
     """A uniform-random log in the Open Bandit Dataset's layout where the item with the highest
     user-item affinity is the one most often clicked."""

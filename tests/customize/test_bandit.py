@@ -73,3 +73,124 @@ def test_samples_have_the_posteriors_moments(full):
     policy.exploration = 0.0
     np.testing.assert_allclose(policy.sample_probability(x, rng)[0], 1 / (1 + np.exp(-mu)), rtol=1e-12)
 
+
+
+def _trained(n: int, d: int, *, rounds: int = 300, seed: int = 0, **kw: float) -> LogisticThompson:
+    rng = np.random.default_rng(seed)
+    policy = LogisticThompson.prior(n, d=d, slopes=(0.0,) * (d - 1), full=True, **kw)
+    for _ in range(rounds):
+        a, x = int(rng.integers(n)), np.r_[1.0, rng.normal(0, 1, d - 1)]
+        policy.update(a, x, float(rng.random() < 0.1 + 0.1 * a / n))
+    return policy
+
+
+@pytest.mark.parametrize(("exploration", "optimism"), [(1.0, 0.0), (0.1, 0.5)])
+def test_one_decision_at_a_time_learns_the_best_offer(exploration, optimism):
+    """``choose`` + ``update`` on one shared feature row: the regret of the last 500 rounds is a
+    fraction of the first 500's, and the truly best offer is chosen most of the time by then."""
+    rng = np.random.default_rng(5)
+    n_offers, d, rounds = 6, 3, 3000
+    theta = rng.normal(0, 1, (n_offers, d))
+    theta[:, 0] -= 2
+    policy = LogisticThompson.prior(n_offers, d=d, slopes=(0.0, 0.0), full=True, exploration=exploration,
+                                    optimism=optimism)
+    regret = np.empty(rounds)
+    best_chosen = np.empty(rounds, dtype=bool)
+    for t in range(rounds):
+        x = np.r_[1.0, rng.normal(0, 1, d - 1)]
+        p = 1 / (1 + np.exp(-(theta @ x)))
+        a = policy.choose(x, rng)
+        policy.update(a, x, float(rng.random() < p[a]))
+        regret[t], best_chosen[t] = p.max() - p[a], a == int(p.argmax())
+    assert regret[-500:].sum() < 0.4 * regret[:500].sum(), (regret[:500].sum(), regret[-500:].sum())
+    assert best_chosen[-500:].mean() > 0.75
+    assert policy.n_responses.sum() == rounds
+
+
+@pytest.mark.parametrize(("exploration", "optimism"), [(1.0, 0.0), (0.25, 0.0), (0.1, 0.5)])
+def test_propensities_sum_to_one_and_are_the_choices_frequencies(exploration, optimism):
+    policy = _trained(5, 3, rounds=60, exploration=exploration, optimism=optimism)
+    x = np.array([1.0, 0.0, 0.0])
+    rng = np.random.default_rng(1)
+    props = policy.propensities(x, rng, draws=20_000)
+    assert props.sum() == pytest.approx(1.0)
+    assert np.all(props >= 0)
+    chosen = np.bincount([policy.choose(x, rng) for _ in range(20_000)], minlength=5) / 20_000
+    np.testing.assert_allclose(chosen, props, atol=0.015)
+    assert (props > 0).sum() >= 2  # randomised: more than one offer can be chosen
+
+
+def test_deterministic_ucb_has_propensity_one_for_its_choice():
+    policy = _trained(5, 3, exploration=0.0, optimism=1.0)
+    x = np.array([1.0, -0.2, 0.5])
+    rng = np.random.default_rng(2)
+    props = policy.propensities(x, rng)
+    a = policy.choose(x, rng)
+    assert props[a] == 1.0 and props.sum() == 1.0
+    mu, var = policy._score_moments(x)
+    assert a == int(np.argmax(mu + np.sqrt(var)))
+
+
+def test_a_shared_row_gives_the_per_offer_rows_moments_and_choice():
+    """The fast path (one feature row for every offer) is the same model as one row per offer."""
+    for full in (False, True):
+        policy = _trained(4, 3, exploration=0.3, optimism=0.2)
+        if not full:
+            policy = LogisticThompson(policy.mean, policy.precision, policy.n_responses, None, 0.3, 0.2)
+        x = np.array([1.0, 0.4, -1.1])
+        mu1, var1 = policy._score_moments(x)
+        mu2, var2 = policy._score_moments(np.tile(x, (4, 1)))
+        np.testing.assert_allclose(mu1, mu2, rtol=1e-12)
+        np.testing.assert_allclose(var1, var2, rtol=1e-12)
+        assert policy.choose(x, np.random.default_rng(9)) == policy.choose(np.tile(x, (4, 1)),
+                                                                          np.random.default_rng(9))
+
+
+def test_updates_in_place_leave_copies_alone():
+    """``update`` writes through views; a ``subset`` taken before (as ``renew_pool`` compares) keeps
+    the old posterior."""
+    policy = _trained(3, 3)
+    before = policy.subset(np.arange(3))
+    policy.update(1, np.array([1.0, 2.0, -1.0]), 1.0)
+    assert policy.covariance is not None and before.covariance is not None
+    changed = np.any(policy.mean != before.mean, axis=1) | np.any(policy.covariance != before.covariance,
+                                                                  axis=(1, 2))
+    assert changed.tolist() == [False, True, False]
+    np.testing.assert_allclose(policy.precision[1], 1 / np.diag(policy.covariance[1]), rtol=1e-12)
+
+
+def test_state_round_trips_through_the_bandit_state_table(store):
+    """What ``record_response`` writes to ``bandit_state`` and ``_load_policy`` reads back is the same
+    posterior: same means, covariances, counts, hence the same next choice."""
+    from xrm.customize import Offer, add_offers
+    from xrm.customize._bandit import DECISION_FEATURES, MODEL_NAME
+    from xrm.customize._decide import _load_policy
+    from xrm.customize._offers import list_offers
+
+    add_offers(store, [Offer(f"o{j}", "product", f"Offer {j}", 2.0, base_rate=0.02 * (j + 1))
+                       for j in range(3)])
+    offers = list_offers(store)
+    policy = LogisticThompson.prior(3, [o.base_rate for o in offers], full=True)
+    rng = np.random.default_rng(4)
+    for _ in range(40):
+        policy.update(int(rng.integers(3)), np.r_[1.0, rng.normal(0, 1, len(DECISION_FEATURES) - 1)],
+                      float(rng.random() < 0.2))
+    assert policy.covariance is not None
+    for j, o in enumerate(offers[:2]):  # the third offer keeps no row: it loads as its prior
+        store.sql(
+            "INSERT INTO bandit_state (offer_id, model, feature_names, mean, precision, n_responses, "
+            "updated_at, covariance) VALUES (?, ?, ?, ?, ?, ?, current_timestamp, ?)",
+            [o.offer_id, MODEL_NAME, list(DECISION_FEATURES), policy.mean[j].tolist(),
+             policy.precision[j].tolist(), int(policy.n_responses[j]), policy.covariance[j].ravel().tolist()],
+        )
+    loaded = _load_policy(store, offers)
+    prior = LogisticThompson.prior(3, [o.base_rate for o in offers], full=True)
+    assert loaded.covariance is not None and prior.covariance is not None
+    np.testing.assert_array_equal(loaded.mean[:2], policy.mean[:2])
+    np.testing.assert_array_equal(loaded.covariance[:2], policy.covariance[:2])
+    np.testing.assert_array_equal(loaded.n_responses[:2], policy.n_responses[:2])
+    np.testing.assert_array_equal(loaded.mean[2], prior.mean[2])
+    np.testing.assert_array_equal(loaded.covariance[2], prior.covariance[2])
+    x = np.r_[1.0, np.zeros(len(DECISION_FEATURES) - 1)]
+    policy.mean[2], policy.covariance[2], policy.n_responses[2] = prior.mean[2], prior.covariance[2], 0
+    assert loaded.choose(x, np.random.default_rng(7)) == policy.choose(x, np.random.default_rng(7))

@@ -112,7 +112,7 @@ def test_a_store_with_the_diagonal_state_migrates_to_the_diagonal_matrix(shop: S
     con.execute("UPDATE xrm_meta SET version = 3 WHERE capability = 'customize'")
     con.close()
     with Store.open(settings) as s:
-        assert s.schema_versions()["customize"][0] == 4
+        assert s.schema_versions()["customize"][0] >= 4  # migration 4 ran (later ones may follow)
         model, got_mean, cov, n = _state(s, "tea")
         assert (model, n) == ("thompson-logistic v2", 7)
         np.testing.assert_allclose(got_mean, mean)

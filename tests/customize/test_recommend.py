@@ -135,7 +135,7 @@ def _reference_rows(frame: pd.DataFrame, blend: Blend, k: int) -> list[tuple]:
     rows = []
     users = np.arange(data.n_users)
     feats = blend.features(users)
-    idx, sc = top_k(blend.weights[0] + np.tensordot(blend.weights[1:], feats, axes=1), min(k, data.n_items))
+    idx, sc = top_k(blend.logits(feats), min(k, data.n_items))
     for u in users:
         for rank, (item, logit) in enumerate(zip(idx[u], sc[u], strict=True), 1):
             f = feats[:, u, item]

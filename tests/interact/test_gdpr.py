@@ -171,3 +171,20 @@ def test_a_reloaded_shared_phone_re_erases_everyone_holding_it(store):
     out = apply_suppressions(store, at=T0 + timedelta(days=2))
     assert out["re_erased"] == 2
     assert _search(store, ["cust-a", "cust-b"]) == []
+
+
+def test_export_of_several_keys_is_each_keys_own_export(store):
+    from xrm.interact import export_profiles
+
+    _person(store)
+    both = export_profiles(store, [USER, ANON, USER])  # a key given twice is exported once
+
+    def same(d):
+        return {k: v for k, v in d.items() if k != "exported_at"}
+
+    assert list(both) == [USER, ANON]
+    for key in (USER, ANON):
+        assert same(both[key]) == same(export_profile(store, key))
+    assert both[ANON]["customer"] == ANON and USER in both[ANON]["identifiers"]["user_ids"]
+    with pytest.raises(InputError, match="'nobody'"):
+        export_profiles(store, [USER, "nobody"])

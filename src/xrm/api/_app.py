@@ -18,6 +18,7 @@ from xrm import __version__
 from xrm._redact import install_redaction
 from xrm.api import _access, _admin, _decide, _events, _health, _identify, _network, _profiles, _scheduler
 from xrm.api._auth import KeyRing, require
+from xrm.api._decide_asgi import DecideFastPath
 from xrm.api._errors import install_error_handlers
 from xrm.api._writer import EventWriter
 from xrm.config import Settings
@@ -68,4 +69,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(_health.router)
     app.include_router(_admin.router, dependencies=[Depends(require("admin"))])  # backup
     app.include_router(console_router(settings))  # the web console, on the same store
+    # POST /v1/decide answered before FastAPI's routing (same key check, body model, errors and
+    # answer as the route above, which documents it): the per-request machinery cost as much as
+    # the decision (_decide_asgi.py).
+    app.add_middleware(DecideFastPath)
     return app

@@ -43,7 +43,10 @@ from xrm.config import Settings
 if TYPE_CHECKING:
     from xrm.store import Store
 
-__all__ = ["CACHE_S", "KeyRing", "Principal", "audit", "audited", "event_source", "purpose_of", "require"]
+__all__ = [
+    "CACHE_S", "KeyRing", "Principal", "audit", "audited", "credential_of", "event_source", "purpose_of",
+    "require",
+]
 
 log = logging.getLogger("xrm.api")
 
@@ -196,7 +199,11 @@ class KeyRing:
 
 
 def _credential(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+    return credential_of(request.headers.get("authorization"))
+
+
+def credential_of(header: str | None) -> str | None:
+    """The API key in an ``Authorization`` header value (Bearer, or HTTP Basic's user name)."""
     if not header:
         return None
     scheme, _, value = header.strip().partition(" ")

@@ -13,6 +13,9 @@ Each decision is audited (``api_audit``, action ``profile.decide``) in the same 
 its decision-log row. The answer carries a ``decisionId``: a response is a track event
 ``Offer Clicked`` / ``Offer Purchased`` / ``Offer Ignored`` with ``properties.decision_id`` and
 ``properties.offer_id`` sent to the event API, and it updates the policy before that call's 200.
+
+The route below documents the endpoint (OpenAPI); the server answers it through
+:mod:`xrm.api._decide_asgi`, before FastAPI's routing, with the same :func:`answer`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from xrm.api._audit import MAX_PURPOSE, AuditBuffer
 from xrm.api._auth import Principal
 from xrm.api._errors import ApiError
+from xrm.api._recent import Recent
 from xrm.exceptions import InputError
 
 if TYPE_CHECKING:
@@ -46,7 +50,7 @@ if TYPE_CHECKING:
     from xrm.customize import Decider, Offer
     from xrm.store import Store
 
-__all__ = ["DecideRequest", "router", "start", "stop"]
+__all__ = ["DecideRequest", "answer", "router", "start", "stop"]
 
 log = logging.getLogger("xrm.api")
 
@@ -55,11 +59,19 @@ router = APIRouter(prefix="/v1", tags=["decisions"])
 # Request field -> identity-graph id_type.
 ID_FIELDS = {"userId": "user_id", "anonymousId": "anonymous_id", "email": "email", "phone": "phone"}
 MAX_LIMIT = 20
-FLUSH_EVERY_S = 0.5  # decisions and their audit rows are logged in groups at most this long after
+# Decisions and their audit rows are logged in groups at most this long after. Each flush is a
+# commit, which moves the write stamp: the decisions in the SETTLE_S after it each read the
+# catalogue again (about 1 ms), so at 500 requests/s a flush every 0.5 s cost 0.2 ms a request.
+FLUSH_EVERY_S = 1.0
 CONTACTS_EVERY_S = 5.0  # sent/bounced updates to messages: read again at most this stale
 # A commit writes the log before it is visible to readers (its fsync lies between): a read that
 # began this soon after the stamp first moved may have missed it, so it is not trusted alone.
 SETTLE_S = 0.1
+# Entries per map of the decide path's identity cache (user ids, identifiers, evidence, profiles'
+# user ids and status, strangers): about 190 bytes an entry (measured: 1.1 KB a person with a user
+# id, an anonymous id and an e-mail), so at most about 230 MB with all six maps full; the least
+# recently used are dropped first. A store with fewer identifiers is held whole (no query on a miss).
+MAX_IDENTITIES = 200_000
 # Tables whose changes a decision must see; the catalogue's estimated_size grows with every
 # committed insert (deletes leave it, but an erasure also adds a suppression).
 _WATCHED = ("consents", "suppressions", "messages", "merge_log", "identifiers", "profile_evidence")
@@ -218,7 +230,8 @@ class _State:
         consent = False
         responses = []
         # User ids new to the graph: where they went (merges are seen by the gate's merge_log stamp).
-        users = sorted({str(e["userId"]) for _, e in events if e.get("userId")} - self.ids.pid_of.keys())
+        held = self.ids.pid_of
+        users = sorted(u for u in {str(e["userId"]) for _, e in events if e.get("userId")} if u not in held)
         if users and self.ids.loaded:
             with contextlib.closing(self.store.con.cursor()) as cur:
                 self.ids.reread(cur, user_ids=users)
@@ -294,45 +307,70 @@ class Identities:
     Kept current without a query per decision: after each event-API commit the writer's thread
     reads where user ids new to the map went; a merge or unmerge from any path shows as a new
     ``merge_log`` row, which the gate's per-decision stamp sees, and the profiles it names are read
-    again. An identifier not in memory is a stranger while ``identifiers`` and
-    ``profile_evidence`` have had no row added since they were loaded (the gate's stamp says);
-    after that it is looked up in the store (and remembered).
+    again (where held).
+
+    Bounded (issue 10: no memory growth with every new person): each map is a :class:`Recent` of
+    at most ``limit`` entries, the least recently used dropped first. While nothing was ever
+    dropped (a store with fewer people than ``limit``) memory holds the whole graph, and an
+    identifier not in it is a stranger while ``identifiers`` and ``profile_evidence`` have had no
+    row added since loading (the gate's stamp says); otherwise it is looked up in the store and
+    remembered, and so is a stranger, for as long as those two tables take no row.
     """
 
-    def __init__(self) -> None:
-        self.pid_of: dict[str, int] = {}  # user id -> profile
-        self.glue: dict[tuple[str, str], int] = {}  # (id_type, normalised value) -> profile
-        self.evidence: dict[tuple[str, str], tuple[int, ...]] = {}  # e-mail, phone -> profiles
-        self.users: dict[int, tuple[str, ...]] = {}
-        self.status: dict[int, tuple[str, int | None]] = {}
+    def __init__(self, limit: int = MAX_IDENTITIES) -> None:
+        self.limit = limit
+        self.pid_of: Recent[str, int] = Recent(limit)  # user id -> profile
+        self.glue: Recent[tuple[str, str], int] = Recent(limit)  # (id_type, normalised value) -> profile
+        self.evidence: Recent[tuple[str, str], tuple[int, ...]] = Recent(limit)  # e-mail, phone -> profiles
+        self.users: Recent[int, tuple[str, ...]] = Recent(limit)  # profile -> its user ids
+        self.status: Recent[int, tuple[str, int | None]] = Recent(limit)  # profile -> status, merged into
+        # Identifiers nobody held when looked up, and the identifier tables' sizes then.
+        self.strangers: Recent[tuple[str, str], tuple[int, int] | None] = Recent(limit)
         self.log_id = -1
         self.loaded = False
         self.lock = threading.Lock()
         self.loaded_sizes: tuple[int, int] | None = None  # identifier tables' sizes, read before load
         self.sizes: tuple[int, int] | None = None  # and now (the gate's last look)
 
+    @property
+    def complete(self) -> bool:
+        """Memory holds every identifier and profile there is (nothing was dropped or left out)."""
+        return not (self.pid_of.dropped or self.glue.dropped or self.evidence.dropped
+                    or self.users.dropped or self.status.dropped)
+
     def load(self, cur: duckdb.DuckDBPyConnection, sizes: tuple[int, int] | None = None) -> None:
-        """Read the whole graph; ``sizes``: the identifier tables' sizes read before this call."""
+        """Read the graph (up to ``limit`` entries a map); ``sizes``: the identifier tables' sizes
+        read before this call."""
+        n = self.limit + 1  # one more than fits: then the map knows it is not the whole graph
         users: dict[int, list[str]] = {}
-        pid_of = {}
-        glue = {}
-        for id_type, value, pid in cur.execute(
-            "SELECT id_type, id_value, profile_id FROM identifiers ORDER BY id_type, id_value"
-        ).fetchall():
-            glue[(id_type, value)] = pid
+        rows = cur.execute(
+            "SELECT id_type, id_value, profile_id FROM identifiers ORDER BY id_type, id_value LIMIT ?", [n]
+        ).fetchall()
+        glue: Recent[tuple[str, str], int] = Recent(self.limit, (((t, v), pid) for t, v, pid in rows))
+        pid_of: Recent[str, int] = Recent(self.limit, ((v, pid) for t, v, pid in rows if t == "user_id"))
+        for id_type, value, pid in rows:
             if id_type == "user_id":
-                pid_of[value] = pid
                 users.setdefault(pid, []).append(value)
-        evidence = {(t, v): tuple(p) for t, v, p in cur.execute(
-            "SELECT id_type, id_value, list(DISTINCT profile_id ORDER BY profile_id) FROM profile_evidence "
-            "GROUP BY 1, 2").fetchall()}
-        status = {r[0]: (r[1], r[2]) for r in cur.execute(
-            "SELECT profile_id, status, merged_into FROM profiles").fetchall()}
+        del rows
+        evidence: Recent[tuple[str, str], tuple[int, ...]] = Recent(self.limit, (
+            ((t, v), tuple(p)) for t, v, p in cur.execute(
+                "SELECT id_type, id_value, list(DISTINCT profile_id ORDER BY profile_id) "
+                "FROM profile_evidence GROUP BY 1, 2 ORDER BY 1, 2 LIMIT ?", [n]).fetchall()))
+        status: Recent[int, tuple[str, int | None]] = Recent(self.limit, (
+            (r[0], (r[1], r[2])) for r in cur.execute(
+                "SELECT profile_id, status, merged_into FROM profiles ORDER BY profile_id LIMIT ?", [n]
+            ).fetchall()))
         (log_id,), = cur.execute("SELECT coalesce(max(log_id), -1) FROM merge_log").fetchall()
+        members: Recent[int, tuple[str, ...]] = Recent(self.limit)
+        if glue.dropped:  # the scan was cut: a profile's list of user ids may be too, so none is
+            members.dropped += 1  # kept (consent is read under each): each is read when first asked for
+        else:
+            for pid, u in users.items():
+                members.put(pid, tuple(u))
         with self.lock:
             self.pid_of, self.status, self.log_id = pid_of, status, int(log_id)
-            self.glue, self.evidence = glue, evidence
-            self.users = {pid: tuple(u) for pid, u in users.items()}
+            self.glue, self.evidence, self.users = glue, evidence, members
+            self.strangers = Recent(self.limit)
             self.loaded_sizes = sizes
             self.loaded = True
 
@@ -344,8 +382,10 @@ class Identities:
             "(SELECT unnest(?)) OR profile_id IN (SELECT unnest(?)))", [list(user_ids), list(profiles)],
         ).fetchall()
         pids = set(profiles) | {pid for _, pid in rows}
-        pids |= {self.pid_of[u] for u in user_ids if u in self.pid_of}
-        pids |= {self.pid_of[u] for u, _ in rows if u in self.pid_of}
+        for u in (*user_ids, *(u for u, _ in rows)):
+            held = self.pid_of.get(u)
+            if held is not None:
+                pids.add(held)
         status = cur.execute(
             "SELECT profile_id, status, merged_into FROM profiles WHERE profile_id IN (SELECT unnest(?))",
             [sorted(pids)],
@@ -356,15 +396,15 @@ class Identities:
         ).fetchall()
         with self.lock:
             for pid, st, into in status:
-                self.status[pid] = (st, into)
+                self.status.put(pid, (st, into))
             got = {pid: tuple(ids) for pid, ids in members}
             for pid in pids:
-                self.users[pid] = got.get(pid, ())
-                for u in self.users[pid]:
-                    self.pid_of[u] = pid
+                self.users.put(pid, got.get(pid, ()))
+                for u in got.get(pid, ()):
+                    self.pid_of.put(u, pid)
             for u, pid in rows:
-                self.pid_of[u] = pid
-                self.glue[("user_id", u)] = pid
+                self.pid_of.put(u, pid)
+                self.glue.put(("user_id", u), pid)
 
     def merged_since(self, cur: duckdb.DuckDBPyConnection, log_id: int) -> None:
         """Merges, splits and unmerges logged after the last one seen: read those profiles again."""
@@ -376,14 +416,21 @@ class Identities:
         self.reread(cur, profiles=sorted({p for r in rows for p in r if p is not None}))
         self.log_id = log_id
 
-    def active(self, pid: int) -> tuple[int | None, tuple[str, ...]]:
-        """The active profile a profile id names now (a merged one points on) and its user ids."""
+    def active(
+        self, pid: int, cur: duckdb.DuckDBPyConnection | None = None
+    ) -> tuple[int | None, tuple[str, ...]]:
+        """The active profile a profile id names now (a merged one points on) and its user ids;
+        with ``cur``, a profile not held (dropped, or new) is read from the store."""
         for _ in range(32):
-            st = self.status.get(pid)
+            st = self.status.hit(pid)
+            users = self.users.hit(pid)
+            if (st is None or users is None) and cur is not None and not self.complete:
+                self.reread(cur, profiles=[pid])
+                st, users = self.status.get(pid), self.users.get(pid)
             if st is None:
                 return None, ()
             if st[0] == "active":
-                return pid, self.users.get(pid, ())
+                return pid, users or ()
             if st[0] != "merged" or st[1] is None:
                 return None, ()
             pid = int(st[1])
@@ -399,20 +446,25 @@ class Identities:
             raise InputError(f"cannot look up {id_type} {value!r}: {reason or 'empty value'}")
         glue = rules.rule(id_type).glue
         key = (id_type, norm)
-        hit = self.glue.get(key) if glue else self.evidence.get(key)
+        hit = self.glue.hit(key) if glue else self.evidence.hit(key)
         if hit is not None:
             return [hit] if isinstance(hit, int) else list(hit)
-        if self.loaded_sizes is not None and self.sizes == self.loaded_sizes:
+        if self.sizes is not None and self.sizes == self.loaded_sizes and self.complete:
             return []  # memory holds every identifier there is
+        if key in self.strangers and self.strangers.hit(key) == self.sizes and self.sizes is not None:
+            return []  # nobody held it when last looked up, and no identifier was added since
+        sizes = self.sizes
         found = lookup_profiles(state.store, id_type, value, rules)
         if found:
-            missing = [p for p in found if p not in self.status]
+            missing = [p for p in found if p not in self.status or p not in self.users]
             if missing:
                 self.reread(state.cur, profiles=missing)
             if glue:
-                self.glue[key] = found[0]
+                self.glue.put(key, found[0])
             else:
-                self.evidence[key] = tuple(found)
+                self.evidence.put(key, tuple(found))
+        else:
+            self.strangers.put(key, sizes)
         return found
 
 
@@ -420,19 +472,19 @@ class Identities:
 
 
 def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
-    from xrm.identify import IdentityRules
-
-    store, ids = state.store, state.ids
+    store, ids, cur = state.store, state.ids, state.cur
     if not ids.loaded:
-        ids.load(state.cur)
+        ids.load(cur)
     if state.rules is None:
+        from xrm.identify import IdentityRules
+
         state.rules = IdentityRules.for_settings(store.settings)
     by_profile = decider.customer_key == "profile_id"
     pid: int | None = None
     matched = ""
     user_ids: tuple[str, ...] = ()
     if body.profileId is not None:
-        pid, user_ids = ids.active(body.profileId)
+        pid, user_ids = ids.active(body.profileId, cur)
         matched = "profileId" if pid is not None else ""
     if pid is None:
         for field, id_type in ID_FIELDS.items():
@@ -440,10 +492,14 @@ def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
             if value in (None, ""):
                 continue
             if field == "userId":
+                held = ids.pid_of.hit(value)
                 if not by_profile and decider.knows(value):
-                    return Who(value, True, ids.pid_of.get(value), (value,), field)
-                if value in ids.pid_of:
-                    pid, user_ids = ids.active(ids.pid_of[value])
+                    if held is None and not ids.complete:  # dropped from memory: the store knows
+                        with contextlib.suppress(InputError):
+                            held = next(iter(ids.lookup(state, id_type, value)), None)
+                    return Who(value, True, held, (value,), field)
+                if held is not None:
+                    pid, user_ids = ids.active(held, cur)
                     if pid is not None:
                         matched = field
                         break
@@ -453,7 +509,7 @@ def _find(state: _State, decider: Decider, body: DecideRequest) -> Who:
             except InputError as exc:
                 raise ApiError(400, "invalid_request", f"{field}: {exc}") from None
             for candidate in found:  # evidence (a shared e-mail) may name several: the first active
-                pid, user_ids = ids.active(candidate)
+                pid, user_ids = ids.active(candidate, cur)
                 if pid is not None:
                     matched = field
                     break
@@ -635,15 +691,18 @@ class Gate:
                     best, best_key = (status, expires), key
         return best is not None and best[0] == "granted" and (best[1] is None or best[1] > at)
 
-    def refusal(self, cur: duckdb.DuckDBPyConnection, who: Who, channel: str, now: datetime) -> Any:
-        """Why an offer may not be made to ``who`` on ``channel`` now (None: it may)."""
+    def refusal(self, cur: duckdb.DuckDBPyConnection, who: Who, channel: str, now: datetime, *,
+                check: bool = True) -> Any:
+        """Why an offer may not be made to ``who`` on ``channel`` now (None: it may). ``check=False``:
+        the caller has just made memory fresh (:meth:`fresh`) for this decision."""
         from xrm.interact import CHANNELS, Caps, ContactPolicy
 
         if channel not in CHANNELS:
             return None  # web and app placements: shown to whoever is there, no message is sent
-        self.fresh(cur)
+        if check:
+            self.fresh(cur)
         if who.profile_id is not None:  # the gate's stamp may have read the profile again
-            pid, user_ids = self.ids.active(who.profile_id)
+            pid, user_ids = self.ids.active(who.profile_id, cur)
             who = Who(who.customer, who.known, pid, tuple(dict.fromkeys((*user_ids, *who.user_ids))),
                       who.matched)
         at = now.replace(tzinfo=None)
@@ -707,22 +766,28 @@ async def decide(
     decision is audited (``profile.decide``, the profile or customer decided for, the purpose from
     ``X-Xrm-Purpose`` or ``?purpose=``) with the decision log.
     """
-    state: _State = request.app.state.decide
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return Response(await answer(request.app.state.decide, principal, body, x_xrm_purpose or purpose,
+                                 request.url.path), media_type="application/json")
+
+
+async def answer(state: _State, principal: Principal | None, body: DecideRequest, purpose: str | None,
+                 path: str) -> bytes:
+    """The decision for a validated body, as JSON bytes: shared by the route above and the ASGI
+    fast path that serves it in the server (:mod:`xrm.api._decide_asgi`)."""
     decider = await state.get()
     now = datetime.now(UTC)
     state.gate.fresh(state.cur)  # everything committed before this request, in memory
     who = _find(state, decider, body)
-    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # mounted without require(): refuse rather than decide unaudited
         raise ApiError(401, "missing_api_key", "Authorization: missing; this endpoint needs an API key")
     # Queued before deciding: a flush may write the audit row without its decision, never the reverse.
     state.audit.add(key_id=principal.key_id, key_name=principal.name, action="profile.decide",
-                    target=_audit_target(who), purpose=x_xrm_purpose or purpose, method="POST",
-                    path=request.url.path)
+                    target=_audit_target(who), purpose=purpose, method="POST", path=path)
     channel = body.context.channel
     decision = decider.decide(
         who.customer, channel, placement=body.context.placement, k=body.limit,
-        refusal=state.gate.refusal(state.cur, who, channel, now), now=now,
+        refusal=state.gate.refusal(state.cur, who, channel, now, check=False), now=now,
     )
     answer = {
         "decisionId": decision.decision_id,
@@ -741,7 +806,7 @@ async def decide(
         "ineligible": decision.ineligible,
     }
     # Plain JSON bytes: FastAPI's generic encoder costs about as much as the decision.
-    return Response(orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    return orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _audit_target(who: Who) -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xrm.customize._baskets import Baskets, read_purchases
-from xrm.customize._blend import Blend, top_k
+from xrm.customize._blend import Blend, segment_top
 from xrm.store import Store
 
 if TYPE_CHECKING:
@@ -52,14 +52,19 @@ def build_recommendations(
     events_table: str = "events",
     k: int = 20,
     blend: Blend | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Fit the blend on all purchases and replace the ``recommendations`` and ``purchase_cycles``."""
+    """Fit the blend on all purchases and replace the ``recommendations`` and ``purchase_cycles``.
+
+    ``progress``: a Rich progress bar on stderr; by default only for 100k+ customers on a terminal.
+    """
     start = time.perf_counter()
     frame = read_purchases(store, customer_key=customer_key, events_table=events_table)
     if frame.empty:
         return {"customers": 0, "products": 0, "recommendations": 0, "purchase_cycles": 0,
                 "note": "no `Order Completed` events with products in the store yet"}
-    ranked = _Ranking.fit(frame, k=k, blend=blend)
+    bar = _Bar.open(progress, frame["customer"].nunique())
+    ranked = _Ranking.fit(frame, k=k, blend=blend, bar=bar)
     del frame
     n_recs = 0
     with store.transaction() as tx:
@@ -73,11 +78,13 @@ def build_recommendations(
                        "cooc_score, als_score, popularity, reason) SELECT * FROM _recs")
             tx.unregister("_recs")
             n_recs += len(recs)
+            bar.advance("ranking", len(recs) // max(ranked.k, 1))
         tx.register("_cycles", ranked.cycles)
         tx.execute("INSERT INTO purchase_cycles (customer, product_id, product_name, n_orders, first_ts, "
                    "last_ts, mean_interval_days) SELECT customer, product_id, product_name, n_orders, "
                    "first_ts, last_ts, mean_interval_days FROM _cycles")
         tx.unregister("_cycles")
+    bar.close()
     return {
         **ranked.described,
         "recommendations": n_recs,
@@ -147,7 +154,8 @@ class _Ranking:
         self.described = {"customers": data.n_users, "products": data.n_items, **model.describe()}
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, k: int, blend: Blend | None) -> _Ranking:
+    def fit(cls, frame: pd.DataFrame, *, k: int, blend: Blend | None, bar: _Bar | None = None) -> _Ranking:
+        bar = bar or _Bar(None)
         names: dict[str, Any] = {
             str(key): v for key, v in frame.drop_duplicates("item").set_index("item")["name"].items()
         }
@@ -155,7 +163,11 @@ class _Ranking:
         model = blend or Blend(learn_weights=data.n_users >= 50)
         if model.als is not None and data.n_users < 10:
             model.als = None  # a latent-factor model needs more than a handful of customers
+        bar.stage("fitting the blend", None)
         model.fit(data)
+        bar.stage("ALS candidates", data.n_users)
+        model.index(lambda done: bar.update("ALS candidates", done))
+        bar.stage("ranking", data.n_users)
         return cls(data, model, names, k)
 
     def chunks(self, customers_per_chunk: int = 50_000) -> Iterator[pd.DataFrame]:
@@ -172,10 +184,10 @@ class _Ranking:
         users_l, items_l, logits_l, f_l, signal_l = [], [], [], [], []
         for b in range(lo, hi, model.batch_users):
             users = np.arange(b, min(b + model.batch_users, hi))
-            feats = model.features(users)
-            logits = model.weights[0] + np.tensordot(model.weights[1:], feats, axes=1)
-            idx, sc = top_k(logits, kk)
-            f = np.take_along_axis(feats, idx[None, :, :], axis=2)  # (features, users, kk)
+            rows, cols, pair_f = model.candidate_features(users, per_user=kk)
+            pos, sc = segment_top(rows, model.logits(pair_f), len(users), kk)
+            idx = cols[pos]  # every customer has at least kk candidates (popularity's)
+            f = pair_f[:, pos]  # (features, users, kk)
             parts = model.weights[1:, None, None] * f
             # Which signal carried each recommendation: the repeat family, co-occurrence, ALS, popularity.
             carried = np.stack([parts[:5].sum(axis=0), parts[5], parts[6], parts[7]])
@@ -257,6 +269,49 @@ class _Ranking:
         src = np.full(len(user), -1, dtype=np.int64)
         src[pair[firsts]] = history[firsts]
         return src
+
+
+class _Bar:
+    """A Rich progress bar over the build's stages (fit, ALS candidates, ranking), or nothing."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.tasks: dict[str, tuple[Any, int | None]] = {}
+
+    @classmethod
+    def open(cls, show: bool | None, n_customers: int) -> _Bar:
+        import sys
+
+        if show is None:
+            show = n_customers >= 100_000 and sys.stderr.isatty()
+        if not show:
+            return cls(None)
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("[bold]recommendations[/] {task.description}"), BarColumn(),
+                            MofNCompleteColumn(), "customers", TimeElapsedColumn(),
+                            console=Console(stderr=True))
+        progress.start()
+        return cls(progress)
+
+    def stage(self, name: str, total: int | None) -> None:
+        if self.progress is not None:
+            for task, n in self.tasks.values():  # the previous stages are done
+                self.progress.update(task, total=n or 1, completed=n or 1)
+            self.tasks[name] = (self.progress.add_task(name, total=total), total)
+
+    def update(self, name: str, done: int) -> None:
+        if self.progress is not None and name in self.tasks:
+            self.progress.update(self.tasks[name][0], completed=done)
+
+    def advance(self, name: str, n: int) -> None:
+        if self.progress is not None and name in self.tasks:
+            self.progress.advance(self.tasks[name][0], n)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 def _str(values: np.ndarray) -> np.ndarray:

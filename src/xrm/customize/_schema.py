@@ -148,6 +148,11 @@ _V3 = """
 CREATE INDEX recommendations_customer ON recommendations (customer);
 """
 
+# One customer's purchase cycles (the GDPR export, next best offers): as for recommendations above.
+_V5 = """
+CREATE INDEX IF NOT EXISTS purchase_cycles_customer ON purchase_cycles (customer);
+"""
+
 
 
 def _v4_full_covariance(con: duckdb.DuckDBPyConnection) -> None:
@@ -171,5 +176,6 @@ SCHEMA = Schema(
         Migration(3, "index: recommendations by customer", _V3),
         Migration(4, "bandit_state: the full covariance per offer (diagonal states migrated)",
                   _v4_full_covariance),
+        Migration(5, "index: purchase cycles by customer", _V5),
     ),
 )

@@ -171,6 +171,12 @@ CREATE TABLE needs_model (
 );
 """
 
+# One customer's value history (the GDPR export): the primary key (run_id, customer_id) does not
+# serve a look-up by customer (DuckDB uses single-column indexes only).
+_V6 = """
+CREATE INDEX IF NOT EXISTS customer_value_history_customer ON customer_value_history (customer_id);
+"""
+
 SCHEMA = Schema(
     "differentiate",
     (
@@ -179,5 +185,6 @@ SCHEMA = Schema(
         Migration(3, "needs profiles and needs-based segments", _V3),
         Migration(4, "trait changes between scoring runs (tier, P(alive) threshold)", _V4),
         Migration(5, "needs state for incremental updates", _V5),
+        Migration(6, "index: customer value history by customer", _V6),
     ),
 )

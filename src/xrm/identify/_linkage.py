@@ -24,6 +24,7 @@ from typing import Any
 
 from xrm.identify._linkage_model import (
     INPUT_COLUMNS,
+    PARAMETERS_FORMAT,
     PRIOR_RECALL,
     PRIOR_RULES,
     bound_weights,
@@ -95,11 +96,36 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], list[str]]:
-    """Train λ, u and m on the data; returns the linker, its parameters and their problems."""
+def _training_table(con: Any, rules: IdentityRules, n: int) -> tuple[str, int]:
+    """The records to train on: all of them, or above ``linkage.train_max_records`` a uniform
+    sample of about that many (by a seeded hash of the record id, so runs repeat).
+
+    Uniform sampling keeps what training estimates: u depends on value frequencies, λ is the
+    share of matching pairs (a pair is in the sample when both records are, matching or not, so
+    the share is unchanged), and EM sees the same mix of matches and non-matches per block, only
+    fewer pairs. Only the expected partners per record scale with n (see :func:`_train`).
+    """
+    cap = rules.linkage.train_max_records
+    if n <= cap:
+        return "input_records", n
+    per_million = max(1, round(cap * 1_000_000 / n))
+    con.execute(
+        "CREATE OR REPLACE TABLE train_records AS SELECT * FROM input_records "
+        f"WHERE hash(unique_id || '#{int(rules.linkage.seed)}') % 1000000 < {per_million}"
+    )
+    (m,), = con.execute("SELECT count(*) FROM train_records").fetchall()
+    return "train_records", int(m)
+
+
+def _train(
+    df: Any, rules: IdentityRules, n: int, n_all: int | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """Train λ, u and m on ``df`` (``n`` records, a sample of ``n_all``); returns the parameters
+    and their problems."""
     from splink import Linker, block_on
 
     lk = rules.linkage
+    n_all = n_all or n
     linker = Linker(df, splink_settings(), log_level=None)
     linker.training.estimate_probability_two_random_records_match(
         [block_on(*r) for r in PRIOR_RULES], recall=PRIOR_RECALL
@@ -120,13 +146,51 @@ def _train(df: Any, rules: IdentityRules, n: int) -> tuple[Any, dict[str, Any], 
             )
         except EMTrainingException:  # no pairs in this block (no e-mails in the data): next rule
             continue
+        except ValueError as exc:  # EM drove an m to 0 on too few pairs (Splink 5 refuses it)
+            if "below the minimum" not in str(exc):
+                raise
+            continue
     model = linker.misc.save_model_to_json()
     model["probability_two_random_records_match"] = prior
     params = bound_weights(correct_u_for_matches(parameters_from_splink(model)))
     lam = params["probability_two_random_records_match"]
-    params["pairs_per_record"] = lam * (n - 1) / 2
-    # Predict with exactly the parameters that are stored (unseen levels filled in).
-    return Linker(df, splink_settings(params, lam), log_level=None), params, weights_look_right(params)
+    params["pairs_per_record"] = lam * (n_all - 1) / 2  # λ is the same in a uniform sample
+    params["trained_records"] = n
+    return params, weights_look_right(params)
+
+
+# Fields whose fill rate is the data's shape for reusing a model (with the record count).
+_SHAPE_FIELDS = ("first_name_key", "last_name_key", "birth_date", "email", "phone", "street_key",
+                 "postcode", "account_id")
+_REUSE_RECORDS, _REUSE_FILL = 0.10, 0.02
+
+
+def _shape(con: Any) -> dict[str, float]:
+    """Record count and each field's fill rate: what a trained model depends on."""
+    cols = ", ".join(f"count({c}) / greatest(count(*), 1)" for c in _SHAPE_FIELDS)
+    row = con.execute(f"SELECT count(*), {cols} FROM input_records").fetchall()[0]
+    fills = {c: round(float(v), 4) for c, v in zip(_SHAPE_FIELDS, row[1:], strict=True)}
+    return {"records": int(row[0]), **fills}
+
+
+def _stored_model(store: Any, shape: dict[str, float]) -> tuple[int, dict[str, Any]] | None:
+    """The last trained model if it was trained on data of this shape (else None)."""
+    rows = store.sql(
+        "SELECT model_id, CAST(parameters AS VARCHAR), CAST(summary AS VARCHAR) FROM linkage_models "
+        "WHERE source = 'trained' ORDER BY model_id DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        return None
+    model_id, params_text, summary_text = rows[0]
+    old = (json.loads(summary_text) if summary_text else {}).get("shape")
+    params = json.loads(params_text)
+    if not old or params.get("format") != PARAMETERS_FORMAT:
+        return None
+    if abs(shape["records"] - old["records"]) > _REUSE_RECORDS * max(old["records"], 1):
+        return None
+    if any(abs(shape[c] - old.get(c, -1.0)) > _REUSE_FILL for c in _SHAPE_FIELDS):
+        return None
+    return int(model_id), params
 
 
 def link_records(
@@ -151,17 +215,29 @@ def _link_records(store: Any, rules: IdentityRules | None, train: bool | None) -
         (n,), = con.execute("SELECT count(*) FROM input_records").fetchall()
         df = DuckDBAPI(con).register("input_records")
         problems: list[str] = []
-        linker = None
+        params: dict[str, Any] | None = None
+        shape = _shape(con)
         if train if train is not None else n >= lk.min_train_records:
-            linker, params, problems = _train(df, rules, n)
-            source = "trained"
-            if problems:  # implausible weights: the packaged ones are safer than a broken model
-                linker = None
-        if linker is None:
+            stored = _stored_model(store, shape) if lk.reuse_model and train is None else None
+            if stored is not None:
+                source = f"reused (model {stored[0]}, same shape)"
+                params = stored[1]
+            else:
+                table, n_train = _training_table(con, rules, n)
+                t_df = df if table == "input_records" else DuckDBAPI(con).register(table)
+                params, problems = _train(t_df, rules, n_train, n)
+                source = "trained"
+                if problems:  # implausible weights: the packaged ones are safer than a broken model
+                    params = None
+        if params is None:
             params = packaged_parameters()
             source = "packaged (trained weights implausible)" if problems else "packaged"
-            prior = prior_from_pairs_per_record(params["pairs_per_record"], n)
-            linker = Linker(df, splink_settings(params, prior), log_level=None)
+        # The decision's prior: expected partners per record over min(n, prior_max_records)
+        # others, growing again as n / prior_records_ratio in very large files (calibrated on the
+        # sample at 100k and 1M records; docs/identify.md, "At scale").
+        n_prior = min(n, max(lk.prior_max_records, round(n / lk.prior_records_ratio)))
+        prior = prior_from_pairs_per_record(params["pairs_per_record"], n_prior)
+        linker = Linker(df, splink_settings(params, prior), log_level=None)
         t_train = time.perf_counter() - start
         predictions = linker.inference.predict(
             threshold_match_probability=lk.review_probability, warning_mode="never"
@@ -190,6 +266,7 @@ def _link_records(store: Any, rules: IdentityRules | None, train: bool | None) -
                 "pairs": int(n_pairs),
                 "model": source,
                 "weight_problems": problems,
+                "shape": shape,
                 "probability_two_random_records_match": prior_used,
                 "train_seconds": round(t_train, 3),
                 "predict_seconds": round(t_predict, 3),
@@ -211,7 +288,8 @@ def train_linkage_parameters(store: Any, rules: IdentityRules | None = None) -> 
     rules = rules or IdentityRules.for_settings(store.settings)
     with _linkage_db(store, rules) as (con, _), _quiet_splink():
         (n,), = con.execute("SELECT count(*) FROM input_records").fetchall()
-        _, params, problems = _train(DuckDBAPI(con).register("input_records"), rules, n)
+        table, n_train = _training_table(con, rules, n)
+        params, problems = _train(DuckDBAPI(con).register(table), rules, n_train, n)
     if problems:
         from xrm.exceptions import ModelError
 

@@ -46,6 +46,38 @@ class LinkageSettings(BaseModel):
             "packaged parameters (trained on the sample business)."
         ),
     )
+    prior_max_records: int = Field(
+        default=10_000,
+        ge=2,
+        description=(
+            "Match probabilities use the prior of a file of at most this many records (expected "
+            "true partners per record over min(records, this) - 1), so the same evidence gives the "
+            "same decision at 100k and at 1M records; the prior per random pair shrinks as 1/n."
+        ),
+    )
+    prior_records_ratio: float = Field(
+        default=10.0,
+        ge=1,
+        description=(
+            "Above prior_max_records x this many records, the prior's file size grows again as "
+            "records / this (calibrated on the sample: 10,000 fits 100k records, 100,000 fits 1M)."
+        ),
+    )
+    reuse_model: bool = Field(
+        default=True,
+        description=(
+            "Reuse the last trained model (linkage_models) when the data's shape has not changed: "
+            "record count within 10 % and each field's fill rate within 2 points."
+        ),
+    )
+    train_max_records: int = Field(
+        default=100_000,
+        ge=100,
+        description=(
+            "Train on a uniform sample of about this many records when there are more (u, λ and "
+            "EM's m are the same in a uniform sample; training time stays flat as data grows)."
+        ),
+    )
     u_max_pairs: float = Field(
         default=1e7, ge=1e4,
         description=(

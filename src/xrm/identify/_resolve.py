@@ -146,10 +146,10 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             dropped_links = [lk for lk in solved_links if lk.status == "dropped"]
 
         # -- probabilistic pass: fuzzy links join the final components, below every rule -------
-        prob_links: list[tuple[int, int, str, str, Any, str]] = []
+        n_prob_links = 0
         prob_counts: dict[str, int] = {}
         if rules.linkage.enabled:
-            labels, prob_links, prob_counts = merge_probabilistic(
+            labels, n_prob_links, prob_counts = merge_probabilistic(
                 cur, rules, labels, types, limits, overrides, now
             )
 
@@ -202,20 +202,9 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             )
             cur.unregister("links_arrow")
 
-        if prob_links:
-            cur.register(
-                "prob_arrow",
-                pa.table({
-                    "a": pa.array([x[0] for x in prob_links], pa.int32()),
-                    "b": pa.array([x[1] for x in prob_links], pa.int32()),
-                    "status": [x[2] for x in prob_links],
-                    "occ": [x[3] for x in prob_links],
-                    "ts": pa.array([x[4] for x in prob_links], pa.timestamp("us")),
-                    "reason": [x[5] for x in prob_links],
-                }),
-            )
-            cur.execute("INSERT INTO run_links SELECT a, b, status, occ, ts, reason FROM prob_arrow")
-            cur.unregister("prob_arrow")
+        if n_prob_links:
+            cur.execute("INSERT INTO run_links SELECT a, b, status, occ, ts, reason FROM prob_links")
+            cur.execute("DROP TABLE IF EXISTS prob_links")
 
         id_stats = assign_profile_ids(cur, run_id, now)
         _write(cur, run_id, now)

@@ -214,6 +214,20 @@ CREATE INDEX linkage_pairs_record_a ON linkage_pairs (record_a);
 CREATE INDEX linkage_pairs_record_b ON linkage_pairs (record_b);
 """
 
+# The event API's writer appends what its commits saw here instead of updating the counters of
+# identifiers, profiles and evidence in place (UPDATE ... FROM joins that scan those tables on every
+# commit); it folds the rows in every few seconds, at start and at stop (xrm.interact.fold_activity).
+_V5 = """
+CREATE TABLE identity_activity (
+    kind              VARCHAR NOT NULL,        -- identifier | evidence | profile
+    profile_id        BIGINT NOT NULL,
+    id_type           VARCHAR,                 -- NULL for kind 'profile'
+    id_value          VARCHAR,
+    n                 BIGINT NOT NULL,         -- times seen (added to n_seen)
+    ts                TIMESTAMP NOT NULL       -- when (last_seen, updated_at)
+);
+"""
+
 SCHEMA = Schema(
     "identify",
     (
@@ -221,5 +235,6 @@ SCHEMA = Schema(
         Migration(2, "probabilistic linkage pairs, review queue, linkage models, golden records", _V2),
         Migration(3, "customer_events: events with the profile each resolved to", _V3),
         Migration(4, "indexes: the graph, events, records, evidence and golden records by profile", _V4),
+        Migration(5, "identity_activity: the event writer's counters, folded in every few seconds", _V5),
     ),
 )

@@ -40,7 +40,7 @@ from xrm.interact._consent import (
 )
 from xrm.interact._contacts import Contact, load_contacts
 from xrm.interact._demo import demo_campaigns, run_demo_campaigns
-from xrm.interact._gdpr import apply_suppressions, erase_profile, export_profile
+from xrm.interact._gdpr import apply_suppressions, erase_profile, export_profile, export_profiles
 from xrm.interact._outbox import DeliveryReport, deliver_outbox
 from xrm.interact._policy import Caps, ContactPolicy
 from xrm.interact._results import (
@@ -129,6 +129,7 @@ __all__ = [
     "demo_campaigns",
     "erase_profile",
     "export_profile",
+    "export_profiles",
     "has_consent",
     "is_suppressed",
     "list_schedules",

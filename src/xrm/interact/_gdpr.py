@@ -29,7 +29,7 @@ from xrm.interact._snapshot import read_snapshot
 from xrm.interact._suppression import hash_identifier, salt, suppress
 
 __all__ = ["KEYED", "NOT_PERSONAL", "SCANNED", "Identifiers", "apply_suppressions", "erase_profile",
-           "export_profile"]
+           "export_profile", "export_profiles"]
 
 # Keys whose values are personal in event traits, context or properties.
 PII_KEYS = frozenset({
@@ -59,6 +59,7 @@ KEYED: dict[str, tuple[tuple[str, str], ...]] = {
     "event_profiles": (("message_id", "event"), ("profile_id", "profile")),
     "identifiers": (("profile_id", "profile"), ("id_value", "key")),
     "profile_evidence": (("profile_id", "profile"), ("id_value", "key")),
+    "identity_activity": (("profile_id", "profile"), ("id_value", "key")),
     "identity_links": (("value_a", "key"), ("value_b", "key")),
     "rejected_identifiers": (("id_value", "key"),),
     "profiles": (("profile_id", "profile"), ("merged_into", "profile")),
@@ -132,16 +133,25 @@ class Identifiers:
 
 def _tables(cur: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
     """Columns of every table (not views: their rows are some table's, and cannot be deleted)."""
+    return _catalog(cur)[0]
+
+
+def _catalog(cur: duckdb.DuckDBPyConnection) -> tuple[dict[str, list[tuple[str, str]]], set[str]]:
+    """Columns of every table, and the tables that hold no rows, in one read of the catalog
+    (``information_schema`` joins took a tenth of the export's time on the 20,000-customer sample)."""
     rows = cur.execute(
-        "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
-        "JOIN information_schema.tables t USING (table_schema, table_name) "
-        "WHERE c.table_schema = 'main' AND t.table_type = 'BASE TABLE' "
-        "ORDER BY c.table_name, c.ordinal_position"
+        "SELECT c.table_name, c.column_name, c.data_type, t.estimated_size = 0 FROM duckdb_columns() c "
+        "JOIN duckdb_tables() t USING (database_oid, schema_oid, table_oid) "
+        "WHERE c.database_name = current_database() AND c.schema_name = 'main' "
+        "ORDER BY c.table_name, c.column_index"
     ).fetchall()
     out: dict[str, list[tuple[str, str]]] = {}
-    for t, c, dt in rows:
+    empty: set[str] = set()
+    for t, c, dt, none in rows:
         out.setdefault(t, []).append((c, dt))
-    return out
+        if none:
+            empty.add(t)
+    return out, empty
 
 
 def find_identifiers(
@@ -157,17 +167,27 @@ def find_identifiers(
     ids = Identifiers(customer, user_ids={customer})
     tables = tables if tables is not None else _tables(cur)
     graph = "identifiers" in tables and {"id_value", "profile_id"} <= {c for c, _ in tables["identifiers"]}
+    evidence = graph and "profile_evidence" in tables
+    # Values already looked up, per look-up: a later hop asks only for the new ones (a look-up by a
+    # set is the union of look-ups by its values, so the result is the same, in fewer statements).
+    done: dict[str, set[Any]] = {"records": set(), "events": set(), "either": set(), "values": set(),
+                                 "profiles": set()}
 
-    def rows(sql: str, values: Iterable[str]) -> list[tuple[Any, ...]]:
-        return cur.execute(sql, [sorted(values)]).fetchall() if values else []
+    def new(kind: str, values: set[Any]) -> list[Any]:
+        fresh = sorted(values - done[kind])
+        done[kind].update(fresh)
+        return fresh
 
     for _ in range(3):  # follow links a few hops: record -> user id -> anonymous id -> record
         before = len(ids.values())
-        recs = rows(f"SELECT record_id, source_key, email, phone, user_id, account_id, loyalty_card "
-                    f"FROM records WHERE {key_column} IN (SELECT unnest(?))", ids.user_ids)
-        if key_column != "user_id":
-            recs += rows("SELECT record_id, source_key, email, phone, user_id, account_id, loyalty_card "
-                         "FROM records WHERE user_id IN (SELECT unnest(?))", ids.user_ids)
+        users = new("records", ids.user_ids)
+        recs = cur.execute(
+            f"SELECT record_id, source_key, email, phone, user_id, account_id, loyalty_card "
+            f"FROM records WHERE {key_column} IN (SELECT unnest(?))", [users]).fetchall() if users else []
+        if users and key_column != "user_id":
+            recs += cur.execute("SELECT record_id, source_key, email, phone, user_id, account_id, "
+                                "loyalty_card FROM records WHERE user_id IN (SELECT unnest(?))",
+                                [users]).fetchall()
         for rid, skey, email, phone, uid, acc, card in recs:
             ids.record_ids.add(rid)
             ids.other.update(v for v in (skey, acc, card) if v)
@@ -177,13 +197,15 @@ def find_identifiers(
                 ids.phones.add(phone)
             if uid:
                 ids.user_ids.add(uid)
-        either = ids.anonymous_ids | ids.user_ids
-        evs = [*rows("SELECT DISTINCT user_id, anonymous_id, previous_id FROM events "
-                     "WHERE user_id IN (SELECT unnest(?))", ids.user_ids),
-               *rows("SELECT DISTINCT user_id, anonymous_id, previous_id FROM events "
-                     "WHERE anonymous_id IN (SELECT unnest(?))", either),
-               *rows("SELECT DISTINCT user_id, anonymous_id, previous_id FROM events "
-                     "WHERE previous_id IN (SELECT unnest(?))", either)]
+        users = new("events", ids.user_ids)
+        either = new("either", ids.anonymous_ids | ids.user_ids)
+        # one statement, one indexed arm per column (an OR across columns makes DuckDB scan), and no
+        # arm for an empty list (``col IN (empty list)`` reads the whole table)
+        arms = [f"SELECT user_id, anonymous_id, previous_id FROM events WHERE {c} IN (SELECT unnest(${v}))"
+                for c, v, values in (("user_id", "u", users), ("anonymous_id", "a", either),
+                                     ("previous_id", "a", either)) if values]
+        evs = cur.execute(" UNION ".join(arms), {k: v for k, v in (("u", users), ("a", either)) if v}
+                          ).fetchall() if arms else []
         for uid, anon, prev in evs:
             if uid:
                 ids.user_ids.add(uid)
@@ -192,25 +214,27 @@ def find_identifiers(
             if prev:
                 ids.anonymous_ids.add(prev)
         if graph:
-            ids.profile_ids.update(int(p) for (p,) in rows(
-                "SELECT DISTINCT profile_id FROM identifiers WHERE id_value IN (SELECT unnest(?))",
-                ids.values()))
+            values = new("values", ids.values())
+            if values:
+                ids.profile_ids.update(int(p) for (p,) in cur.execute(
+                    "SELECT DISTINCT profile_id FROM identifiers WHERE id_value IN (SELECT unnest(?))",
+                    [values]).fetchall())
+            profiles = new("profiles", ids.profile_ids)
             found = cur.execute(
-                "SELECT id_type, id_value FROM identifiers WHERE profile_id IN (SELECT unnest(?))",
-                [sorted(ids.profile_ids)],
-            ).fetchall() if ids.profile_ids else []
-            for kind, value in found:
+                "SELECT 'identifiers', id_type, id_value FROM identifiers "
+                "WHERE profile_id IN (SELECT unnest($p))"
+                + (" UNION ALL SELECT 'evidence', id_type, id_value FROM profile_evidence "
+                   "WHERE profile_id IN (SELECT unnest($p))" if evidence else ""),
+                {"p": profiles},
+            ).fetchall() if profiles else []
+            for source, kind, value in found:
                 kind = str(kind).lower()
-                target = {"email": ids.emails, "phone": ids.phones, "user_id": ids.user_ids,
-                          "anonymous_id": ids.anonymous_ids, "record": ids.record_ids}.get(kind, ids.other)
+                # evidence holds the normalised forms (E.164 phones, folded e-mails)
+                target = ({"email": ids.emails, "phone": ids.phones, "user_id": ids.user_ids,
+                           "anonymous_id": ids.anonymous_ids, "record": ids.record_ids}
+                          if source == "identifiers" else {"email": ids.emails, "phone": ids.phones}
+                          ).get(kind, ids.other)
                 target.add(str(value))
-            if "profile_evidence" in tables and ids.profile_ids:  # normalised (E.164 phones, folded e-mails)
-                for kind, value in cur.execute(
-                    "SELECT id_type, id_value FROM profile_evidence WHERE profile_id IN (SELECT unnest(?))",
-                    [sorted(ids.profile_ids)],
-                ).fetchall():
-                    target = {"email": ids.emails, "phone": ids.phones}.get(str(kind).lower(), ids.other)
-                    target.add(str(value))
         if len(ids.values()) == before:
             break
     return ids
@@ -260,47 +284,71 @@ def export_profile(
     table (another customer's order note naming their e-mail): a scan of the whole store, slow on a
     large one. JSON columns come back parsed.
     """
+    return export_profiles(store, [customer], key_column=key_column, mentions=mentions)[customer]
+
+
+def export_profiles(
+    store: Any, customers: Iterable[str], *, key_column: str = "user_id", mentions: bool = False
+) -> dict[str, dict[str, Any]]:
+    """:func:`export_profile` of each of ``customers`` (one person's customer keys), in one read snapshot.
+
+    The keys of one profile lead to the same identifiers: the store is then read once for all of
+    them (one look-up per table), not once per key; each key's export is as if exported alone."""
+    out: dict[str, dict[str, Any]] = {}
     with read_snapshot(store) as cur:
-        tables = _tables(cur)
-        ids = find_identifiers(cur, customer, key_column=key_column, tables=tables)
-        if ids.values() == {customer} and not cur.execute(
-            "SELECT 1 FROM events WHERE user_id = ? UNION ALL SELECT 1 FROM consents "
-            "WHERE customer = ? LIMIT 1", [customer, customer]
-        ).fetchall():
-            raise InputError(f"export: nothing in the store names customer {customer!r}")
-        pattern = _pattern(ids.values())
-        keys = _key_lists(cur, ids)
-        out: dict[str, Any] = {"customer": customer, "exported_at": utc().isoformat(),
-                               "identifiers": ids.as_dict(), "tables": {}}
-        empty = {t for (t,) in cur.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = 'main' AND estimated_size = 0").fetchall()}
-        for table, cols in tables.items():
-            if table in NOT_PERSONAL or table in empty:
-                continue
-            names = {c for c, _ in cols}
-            keyed = [(c, kind) for c, kind in KEYED.get(table, ()) if c in names]
-            arms = [f'SELECT * FROM "{table}" WHERE {_keyed_where(keyed, i)}' for i in range(len(keyed))]
-            if table not in KEYED or table in SCANNED or mentions:
-                where = _mentions(cur, table, cols, pattern)
-                if where is not None:
-                    seen = " AND ".join(f"NOT coalesce({_in(c, kind)}, false)" for c, kind in keyed)
-                    arms.append(f'SELECT * FROM "{table}" WHERE ({where})' + (f" AND {seen}" if seen else ""))
-            if not arms:
-                continue
-            used = {kind for _, kind in keyed}
-            res = cur.execute(" UNION ALL ".join(arms), {k: v for k, v in keys.items() if k in used} or None)
-            columns = [d[0] for d in res.description or []]
-            json_cols = {c for c, dt in cols if dt == "JSON"}
-            rows = []
-            for r in res.fetchall():
-                row = {}
-                for n, v in zip(columns, r, strict=True):
-                    row[n] = json.loads(v) if n in json_cols and isinstance(v, str) else _jsonable(v)
-                rows.append(row)
-            if rows:
-                out["tables"][table] = rows
-        return out
+        tables, empty = _catalog(cur)
+        read: dict[str, dict[str, list[dict[str, Any]]]] = {}  # identifiers (as JSON) -> tables' rows
+        for customer in dict.fromkeys(customers):
+            ids = find_identifiers(cur, customer, key_column=key_column, tables=tables)
+            if ids.values() == {customer} and not cur.execute(
+                "SELECT 1 FROM events WHERE user_id = ? UNION ALL SELECT 1 FROM consents "
+                "WHERE customer = ? LIMIT 1", [customer, customer]
+            ).fetchall():
+                raise InputError(f"export: nothing in the store names customer {customer!r}")
+            found = ids.as_dict()
+            found.pop("customer")
+            same = json.dumps(found, sort_keys=True)
+            if same not in read:
+                read[same] = _read_tables(cur, tables, empty, ids, mentions)
+            out[customer] = {"customer": customer, "exported_at": utc().isoformat(),
+                             "identifiers": ids.as_dict(), "tables": read[same]}
+    return out
+
+
+def _read_tables(cur: duckdb.DuckDBPyConnection, tables: dict[str, list[tuple[str, str]]], empty: set[str],
+                 ids: Identifiers, mentions: bool) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table that names the person ``ids`` holds, table by table (one statement each)."""
+    pattern = _pattern(ids.values())
+    keys = _key_lists(cur, ids)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, cols in tables.items():
+        if table in NOT_PERSONAL or table in empty:
+            continue
+        names = {c for c, _ in cols}
+        # a column matched against an empty list matches nothing, and ``col IN (empty list)`` reads
+        # the whole table: no arm for it
+        keyed = [(c, kind) for c, kind in KEYED.get(table, ()) if c in names and keys.get(kind)]
+        arms = [f'SELECT * FROM "{table}" WHERE {_keyed_where(keyed, i)}' for i in range(len(keyed))]
+        if table not in KEYED or table in SCANNED or mentions:
+            where = _mentions(cur, table, cols, pattern)
+            if where is not None:
+                seen = " AND ".join(f"NOT coalesce({_in(c, kind)}, false)" for c, kind in keyed)
+                arms.append(f'SELECT * FROM "{table}" WHERE ({where})' + (f" AND {seen}" if seen else ""))
+        if not arms:
+            continue
+        used = {kind for _, kind in keyed}
+        res = cur.execute(" UNION ALL ".join(arms), {k: v for k, v in keys.items() if k in used} or None)
+        columns = [d[0] for d in res.description or []]
+        json_cols = {c for c, dt in cols if dt == "JSON"}
+        rows = []
+        for r in res.fetchall():
+            row = {}
+            for n, v in zip(columns, r, strict=True):
+                row[n] = json.loads(v) if n in json_cols and isinstance(v, str) else _jsonable(v)
+            rows.append(row)
+        if rows:
+            out[table] = rows
+    return out
 
 
 def _in(column: str, kind: str) -> str:
@@ -317,26 +365,33 @@ def _keyed_where(keyed: list[tuple[str, str]], i: int) -> str:
 
 
 def _key_lists(cur: duckdb.DuckDBPyConnection, ids: Identifiers) -> dict[str, list[Any]]:
-    """The values each kind of :data:`KEYED` column is matched against."""
-    text = ids.values() | {str(p) for p in ids.profile_ids}  # value, needs ... are keyed by profile too
-    users, anons = sorted(ids.user_ids), sorted(ids.anonymous_ids | ids.user_ids)
-    events = {m for (m,) in cur.execute(
-        "SELECT message_id FROM event_profiles WHERE profile_id IN (SELECT unnest(?))",
-        [sorted(ids.profile_ids)]).fetchall()} if ids.profile_ids else set()
-    for column, values in (("user_id", users), ("anonymous_id", anons), ("previous_id", anons)):
-        events.update(m for (m,) in cur.execute(
-            f"SELECT message_id FROM events WHERE {column} IN (SELECT unnest(?))", [values]).fetchall())
+    """The values each kind of :data:`KEYED` column is matched against: the derived ids (their
+    events, outbox messages, decisions, handles) in one statement, one indexed arm per column."""
+    text = sorted(ids.values() | {str(p) for p in ids.profile_ids})  # value, needs ... keyed by profile too
 
-    def ids_of(sql: str) -> list[str]:
-        return sorted(str(r[0]) for r in cur.execute(sql, [sorted(text)]).fetchall())
+    def arm(kind: str, column: str, table: str, where: str, values: str, typed: str = "VARCHAR") -> str:
+        return (f"SELECT '{kind}', {column} FROM {table} WHERE {where} IN "
+                f"(SELECT unnest(CAST(${values} AS {typed}[])))")
 
-    return {
-        "key": sorted(text), "profile": sorted(ids.profile_ids), "record": sorted(ids.record_ids),
-        "event": sorted(events),
-        "outbox": ids_of("SELECT message_id FROM messages WHERE customer IN (SELECT unnest(?))"),
-        "decision": ids_of("SELECT decision_id FROM decisions WHERE customer IN (SELECT unnest(?))"),
-        "handle": ids_of("SELECT handle FROM handles WHERE party_id IN (SELECT unnest(?))"),
-    }
+    params: dict[str, list[Any]] = {"u": sorted(ids.user_ids), "a": sorted(ids.anonymous_ids | ids.user_ids),
+                                    "t": text, "p": sorted(ids.profile_ids)}
+    arms = [arm("event", "message_id", "events", "user_id", "u"),
+            arm("event", "message_id", "events", "anonymous_id", "a"),
+            arm("event", "message_id", "events", "previous_id", "a"),
+            arm("event", "message_id", "event_profiles", "profile_id", "p", "BIGINT"),
+            arm("outbox", "message_id", "messages", "customer", "t"),
+            arm("decision", "decision_id", "decisions", "customer", "t"),
+            arm("handle", "handle", "handles", "party_id", "t")]
+    # no arm for an empty list: ``col IN (empty list)`` reads the whole table
+    arms = [a for a in arms if params[a.rsplit("$", 1)[1][0]]]
+    used = {a.rsplit("$", 1)[1][0] for a in arms}
+    got: dict[str, set[str]] = {"event": set(), "outbox": set(), "decision": set(), "handle": set()}
+    rows = cur.execute(" UNION ALL ".join(arms), {k: v for k, v in params.items() if k in used}
+                       ).fetchall() if arms else []
+    for kind, value in rows:
+        got[kind].add(str(value))
+    return {"key": text, "profile": sorted(ids.profile_ids), "record": sorted(ids.record_ids),
+            **{kind: sorted(values) for kind, values in got.items()}}
 
 
 def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:

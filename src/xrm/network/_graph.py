@@ -13,7 +13,8 @@ are merged with their weights summed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -30,11 +31,17 @@ __all__ = ["PartyGraph", "graph_from_arrays", "graph_from_edges", "load_graph"]
 
 @dataclass
 class PartyGraph:
-    """Vertex ``i`` is party ``names[i]``; ``directed`` carries credit, ``undirected`` ties."""
+    """Vertex ``i`` is party ``names[i]``; ``directed`` carries credit, ``undirected`` ties.
+
+    ``adjacency`` is the undirected graph as CSR arrays ``(indptr, neighbours)`` (a self-loop listed
+    twice, as igraph lists it), for the compiled kernels (k-core) that need no igraph; ``None`` when
+    the graph was made otherwise.
+    """
 
     names: list[str]
     directed: ig.Graph
     undirected: ig.Graph
+    adjacency: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -46,66 +53,48 @@ def graph_from_arrays(names: list[str], a: np.ndarray, b: np.ndarray, w: np.ndar
 
     Repeated ``(a, b)`` pairs stay parallel edges of the directed graph; the undirected graph has
     one edge per unordered pair, weights summed (what ``as_undirected(combine_edges="sum")`` gives).
-    Why it is built this way (docs/network.md, "Graph build"): igraph's collapse to undirected cost
-    more than building the undirected graph afresh from pairs merged in numpy; igraph builds its
-    index about twice as fast from edges sorted by source; and the edges are handed over as a lazy
-    ``zip`` of two ``tolist()`` (the abi3 wheel converts a numpy array or memoryview to nested lists
-    first, and a materialised list of 5M tuples costs as much again as the conversion).
+    Why it is built this way (docs/network.md, "Graph build"): igraph builds its index about twice
+    as fast from edges sorted by source; the edges are handed over as a lazy ``zip`` of two
+    ``tolist()`` (the abi3 wheel converts a numpy array or memoryview to nested lists first); and
+    the undirected pairs are merged, and the undirected CSR adjacency built, by compiled O(m)
+    kernels without the GIL on a second thread, while igraph (which holds the GIL throughout)
+    converts the directed edges.
     """
     import igraph as ig
 
+    from xrm.network import _kernels
+
     n = len(names)
-    a, b, w, key = _sorted_edges(n, np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64),
-                                 np.asarray(w, dtype=float))
-    directed = ig.Graph(n=n, edges=zip(a.tolist(), b.tolist(), strict=True), directed=True)
-    directed.es["weight"] = w.tolist()
-    lo, hi, uw = _undirected_edges(n, a, b, w, key)
+    a, b, w = _sorted_edges(n, a, b, w)
+    _kernels.warm()  # loads the compiled kernels here, not on the worker thread (it needs the GIL)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xrm-graph") as pool:
+        merging = pool.submit(_kernels.ties, n, a, b, w)
+        directed = ig.Graph(n=n, edges=zip(a.tolist(), b.tolist(), strict=True), directed=True)
+        directed.es["weight"] = w.tolist()
+        lo, hi, uw, ptr, nbr = merging.result()
     undirected = ig.Graph(n=n, edges=zip(lo.tolist(), hi.tolist(), strict=True), directed=False)
     undirected.es["weight"] = uw.tolist()
-    return PartyGraph(names, directed, undirected)
+    return PartyGraph(names, directed, undirected, (ptr, nbr))
 
 
 def _sorted_edges(
     n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The edges ordered by ``(a, b)`` and their keys ``a * n + b``; one O(m) check when already so."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The edges ordered by ``(a, b)``, as contiguous int64 / float64; one O(m) check when already so."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not (len(a) == len(b) == len(w)):
+        raise InputError(
+            f"edge arrays differ in length: {len(a)} sources, {len(b)} targets, {len(w)} weights"
+        )
     if len(a) and (min(int(a.min()), int(b.min())) < 0 or max(int(a.max()), int(b.max())) >= n):
         raise InputError(f"edge endpoints must be vertex indices 0 .. {n - 1} (one per name)")
     key = a * n + b
     if len(key) > 1 and not bool((key[1:] >= key[:-1]).all()):
         order = np.argsort(key, kind="stable")
-        a, b, w, key = a[order], b[order], w[order], key[order]
-    return a, b, w, key
-
-
-def _undirected_edges(
-    n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray, key: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One ``(lo, hi)`` edge per unordered pair of the sorted directed edges, weights summed.
-
-    With distinct directed pairs (what :func:`load_graph` hands over) only a reciprocated pair
-    merges: each backward edge ``b -> a`` (a > b) is looked up among the sorted forward keys (only
-    the backward half is sorted). Repeated pairs take the general path: ``np.unique`` of the
-    unordered keys.
-    """
-    if len(key) > 1 and bool((key[1:] == key[:-1]).any()):
-        uniq, inverse = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
-        return uniq // n, uniq % n, np.bincount(inverse, weights=w, minlength=len(uniq))
-    fwd = a <= b
-    back = ~fwd
-    fkey, fw = key[fwd], w[fwd].copy()
-    ba, bb, bw = a[back], b[back], w[back]
-    bkey = bb * n + ba
-    order = np.argsort(bkey)  # sorted needles: searchsorted ~3x faster
-    ba, bb, bw, bkey = ba[order], bb[order], bw[order], bkey[order]
-    hit = np.zeros(len(bkey), dtype=bool)
-    if len(fkey):
-        pos = np.minimum(np.searchsorted(fkey, bkey), len(fkey) - 1)
-        hit = fkey[pos] == bkey
-        fw[pos[hit]] += bw[hit]  # distinct keys: each forward edge is hit at most once
-    miss = ~hit
-    return (np.concatenate([a[fwd], bb[miss]]), np.concatenate([b[fwd], ba[miss]]),
-            np.concatenate([fw, bw[miss]]))
+        a, b, w = a[order], b[order], w[order]
+    return a, b, w
 
 
 def graph_from_edges(

@@ -239,6 +239,10 @@ def _open_backup(path: Path, shown: Path, key: str | None) -> duckdb.DuckDBPyCon
                 f"the key of the store it was made from"
             ) from None
     except StoreError as exc:
+        if "is damaged" in str(exc):  # DuckDB 1.5 finds a torn backup at connect, 2.0 when reading it
+            raise StoreVersionError(
+                f"{shown} cannot be read as an xrm backup ({str(exc).splitlines()[0]}); use another backup"
+            ) from None
         raise StoreVersionError(
             f"{shown} is not an xrm backup (DuckDB cannot read it: {str(exc).splitlines()[0]}); "
             f"give a file written by `xrm backup`"

@@ -245,9 +245,12 @@ def explain(path: Path, exc: duckdb.Error, key: str | None) -> StoreError:
         return StoreError(f"cannot write the encrypted store {path}: {text.splitlines()[0]}")
     if "already attached" in low or "file handle conflict" in low:
         return StoreBusy(f"store {path} is already open in this process; use the open Store")
-    from xrm.store._store import _explain_open_error
+    from xrm.store._store import _damage, _explain_open_error
 
-    return _explain_open_error(path, duckdb.Error(text))
+    # DuckDB 1.5 finds a torn or rotten file when it connects; 2.0 when the catalogue is first read.
+    # A file that is no DuckDB file at all is "not an xrm store", not a damaged one.
+    damaged = None if "not a valid duckdb" in low else _damage(path, duckdb.Error(text))
+    return damaged or _explain_open_error(path, duckdb.Error(text))
 
 
 def scrub(text: str, key: str | None) -> str:

@@ -198,7 +198,7 @@ def _damage(path: Path, exc: duckdb.Error) -> StoreVersionError | None:
 
 def _explain_open_error(path: Path, exc: duckdb.Error) -> StoreError:
     text = str(exc)
-    if "lock" in text.lower():
+    if re.search(r"\block\b", text, re.IGNORECASE):  # a file lock, not "block" in a damage report
         holder = re.search(r"PID (\d+)", text)
         who = f"process {holder.group(1)}" if holder else "another process"
         return StoreBusy(
