@@ -167,6 +167,27 @@ def test_popular_products_are_read_again_when_they_change(spy: _Spy) -> None:
     assert _recommendations(store, ["x", key], k=3) == recommend_for(store, key, k=3)
 
 
+def test_stale_popular_products_are_shown_while_a_worker_reads_them_again(spy: _Spy) -> None:
+    """A list older than a minute is shown at once (no page waits a second for the read at 1M
+    customers) and read again in the background; the next page gets the new list."""
+    import time
+
+    from xrm.web import _customers as c
+
+    store = spy.store
+    nobody = ["no-such-customer"]
+    fresh = c._recommendations(store, nobody)
+    where = (str(store.settings.store_path), 5)
+    t, n, _ = c._POPULAR[where]
+    c._POPULAR[where] = (t - c._POPULAR_TTL_S - 1, n, [{"product_id": "stale"}])
+    assert c._recommendations(store, nobody) == [{"product_id": "stale"}]
+    deadline = time.monotonic() + 30
+    while where in c._POPULAR_REFRESHING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert c._recommendations(store, nobody) == fresh
+    assert time.monotonic() - c._POPULAR[where][0] < c._POPULAR_TTL_S
+
+
 def test_gdpr_export_reads_each_table_once_by_index(spy: _Spy) -> None:
     """The console's export of a profile with two customer keys: every table is read once for both
     (the keys lead to the same identifiers), each by index; the result is each key's own export."""
@@ -180,9 +201,9 @@ def test_gdpr_export_reads_each_table_once_by_index(spy: _Spy) -> None:
     reads = [sql.split('"')[1] for sql, _ in spy.log if sql.startswith('SELECT * FROM "')]
     assert {"events", "identifiers", "consents", "customer_value", "purchase_cycles"} <= set(reads)
     assert sorted(reads) == sorted(set(reads)), "a table was read once per key"
-    # per-person tables, and those the new indexes serve (customize 5, differentiate 6)
+    # per-person tables, and those the new indexes serve (customize 5, differentiate 6, identify 6)
     # (profiles is read by merged_into too: no index there, a short column of one row per profile)
-    tables = PER_PERSON - {"profiles"} | {"purchase_cycles", "customer_value_history"}
+    tables = PER_PERSON - {"profiles"} | {"purchase_cycles", "customer_value_history", "review_queue"}
     scans = [(sql, t) for sql, found in spy.log for t, kind in found
              if t in tables and kind != "Index Scan" and spy.store.count(t) >= BIG // 4]
     assert not scans, "\n".join(f"{t}: {sql}" for sql, t in scans)

@@ -228,6 +228,13 @@ CREATE TABLE identity_activity (
 );
 """
 
+# The GDPR export reads the review queue by either record (record_a, record_b): the composite primary
+# key serves neither, and each export read the whole queue (30 ms at 200k pairs).
+_V6 = """
+CREATE INDEX IF NOT EXISTS review_queue_record_a ON review_queue (record_a);
+CREATE INDEX IF NOT EXISTS review_queue_record_b ON review_queue (record_b);
+"""
+
 SCHEMA = Schema(
     "identify",
     (
@@ -236,5 +243,6 @@ SCHEMA = Schema(
         Migration(3, "customer_events: events with the profile each resolved to", _V3),
         Migration(4, "indexes: the graph, events, records, evidence and golden records by profile", _V4),
         Migration(5, "identity_activity: the event writer's counters, folded in every few seconds", _V5),
+        Migration(6, "indexes: the review queue by either record", _V6),
     ),
 )

@@ -327,7 +327,8 @@ def _read_tables(cur: duckdb.DuckDBPyConnection, tables: dict[str, list[tuple[st
         names = {c for c, _ in cols}
         # a column matched against an empty list matches nothing, and ``col IN (empty list)`` reads
         # the whole table: no arm for it
-        keyed = [(c, kind) for c, kind in KEYED.get(table, ()) if c in names and keys.get(kind)]
+        keyed = [(c, _NARROWED.get((table, c), kind)) for c, kind in KEYED.get(table, ())
+                 if c in names and keys.get(_NARROWED.get((table, c), kind))]
         arms = [f'SELECT * FROM "{table}" WHERE {_keyed_where(keyed, i)}' for i in range(len(keyed))]
         if table not in KEYED or table in SCANNED or mentions:
             where = _mentions(cur, table, cols, pattern)
@@ -349,6 +350,12 @@ def _read_tables(cur: duckdb.DuckDBPyConnection, tables: dict[str, list[tuple[st
         if rows:
             out[table] = rows
     return out
+
+
+# Columns matched against fewer values than their kind's: event_profiles by message id needs only
+# the events not resolved to the person's profiles (message_id is its key: those resolved to them are
+# the rows its profile_id arm reads). A look-up of each event id there cost 0.1-0.2 s, cold, at 31M.
+_NARROWED = {("event_profiles", "message_id"): "event_elsewhere"}
 
 
 def _in(column: str, kind: str) -> str:
@@ -378,20 +385,23 @@ def _key_lists(cur: duckdb.DuckDBPyConnection, ids: Identifiers) -> dict[str, li
     arms = [arm("event", "message_id", "events", "user_id", "u"),
             arm("event", "message_id", "events", "anonymous_id", "a"),
             arm("event", "message_id", "events", "previous_id", "a"),
-            arm("event", "message_id", "event_profiles", "profile_id", "p", "BIGINT"),
+            arm("resolved", "message_id", "event_profiles", "profile_id", "p", "BIGINT"),
             arm("outbox", "message_id", "messages", "customer", "t"),
             arm("decision", "decision_id", "decisions", "customer", "t"),
             arm("handle", "handle", "handles", "party_id", "t")]
     # no arm for an empty list: ``col IN (empty list)`` reads the whole table
     arms = [a for a in arms if params[a.rsplit("$", 1)[1][0]]]
     used = {a.rsplit("$", 1)[1][0] for a in arms}
-    got: dict[str, set[str]] = {"event": set(), "outbox": set(), "decision": set(), "handle": set()}
+    got: dict[str, set[str]] = {"event": set(), "outbox": set(), "decision": set(), "handle": set(),
+                                "resolved": set()}
     rows = cur.execute(" UNION ALL ".join(arms), {k: v for k, v in params.items() if k in used}
                        ).fetchall() if arms else []
     for kind, value in rows:
         got[kind].add(str(value))
+    got["event"] |= got["resolved"]
+    elsewhere = got["event"] - got.pop("resolved")
     return {"key": text, "profile": sorted(ids.profile_ids), "record": sorted(ids.record_ids),
-            **{kind: sorted(values) for kind, values in got.items()}}
+            "event_elsewhere": sorted(elsewhere), **{kind: sorted(values) for kind, values in got.items()}}
 
 
 def _scrub(value: Any, pattern: re.Pattern[str]) -> Any:

@@ -191,11 +191,28 @@ def _recommendations(store: Any, keys: list[str], k: int = 5) -> list[dict[str, 
     now = time.monotonic()
     where = (str(store.settings.store_path), k)
     cached = _POPULAR.get(where)
-    if cached and cached[1] == n and now - cached[0] < _POPULAR_TTL_S:
+    if cached and cached[1] == n:
+        if now - cached[0] >= _POPULAR_TTL_S and where not in _POPULAR_REFRESHING:
+            # stale: this page shows the list read a minute ago, and a worker reads it again (a
+            # page that waited for the read took a second at 1M customers: the slow tail)
+            _POPULAR_REFRESHING.add(where)
+            _POOL.submit(_refresh_popular, store, keys[0], k, where, n)
         return [dict(r) for r in cached[2]]
     popular: list[dict[str, Any]] = recommend_for(store, keys[0], k=k)
     _POPULAR[where] = (now, n, popular)
     return [dict(r) for r in popular]
+
+
+_POPULAR_REFRESHING: set[tuple[str, int]] = set()
+
+
+def _refresh_popular(store: Any, key: str, k: int, where: tuple[str, int], n: int) -> None:
+    from xrm.customize import recommend_for
+
+    try:
+        _POPULAR[where] = (time.monotonic(), n, recommend_for(store, key, k=k))
+    finally:
+        _POPULAR_REFRESHING.discard(where)
 
 
 def _rows(store: Any, sql: str, params: Any) -> list[dict[str, Any]]:
