@@ -4,27 +4,15 @@ store file, the memory limit as it was), also when it fails."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import duckdb
 import pytest
+from tests.identify.test_identify_linkage import _hans
 
 from xrm.config import Settings
 from xrm.identify import IdentityRules, link_records, resolve_identities
 from xrm.store import Store
-
-BIRTH = dt.date(1961, 4, 3)
-
-
-def _hans(seed: Any) -> None:
-    """One man in two systems: no shared glue, a nickname, an umlaut spelled out, 'Str.'."""
-    seed.record("crm:1", first_name="Johannes", last_name="Müller", birth_date=BIRTH,
-                street="Hauptstraße", house_number="12", postcode="10115", city="Berlin",
-                phone="030 1234567", updated_at=dt.datetime(2022, 1, 1))
-    seed.record("loyalty:1", first_name="Hans", last_name="Mueller", birth_date=BIRTH,
-                street="Hauptstr. 12", postcode="10115", city="Berlin", loyalty_card="L1",
-                updated_at=dt.datetime(2023, 1, 1))
 
 
 def _databases(store: Store) -> set[str]:
