@@ -8,13 +8,19 @@ seconds (default 10) to OUT.jsonl, with, from inside the process:
 
 - ``rss`` / ``anon`` / ``file``: VmRSS and its anonymous and file-backed parts (MB);
 - ``duckdb``: DuckDB's own accounting (``duckdb_memory()``, MB, by tag, and the total), the
-  database's blocks (``pragma database_size``) and its temporary (spill) bytes;
+  database's blocks (``pragma database_size``), its temporary (spill) bytes and the size of its
+  write-ahead log (what was committed since the last checkpoint, held in memory until then);
 - ``malloc``: glibc's ``mallinfo2`` (MB): bytes handed out (``used``) and kept free inside the heap
   (``free``): RSS growing with ``used`` flat is fragmentation, not a leak;
-- ``py``: Python objects (``sys.getallocatedblocks``, gc-tracked object count) and, with
-  ``XRM_MEMPROBE_TRACEMALLOC=1``, the traced Python heap and the source lines whose allocations
-  grew most since the baseline (the first sample after ``XRM_MEMPROBE_BASELINE_S``, default 60 s:
-  start-up and first loads are not growth; tracemalloc slows the server: diagnosis only);
+- ``py``: Python objects (``sys.getallocatedblocks``, gc-tracked object count, the collector's
+  pending counts, collections per generation and frozen objects; after the baseline sample, the
+  gc-tracked types whose count grew most since it) and, with
+  ``XRM_MEMPROBE_TRACEMALLOC=1``, Python's allocations made since the baseline (the first sample
+  after ``XRM_MEMPROBE_BASELINE_S``, default 60 s: start-up and first loads are not growth) and
+  still alive, grouped by the 4 innermost frames of where they were made. Tracing starts at the
+  baseline, so snapshots hold only the growth and stay quick (tracing from start-up, session 4's
+  snapshots of the 125 MB start-up heap took a minute each on the loaded machine); it still slows
+  the server (diagnosis only);
 - ``caches``: entries in the event writer's identifier caches (bounded at 200,000 each) and in the
   identity graph /v1/decide holds in memory (``Identities``: every user id and identifier).
 
@@ -31,6 +37,8 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +53,21 @@ class _MallInfo2(ctypes.Structure):
         "keepcost")]
 
 
-def _malloc() -> dict[str, float]:
+@cache  # one CDLL: a new one per sample made new ctypes classes each time (the probe's own growth)
+def _mallinfo2() -> Any:
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallinfo2.restype = _MallInfo2
-        m = libc.mallinfo2()
     except (OSError, AttributeError):
+        return None
+    return libc.mallinfo2
+
+
+def _malloc() -> dict[str, float]:
+    mallinfo2 = _mallinfo2()
+    if mallinfo2 is None:
         return {}
+    m = mallinfo2()
     return {"used": (m.uordblks + m.hblkhd) / _MB, "free": m.fordblks / _MB, "mmap": m.hblkhd / _MB}
 
 
@@ -76,32 +92,68 @@ def _duckdb(store: Any) -> dict[str, Any]:
     finally:
         cur.close()
     by_tag = {t: round(m / _MB, 1) for t, m, _ in tags if m}
+    wal = Path(f"{store.path}.wal")  # rows committed but not yet checkpointed into the file's blocks
+    wal_mb = round(wal.stat().st_size / _MB, 1) if wal.exists() else 0.0
     return {"total": round(sum(m for _, m, _ in tags) / _MB, 1),
             "temp": round(sum(t for *_, t in tags) / _MB, 1),
-            "by_tag": by_tag, "blocks": int(size[3]), "block_size": int(size[2]),
+            "by_tag": by_tag, "wal": wal_mb, "blocks": int(size[3]), "block_size": int(size[2]),
             "memory_usage": size[-2], "memory_limit": size[-1]}
 
 
 _HELD = {  # class -> the dict attributes counted (entries)
-    "IdentifierCache": ("_cache", "_plain", "_repeated", "owners"),  # the event writer's, bounded
-    "Identities": ("pid_of", "glue", "evidence", "users", "status"),  # /v1/decide's identity graph
+    "IdentifierCache": ("_cache", "_plain", "_repeated", "owners", "evidence"),  # the event writer's
+    "Identities": ("pid_of", "glue", "evidence", "users", "status", "strangers"),  # /v1/decide's graph
 }
 
 
-def _find() -> tuple[Any, list[Any], int]:
-    """The app's store, the objects of :data:`_HELD` and the gc-tracked object count (one pass)."""
+# The store and the objects of _HELD made in this process (see :func:`watch`).
+_MADE: list[Any] = []
+
+
+def watch() -> None:
+    """Remember every Store, IdentifierCache and Identities made from now on. The server freezes
+    what it loaded at start-up (``gc.freeze``), and frozen objects are not in
+    ``gc.get_objects()``: the probe would not find them there."""
     from xrm.api._decide import Identities
     from xrm.interact._timeline_resolve import IdentifierCache
     from xrm.store import Store
 
-    store, held = None, []
+    for cls in (Store, IdentifierCache, Identities):
+        init = cls.__init__
+
+        def remembered(self: Any, *args: Any, __init: Any = init, **kwargs: Any) -> None:
+            __init(self, *args, **kwargs)
+            _MADE.append(self)
+
+        cls.__init__ = remembered  # type: ignore[method-assign]
+
+
+def _find() -> tuple[Any, list[Any], Counter[str]]:
+    """The app's store, the objects of :data:`_HELD` and the gc-tracked objects by type (one pass)."""
+    from xrm.api._decide import Identities
+    from xrm.interact._timeline_resolve import IdentifierCache
+    from xrm.store import Store
+
+    # The first store made since watch() is the server's (opened at start-up); else the last found.
+    made = [obj for obj in _MADE if isinstance(obj, Store)]
+    store: Any = made[0] if made else None
+    held: list[Any] = []
     objects = gc.get_objects()
-    for obj in objects:
+    types: Counter[str] = Counter()
+    for obj in [*_MADE, *objects]:
+        types[type(obj).__qualname__] += 1
         if isinstance(obj, Store):
-            store = obj
-        elif isinstance(obj, (IdentifierCache, Identities)):
+            store = store if made else obj
+        elif isinstance(obj, (IdentifierCache, Identities)) and all(h is not obj for h in held):
             held.append(obj)
-    return store, held, len(objects)
+    del objects
+    for obj in _MADE:
+        types[type(obj).__qualname__] -= 1
+    return store, held, types
+
+
+# gc-tracked objects by type at the baseline sample (see :func:`sample`): which kinds grow after it.
+_TYPES_AT_BASELINE: Counter[str] = Counter()
 
 
 def _caches(held: list[Any]) -> dict[str, int]:
@@ -115,6 +167,19 @@ def _caches(held: list[Any]) -> dict[str, int]:
     return out
 
 
+def _traced(tracer: Any) -> dict[str, Any]:
+    """Python's traced heap (MB) and its largest groups by where they were allocated.
+
+    Tracing begins at the baseline (:func:`main`): what it holds is what was allocated since and is
+    still alive, so the largest groups are where the growth comes from (and the snapshot is small:
+    the start-up heap is not traced)."""
+    snap = tracer.take_snapshot()
+    return {"traced": round(tracer.get_traced_memory()[0] / _MB, 1), "grew": [
+        f"{s.size / _MB:+.2f} MB {s.count} blocks "
+        + " < ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}" for f in reversed(s.traceback))
+        for s in snap.statistics("traceback")[:10]]}
+
+
 def sample(
     began: float, tracer: Any | None, first: Any | None, store: Any | None = None
 ) -> tuple[dict[str, Any], Any]:
@@ -124,25 +189,27 @@ def sample(
     process's objects (the server holds one; a test process may hold closed ones too)."""
     row: dict[str, Any] = {"t": round(time.monotonic() - began, 1), "at": time.time(), **_status(),
                            "malloc": _malloc()}
-    found, caches, objects = _find()
+    found, caches, types = _find()
     store = store if store is not None else found
     if store is not None:
         try:
             row["duckdb"] = _duckdb(store)
         except Exception as exc:  # the store closing under us at shutdown
             row["duckdb"] = {"error": type(exc).__name__}
-    row["py"] = {"blocks": sys.getallocatedblocks(), "objects": objects}
+    collections = [g["collections"] for g in gc.get_stats()]
+    row["py"] = {"blocks": sys.getallocatedblocks(), "objects": types.total(),
+                 "gc": {"pending": list(gc.get_count()), "collections": collections,
+                        "frozen": gc.get_freeze_count()}}
     row["caches"] = _caches(caches)
-    if tracer is not None:
-        snap = tracer.take_snapshot()
-        row["py"]["traced"] = round(tracer.get_traced_memory()[0] / _MB, 1)
-        if first is None:
-            if row["t"] >= float(os.environ.get("XRM_MEMPROBE_BASELINE_S", "60")):  # after first loads
-                first = snap
-        else:
-            top = snap.compare_to(first, "lineno")[:8]
-            row["py"]["grew"] = [f"{s.size_diff / _MB:+.1f} MB {s.traceback[0].filename.rsplit('/', 3)[-1]}:"
-                                 f"{s.traceback[0].lineno}" for s in top]
+    if row["t"] >= float(os.environ.get("XRM_MEMPROBE_BASELINE_S", "60")):
+        if not _TYPES_AT_BASELINE:
+            _TYPES_AT_BASELINE.update(types)
+        else:  # the types whose count grew most since the baseline (cheap: no tracemalloc needed)
+            grew = types.copy()
+            grew.subtract(_TYPES_AT_BASELINE)
+            row["py"]["types_grew"] = {k: v for k, v in grew.most_common(8) if v > 0}
+    if tracer is not None and tracer.is_tracing():
+        row["py"] |= _traced(tracer)
     return row, first
 
 
@@ -150,26 +217,28 @@ def main() -> None:
     out = Path(sys.argv[1])
     sys.argv = ["xrm.api", *sys.argv[2:]]
     every = float(os.environ.get("XRM_MEMPROBE_S", "10"))
+    baseline = float(os.environ.get("XRM_MEMPROBE_BASELINE_S", "60"))
     tracer = None
     if os.environ.get("XRM_MEMPROBE_TRACEMALLOC") == "1":
         import tracemalloc
 
-        tracemalloc.start(1)
         tracer = tracemalloc
     began = time.monotonic()
 
     def loop() -> None:
-        first = None
         with out.open("a", encoding="utf-8") as fh:
             while True:
                 time.sleep(every)
                 try:
-                    row, first = sample(began, tracer, first)
+                    row, _ = sample(began, tracer, None)
+                    if tracer is not None and not tracer.is_tracing() and row["t"] >= baseline:
+                        tracer.start(4)  # from here on: the allocations after start-up and first loads
                 except Exception as exc:  # a probe must never take the server down
                     row = {"t": round(time.monotonic() - began, 1), "error": repr(exc)}
                 fh.write(json.dumps(row) + "\n")
                 fh.flush()
 
+    watch()
     threading.Thread(target=loop, daemon=True, name="memprobe").start()
     from xrm.api.__main__ import main as serve
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from bench._harness import Section, fetch_wheel, machine_line
+from xrm.customize._bandit import EXPLORATION, OPTIMISM
 
 __all__ = ["Problem", "make_problem", "run", "simulate"]
 
@@ -185,44 +186,40 @@ class XrmThompson:
 
 
 class DeciderPath:
-    """The Decider's own decision path in memory: :func:`xrm.customize._decide.rank_offers` over a
-    pool of posterior weight draws (a share ``explore`` of decisions ranks by one draw, the rest by
-    the posterior mean; every decision's propensity computed from the pool), the full-covariance
-    update, and new pool draws for the offer a response moved (``renew_pool``), as
-    ``Decider.apply_response`` makes them.  What it leaves out is the store: the response's row and
-    the policy's re-read."""
+    """The Decider's own decision path in memory: :func:`xrm.customize._decide.rank_offers` on the
+    policy as the Decider loads it (``OPTIMISM``, ``EXPLORATION``), one feature row per offer, a
+    share ``explore`` of decisions ranked by the policy's draw (the rest by the posterior mean),
+    every decision's propensities from the draws, and the full-covariance update.  What it leaves
+    out is the store: the response's row and the policy's re-read."""
 
     block = 1
 
-    def __init__(self, *, explore: float = 0.1, pool_size: int = 64, seed: int = 2,
-                 n_offers: int = N_OFFERS, n_features: int = N_FEATURES) -> None:
-        from xrm.customize import LogisticThompson
+    def __init__(self, *, explore: float = 1.0, seed: int = 2, n_offers: int = N_OFFERS,
+                 n_features: int = N_FEATURES) -> None:
+        from xrm.customize._bandit import EXPLORATION, OPTIMISM, LogisticThompson
 
-        self.policy = LogisticThompson.prior(n_offers, d=n_features + 1, slopes=(), full=True)
-        self.explore, self.pool_size = explore, pool_size
+        self.policy = LogisticThompson.prior(n_offers, d=n_features + 1, slopes=(), full=True,
+                                             exploration=EXPLORATION, optimism=OPTIMISM)
+        self.explore = explore
         self.rng = np.random.default_rng(seed)
         self.x = np.empty(n_features + 1)
         self.x[0] = 1.0
         self.xs = np.broadcast_to(self.x, (n_offers, n_features + 1))
         self.value, self.cost = np.ones(n_offers), np.zeros(n_offers)
         self.codes = np.full(n_offers, -1, dtype=np.int64)  # no categories: k = 1 anyway
-        self.pool = self.policy.draw_weights(self.rng, pool_size)
-        self.every = np.arange(n_offers)
+        self.propensities: list[float] = []
 
     def choose(self, z: np.ndarray) -> np.ndarray:
         from xrm.customize._decide import rank_offers
 
         self.x[1:] = z[0]
         ranking = rank_offers(self.policy, self.xs, self.value, self.cost, self.codes, k=1,
-                              max_per_category=1, explore=self.explore, rng=self.rng, pool=self.pool)
+                              max_per_category=1, explore=self.explore, rng=self.rng)
+        self.propensities.append(ranking.propensity[0])
         return np.array(ranking.chosen[:1])
 
     def learn(self, z: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
-        from xrm.customize._decider import renew_pool
-
-        before = self.policy.subset(self.every)  # the Decider reads the new policy beside the old
         self.policy.update(int(actions[0]), self.x, float(rewards[0]))
-        self.pool = renew_pool(self.pool, before, self.policy, self.rng)
 
 
 class MabwiserLinTS:
@@ -334,15 +331,19 @@ def _single_row_timing(policy: Policy, problem: Problem, n: int = 500) -> tuple[
 
 
 # xrm's headline policy: Thompson draws (spread ``exploration``) around an upper confidence bound
-# (``optimism`` posterior standard deviations), so every offer keeps a propensity above 0.
-OPTIMISM, EXPLORATION = 1.0, 0.1
+# (``optimism`` posterior standard deviations), so every offer keeps a propensity above 0: the
+# values in xrm.customize._bandit, which the Decider ranks with too.
 HEADLINE_NAME = (f"**xrm LogisticThompson, full covariance, optimism {OPTIMISM:g}, exploration "
                  f"{EXPLORATION:g}** (online)")
 
 
 def headline() -> XrmThompson:
     return XrmThompson(full=True, exploration=EXPLORATION, optimism=OPTIMISM)
+
+
 PLAIN_TS_NAME = "xrm LogisticThompson, full covariance, exploration 0.25 (plain Thompson sampling; online)"
+DECIDER_NAME = ("**xrm Decider path**, explore 1 (the server's default: every decision ranked by the "
+                "headline policy's draw, propensities from 64 draws; online)")
 SEEDS = (0, 1, 2, 3, 4, 5, 6)
 TUNED = (0, 1, 2)  # the seeds optimism and exploration were picked on; the rest are held out
 
@@ -374,10 +375,9 @@ def regret_side_by_side(rounds: int, *, seed: int = 0, block: int = 100) -> list
                  "(the exact posterior; online)", time_each=True),
         simulate(problem, XrmThompson(full=False), "xrm LogisticThompson, diagonal, exploration 1 "
                  "(online; the Decider's policy until session 4)", time_each=True),
-        simulate(problem, DeciderPath(explore=0.1), "**xrm Decider path**, full covariance, explore 0.1 "
-                 "(the server's default; online, pool of 64 draws)", time_each=True),
-        simulate(problem, DeciderPath(explore=1.0), "xrm Decider path, full covariance, explore 1 "
-                 "(every decision a posterior draw; online)", time_each=True),
+        simulate(problem, DeciderPath(), DECIDER_NAME, time_each=True),
+        simulate(problem, DeciderPath(explore=0.1), "xrm Decider path, explore 0.1 (a tenth of decisions "
+                 "the policy's draw, the rest the posterior mean; online)", time_each=True),
     ]
     peers = _peers(block)
     for module, name, make, online in peers:
@@ -420,6 +420,7 @@ def seed_spread(rounds: int, first: list[Result], peer: str | None, *,
     makers: dict[str, Callable[[], Policy]] = {
         HEADLINE_NAME: headline,
         PLAIN_TS_NAME: lambda: XrmThompson(full=True, exploration=0.25),
+        DECIDER_NAME: DeciderPath,
     }
     for _, name, make, _ in _peers(block):
         if name == peer:
@@ -589,11 +590,14 @@ def run(quick: bool) -> Section:
         )
     else:
         verdict = f"No peer library installed: no target comparison; {timing}."
-    path = next(r for r in results if r.name.startswith("**xrm Decider path"))
+    path = next(r for r in results if r.name == DECIDER_NAME)
     path_us = statistics.median(np.add(path.per_decision_us, path.per_update_us).tolist())
+    path_cpu = cpu_per_decision(make_problem(20_000, seed=0), DeciderPath)
     verdict += (
-        f" The server's Decider on its own path (explore 0.1, the pool of draws, propensities): regret "
-        f"{path.regret[-1]:,.0f} at {rounds // 1000}k, median choose + learn {path_us:.0f} µs "
+        f" The server's Decider on its own path (`rank_offers` on the headline policy, expected value, "
+        f"propensities from 64 draws, the same update): mean regret {np.mean(spread[DECIDER_NAME]):,.0f} "
+        f"over seeds {SEEDS[0]}-{SEEDS[-1]} ({path.regret[-1]:,.0f} on seed 0), median choose + learn "
+        f"{path_us:.0f} µs wall, {path_cpu:.0f} µs of CPU "
         f"({'under' if path_us < 100 else '**over**'} 100 µs; the store's writes per response not counted)."
     )
     body = [

@@ -7,7 +7,8 @@ with ``--quick``, 20,000 otherwise; ``XRM_BENCH_CONSOLE_STORE=path`` reuses a st
 to warm up, then ``N`` times; the figure is the ``Server-Timing: app;dur=`` header (the console's
 own time, from the request to the rendered page) and, beside it, ``cpu;dur=`` (the server process's
 CPU time meanwhile: requests go one at a time, so it is the request's, and a loaded machine changes
-it least) and the client's wall time. Customer
+it least), ``read;desc`` (the MB the server process read from files meanwhile: the store blocks a
+first visit loads, which no machine load changes) and the client's wall time. Customer
 360 is timed for 20 active profiles drawn with a fixed seed, each one cold (first visit) and warm.
 The issue's target: every page under 300 ms server time on the 20,000-customer sample; Customer 360
 under 300 ms on a 1M-customer store.
@@ -15,7 +16,8 @@ under 300 ms on a 1M-customer store.
 A large store: ``XRM_BENCH_CONSOLE_GROW=N`` copies the sample store's customers N times over with new
 ids (bench/_grow.py; 32 for about 1M active profiles from the 20,000-customer sample) and times
 Customer 360, the search by e-mail and the GDPR export on it; ``XRM_BENCH_CONSOLE_LARGE=path``
-reuses a large store built before (copied first). The build, CLI and server run with DuckDB's
+reuses a large store built before (copied first; how much of the copy the OS page cache holds is
+reported, from ``fincore``). The build, CLI and server run with DuckDB's
 memory_limit ``XRM_MEMORY_LIMIT`` (3GB unless set).
 """
 
@@ -106,7 +108,14 @@ def _server_ms(response: Any, metric: str = "app") -> float:
     return float(found.group(1))
 
 
-Timed = tuple[list[float], list[float], list[float]]  # server ms, wall ms, server CPU ms
+def _read_mb(response: Any) -> float:
+    """MB the server process read from files during the request (``read;desc`` of Server-Timing: the
+    store blocks a first visit loads, whether from the OS cache or the disk); -1 where not given."""
+    found = re.search(r'read;desc="([0-9.]+) MB"', response.headers.get("server-timing", ""))
+    return float(found.group(1)) if found else -1.0
+
+
+Timed = tuple[list[float], list[float], list[float], list[float]]  # server ms, wall ms, CPU ms, MB read
 
 
 def _login(client: Any) -> None:
@@ -121,7 +130,7 @@ def _login(client: Any) -> None:
 
 
 def _time(client: Any, url: str, n: int) -> Timed:
-    server, wall, cpu = [], [], []
+    server, wall, cpu, read = [], [], [], []
     for _ in range(n):
         t0 = time.perf_counter()
         r = client.get(url)
@@ -130,8 +139,9 @@ def _time(client: Any, url: str, n: int) -> Timed:
             raise RuntimeError(f"GET {url}: {r.status_code}\n{r.text[:1000]}")
         server.append(_server_ms(r))
         cpu.append(_server_ms(r, "cpu"))
+        read.append(_read_mb(r))
         wall.append(elapsed)
-    return server, wall, cpu
+    return server, wall, cpu, read
 
 
 def _p95(xs: list[float]) -> float:
@@ -139,9 +149,10 @@ def _p95(xs: list[float]) -> float:
     return s[min(len(s) - 1, round(0.95 * (len(s) - 1)))]
 
 
-def measure(
-    path: Path, n: int, *, lists: bool = True
-) -> tuple[list[tuple[str, list[float], list[float], list[float]]], dict[str, Any]]:
+Row = tuple[str, list[float], list[float], list[float], list[float]]  # page, then as Timed
+
+
+def measure(path: Path, n: int, *, lists: bool = True) -> tuple[list[Row], dict[str, Any]]:
     """Start ``xrm serve`` on ``path``, log in, time every GET page; rows of (page, server ms, wall ms).
 
     ``lists=False``: only the pages about one customer (search by e-mail, Customer 360, export)."""
@@ -149,7 +160,7 @@ def measure(
 
     picked = _pick(path)
     _xrm("users", "add", USER, "--role", "admin", "--lang", "en", "--password", PASSWORD, store=path)
-    rows: list[tuple[str, list[float], list[float], list[float]]] = []
+    rows: list[Row] = []
     with serve(path, ENV, ready="/console/login") as base, \
             httpx.Client(base_url=base, timeout=120, follow_redirects=False) as client:
         _login(client)
@@ -171,15 +182,15 @@ def measure(
         for label, url in pages:
             _time(client, url, 1)  # warm-up
             rows.append((label, *_time(client, url, n)))
-        cold: Timed = ([], [], [])
-        warm: Timed = ([], [], [])
+        cold: Timed = ([], [], [], [])
+        warm: Timed = ([], [], [], [])
         for pid in picked["pids"]:
             for into, times in ((cold, 1), (warm, max(1, n // 5))):
                 for acc, got in zip(into, _time(client, f"/console/customers/{pid}", times), strict=True):
                     acc += got
         rows.append((f"Customer 360, {len(picked['pids'])} customers, first visit", *cold))
         rows.append((f"Customer 360, {len(picked['pids'])} customers, again", *warm))
-        export: Timed = ([], [], [])
+        export: Timed = ([], [], [], [])
         for pid in picked["keyed"]:  # each once: one customer's export is not asked for twice in a row
             for acc, got in zip(export, _time(client, f"/console/customers/{pid}/export", 1), strict=True):
                 acc += got
@@ -187,17 +198,18 @@ def measure(
     return rows, picked
 
 
-def table(rows: list[tuple[str, list[float], list[float], list[float]]]) -> list[str]:
+def table(rows: list[Row]) -> list[str]:
     lines = ["| page | requests | server median ms | server p95 ms | server CPU median ms | wall median ms "
-             "| target 300 ms |",
-             "|---|---:|---:|---:|---:|---:|---|"]
-    for label, server, wall, cpu in rows:
+             "| MB read median / max | target 300 ms |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for label, server, wall, cpu, read in rows:
         med, p95 = statistics.median(server), _p95(server)
         verdict = "met" if p95 < TARGET_MS else (
             f"**NOT met** (median {med - TARGET_MS:+.0f} ms)" if med >= TARGET_MS
             else f"median met, **p95 NOT met** (+{p95 - TARGET_MS:.0f} ms)")
+        mb = f"{statistics.median(read):.1f} / {max(read):.1f}" if min(read) >= 0 else "–"
         lines.append(f"| {label} | {len(server)} | {med:.0f} | {p95:.0f} | {statistics.median(cpu):.0f} "
-                     f"| {statistics.median(wall):.0f} | {verdict} |")
+                     f"| {statistics.median(wall):.0f} | {mb} | {verdict} |")
     return lines
 
 
@@ -212,18 +224,34 @@ def _large(tmp: Path, small: Path, n: int) -> list[str]:
         how = f"reused {given} (copied)"
     else:
         how = grow_store(small, path, int(times or 0), memory_limit=ENV["XRM_MEMORY_LIMIT"])
+    cached = _cached(path)
     load_before = os.getloadavg()[0]
     rows, picked = measure(path, n, lists=False)
     load_after = os.getloadavg()[0]
     return [
         "",
-        f"**Large store**: {how}; {picked['profiles']:,} active profiles, {picked['events']:,} events. "
-        f"The pages about one customer, timed as above:",
+        f"**Large store**: {how}; {picked['profiles']:,} active profiles, {picked['events']:,} events; "
+        f"{cached}. The pages about one customer, timed as above:",
         "",
         *table(rows),
         "",
         f"Load average {load_before:.1f} before / {load_after:.1f} after.",
     ]
+
+
+def _cached(path: Path) -> str:
+    """How much of the store file the OS page cache held before the timed requests (util-linux
+    ``fincore``): a first visit reads its blocks from there, or from the disk."""
+    fincore = shutil.which("fincore")
+    if not fincore:
+        return "how much of it the OS cache held: not known (no `fincore`)"
+    out = subprocess.run([fincore, "--bytes", "--noheadings", "--output", "RES", str(path)],
+                         capture_output=True, text=True, check=False)
+    held = out.stdout.strip()
+    if out.returncode != 0 or not held.isdigit():
+        return f"how much of it the OS cache held: not known (fincore: {out.stderr.strip()[:100]})"
+    return (f"the OS page cache held {int(held) / 2**30:.1f} of its {path.stat().st_size / 2**30:.1f} GiB "
+            f"before the timed requests (`fincore`)")
 
 
 def run(quick: bool) -> Section:
@@ -247,7 +275,9 @@ def run(quick: bool) -> Section:
         f"*Server* = the `Server-Timing` header (the console's time from "
         f"request to rendered page); *server CPU* = the server process's CPU time meanwhile (all threads; "
         f"requests are sent one at a time), which a loaded machine changes least; *wall* = the client's, "
-        f"with HTTP and the event loop.",
+        f"with HTTP and the event loop; *MB read* = what the server process read from files meanwhile "
+        f"(the `read` entry of `Server-Timing`: the store's blocks a request loads, from the OS cache or "
+        f"the disk; no machine load changes it).",
         "",
         *table(rows),
         "",

@@ -108,7 +108,10 @@ extra = score_profiles(store, {truth!r})
 lk = summary.get("linkage") or {{}}
 extra["stages"] = {{"normalise": summary.get("normalize_seconds"), "train": lk.get("train_seconds"),
                    "predict": lk.get("predict_seconds"), "linkage": lk.get("seconds"),
-                   "graph": summary.get("seconds"), "golden": summary.get("golden_seconds")}}
+                   "graph": summary.get("seconds"), "occurrences": summary.get("occurrence_seconds"),
+                   "clustering": summary.get("clustering_seconds"), "golden": summary.get("golden_seconds"),
+                   "commit": summary.get("commit_seconds")}}
+extra["email_name_links"] = summary.get("email_name_links")
 extra["model"] = lk.get("model")
 extra["scored_pairs"] = lk.get("pairs")
 extra["review_pending"] = summary.get("review_pending", 0)
@@ -293,7 +296,8 @@ def _stages(results: dict[int, Any]) -> str:
         if r.get("status") == "done":
             st = ", ".join(f"{k} {v:.1f} s" for k, v in r["extra"].get("stages", {}).items() if v is not None)
             lines.append(f"- {n:,} customers: {st}; model {r['extra'].get('model')}, "
-                         f"{r['extra'].get('scored_pairs', 0):,} scored pairs; memory_limit "
+                         f"{r['extra'].get('scored_pairs', 0):,} scored pairs, "
+                         f"{r['extra'].get('email_name_links') or 0:,} e-mail-name links; memory_limit "
                          f"{size['memory_limit']}; {size['machine']}")
         s = size["runs"].get("splink", {})
         if s.get("status") == "done":

@@ -15,7 +15,8 @@ give both load times. Metrics:
   networkit's ``DISTRIBUTE_SINKS``).
 * eigenvector centrality and k-core on the undirected, weight-summed graph (xrm's k-core: the
   numba level peeling of ``network_metrics`` on the CSR adjacency that ``build graph`` makes).
-* communities: xrm = igraph Leiden (modularity, 2 iterations, what ``network_metrics`` runs);
+* communities: xrm = its compiled Leiden (xrm.network._leiden: modularity, 2 iterations, one
+  thread, what ``network_metrics`` runs; loading its cached machine code is inside the timed call);
   networkit ParallelLeiden; networkx Louvain (it has no Leiden of its own).
 * betweenness estimated from 64 random sources.
 

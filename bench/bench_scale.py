@@ -336,6 +336,32 @@ def _extrapolation(results: dict[int, Any], target: int = 10_000_000) -> list[st
             "|---|---:|---:|---:|---:|", *rows]
 
 
+def _load_alone(loads: dict[int, Any]) -> list[str]:
+    """The load stage measured alone (``--load-only``, ``bench/results/scale-load.json``), per size."""
+    rows, done = [], []
+    for n, r in sorted(loads.items()):
+        stage = r["stages"].get("load", {})
+        if stage.get("status") != "done":
+            continue
+        done.append((float(n), float(stage["cpu_s"])))
+        slope = fit_slope(done[-2:]) if len(done) >= 2 else None
+        loaded = stage.get("extra", {}).get("loaded", 0)
+        step = "" if slope is None else f"{slope:.2f}"
+        rows.append(f"| {_human(n)} | {loaded:,} | {stage['seconds']:,.1f} | {stage['cpu_s']:,.1f} | "
+                    f"{stage['peak_mb']:,.0f} | {step} | {r['commit']} | {r['machine']} |")
+    if not rows:
+        return []
+    return ["### Load alone", "",
+            "The load stage by `python -m bench.bench_scale --load-only` (sample reused when kept), one run "
+            "per size, kept in bench/results/scale-load.json; the table above keeps each size's load as "
+            "measured with the rest of its pipeline (its commit is named at the end), so its load cells "
+            "may come from older code. Method and before/after: docs/loading.md, \"Loading into an empty "
+            "store\".", "",
+            "| customers | rows loaded | wall s | CPU s | peak MB | CPU slope from the size before | commit "
+            "| machine |",
+            "|---:|---:|---:|---:|---:|---:|---|---|", *rows, ""]
+
+
 def _comparison(results: dict[int, Any], baseline: dict[int, Any]) -> list[str]:
     """Before (``baseline``) and after (``results``), stage by stage, for the sizes both measured."""
     sizes = [n for n in sorted(results) if n in baseline]
@@ -438,6 +464,7 @@ def run(quick: bool) -> Section:
                      "It ignores spilling to disk past memory_limit and anything else that changes "
                      "with size; treat it as a floor.", "", *extra]
         body.append("")
+    body += _load_alone(_read_results(RESULTS / "scale-load.json"))
     if compared:
         body += ["### Before and after the bottleneck work", "", *compared, "",
                  "What was profiled and why: [bench/results/profile.md](bench/results/profile.md).", ""]

@@ -89,3 +89,15 @@ def test_memory_chart_has_megabytes_on_its_axis():
     root = ET.fromstring(bench_scale.svg_chart(_results("identities"), key="peak_mb"))
     texts = [t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert any("peak memory" in t for t in texts) and any(t.endswith(" MB") for t in texts)
+
+
+def test_load_alone_table_has_a_row_per_finished_size_with_the_slope_from_the_size_before():
+    loads = {n: {"commit": "abc", "machine": "m", "stages": {"load": {
+        "status": "done", "seconds": n / 1e3, "cpu_s": (n / 1e4) ** 1.5, "peak_mb": 100.0,
+        "extra": {"loaded": 50 * n}}}} for n in (10_000, 40_000)}
+    loads[90_000] = {"commit": "abc", "machine": "m", "stages": {"load": {"status": "not finished"}}}
+    rows = [line for line in bench_scale._load_alone(loads) if line.startswith("| 10k") or
+            line.startswith("| 40k") or line.startswith("| 90k")]
+    assert rows == ["| 10k | 500,000 | 10.0 | 1.0 | 100 |  | abc | m |",
+                    "| 40k | 2,000,000 | 40.0 | 8.0 | 100 | 1.50 | abc | m |"]
+    assert bench_scale._load_alone({}) == []

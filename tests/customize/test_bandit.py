@@ -147,8 +147,8 @@ def test_a_shared_row_gives_the_per_offer_rows_moments_and_choice():
 
 
 def test_updates_in_place_leave_copies_alone():
-    """``update`` writes through views; a ``subset`` taken before (as ``renew_pool`` compares) keeps
-    the old posterior."""
+    """``update`` writes through views; a ``subset`` taken before (the Decider's old view) keeps the
+    old posterior."""
     policy = _trained(3, 3)
     before = policy.subset(np.arange(3))
     policy.update(1, np.array([1.0, 2.0, -1.0]), 1.0)
@@ -194,3 +194,49 @@ def test_state_round_trips_through_the_bandit_state_table(store):
     x = np.r_[1.0, np.zeros(len(DECISION_FEATURES) - 1)]
     policy.mean[2], policy.covariance[2], policy.n_responses[2] = prior.mean[2], prior.covariance[2], 0
     assert loaded.choose(x, np.random.default_rng(7)) == policy.choose(x, np.random.default_rng(7))
+
+
+def test_ranking_by_expected_value_follows_the_policys_choose():
+    """``rank_offers`` (the Decider's and ``next_best_actions``' ranking) exploring on every decision
+    picks offers as often as ``choose`` would, with unit values: optimism included (without it the
+    uncertain offer below would rarely lead), and each logged propensity is that decision's share of
+    draws, whose mean is the choice frequency."""
+    from xrm.customize._decide import rank_offers
+
+    policy = LogisticThompson.prior(3, [0.2, 0.1, 0.1], d=2, slopes=(0.0,), full=True, exploration=0.3,
+                                    optimism=1.0)
+    x = np.array([1.0, 0.5])
+    for _ in range(400):  # offer 0 well known at about 20%; offer 2 barely known
+        policy.update(0, x, 1.0 if _ % 5 == 0 else 0.0)
+        policy.update(1, x, 1.0 if _ % 9 == 0 else 0.0)
+    rng = np.random.default_rng(4)
+    xs = np.tile(x, (3, 1))
+    expected = policy.propensities(x, rng, draws=40_000)
+    greedy = LogisticThompson(policy.mean, policy.precision, policy.n_responses, policy.covariance, 0.3, 0.0)
+    assert expected[2] > 0.3 > greedy.propensities(x, rng, draws=40_000)[2]  # optimism matters here
+    n = 4000
+    picks, logged = np.zeros(3), np.zeros(3)
+    for _ in range(n):
+        r = rank_offers(policy, xs, np.ones(3), np.zeros(3), np.full(3, -1), k=1, max_per_category=1,
+                        explore=1.0, rng=rng)
+        assert r.explored and 0 < r.propensity[0] <= 1
+        picks[r.chosen[0]] += 1
+        logged[r.chosen[0]] += r.propensity[0]
+    np.testing.assert_allclose(picks / n, expected, atol=0.03)
+    # Each decision logs the share s_j of its 64 draws that chose its offer j (chosen with P s_j):
+    # E[s_j^2] summed over offers is sum P_j^2 + (1 - sum P_j^2) / 64 (binomial shares).
+    square = float(np.sum(expected ** 2))
+    assert logged.sum() / n == pytest.approx(square + (1 - square) / 64, abs=0.02)
+
+
+def test_mean_and_draws_are_mean_probability_and_sample_probability():
+    policy = _trained(4, 3, exploration=0.2, optimism=1.0)
+    x = np.array([1.0, 0.3, -0.4])
+    mean, draws = policy.mean_and_draws(x, np.random.default_rng(6), 30_000)
+    np.testing.assert_allclose(mean, policy.mean_probability(x), rtol=1e-12)
+    again = policy.sample_probability(x, np.random.default_rng(6), 30_000)
+    np.testing.assert_allclose(draws, again, rtol=1e-12)
+    mu, var = policy._score_moments(x)
+    scores = np.log(draws / (1 - draws))
+    np.testing.assert_allclose(scores.mean(axis=0), mu + np.sqrt(var), atol=0.01)  # optimism 1 sd
+    np.testing.assert_allclose(scores.std(axis=0), 0.2 * np.sqrt(var), rtol=0.03)

@@ -166,3 +166,24 @@ def test_riders_are_written_in_the_log_transaction_and_kept_when_it_fails(shop) 
     notes.fail = False
     assert decider.flush() == 3
     assert (shop.count("decisions"), shop.count("notes"), decider.pending, notes.pending) == (3, 3, 0, 0)
+
+
+def test_by_default_every_decision_ranks_by_the_tuned_optimistic_draw(shop) -> None:
+    """The Decider's default is the bench's policy (``OPTIMISM`` sd above the mean, a little noise):
+    every decision explores, each offer's P(response) used is above its posterior mean (the upper
+    bound), and the logged propensities are the shares of draws (above 0, at most 1)."""
+    from xrm.customize._bandit import EXPLORATION, OPTIMISM
+
+    decider = Decider(shop, seed=6)
+    assert (decider.explore, decider._view.policy.optimism, decider._view.policy.exploration) == (
+        1.0, OPTIMISM, EXPLORATION)
+    decisions = [decider.decide(f"u{c % 16}", "web", k=3, now=NOW) for c in range(48)]
+    for d in decisions:
+        assert d.explored and d.offers
+        for o in d.offers:
+            assert o.p_response > o.p_mean and 0 < o.propensity <= 1
+    decider.flush()
+    assert shop.sql("SELECT DISTINCT explore, explored FROM decisions").fetchall() == [(1.0, True)]
+    # The same customers greedily: the posterior mean, propensity 1.
+    greedy = decider.decide("u0", "web", k=3, explore=0.0, now=NOW)
+    assert all(o.p_response == o.p_mean and o.propensity == 1.0 for o in greedy.offers)

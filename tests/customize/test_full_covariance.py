@@ -72,7 +72,7 @@ def test_responses_update_the_whole_matrix_and_the_next_decision_reads_it(shop: 
 
 
 def test_exploring_decisions_log_propensities_from_the_full_posterior(shop: Store) -> None:
-    decider = Decider(shop, seed=2, pool_size=256)
+    decider = Decider(shop, seed=2)
     for _ in range(3):  # a posterior with off-diagonal terms
         d = decider.decide("u1", "web", k=1, explore=0.0, now=NOW)
         decider.apply_response(d.decision_id, d.offers[0].offer_id, "ignore")

@@ -9,7 +9,7 @@ from typing import Any
 
 from xrm.interact import timeline
 from xrm.interact._snapshot import read_snapshot
-from xrm.interact._timeline import _ITEMS, _person
+from xrm.interact._timeline import _items, _person
 from xrm.store import Store
 
 PER_TABLE = ("events", "event_profiles", "identifiers", "consents")
@@ -63,12 +63,20 @@ def _profiled(cur: Any, sql: str, params: Any, tmp: Path) -> list[tuple[str, str
 def test_a_profiles_rows_are_read_by_index(store: Store, tmp_path: Path) -> None:
     _fill(store)
     pid = 1234
+    # besides its 5 events by user id: one unresolved with only its anonymous id (read by anonymous id)
+    # and one resolved to it that names neither id (read by message id): all three look-ups run
+    store.sql("INSERT INTO events (message_id, type, event, user_id, anonymous_id, ts) VALUES "
+              "('anon-only', 'page', 'Home', NULL, 'a1233', TIMESTAMP '2026-03-01'), "
+              "('no-ids', 'track', 'Call', NULL, NULL, TIMESTAMP '2026-03-02')").fetchall()
+    store.sql("INSERT INTO event_profiles VALUES ('no-ids', ?)", [pid]).fetchall()
     page = timeline(store, pid, limit=50)
-    assert len([i for i in page.items if i.kind == "event"]) == 5
+    assert {i.item_id for i in page.items if i.kind == "event"} == {
+        *(f"m{i}" for i in range(5 * 1233, 5 * 1234)), "anon-only", "no-ids"}
     assert [i.kind for i in page.items].count("consent") == 1
     with read_snapshot(store) as cur:
         person = _person(cur, pid)
-        scans = _profiled(cur, f"{_ITEMS} SELECT * FROM items ORDER BY ts DESC LIMIT 51",
+        assert (person["keep_a"], person["em"]) == (["anon-only"], ["no-ids"])
+        scans = _profiled(cur, f"{_items(person)} SELECT * FROM items ORDER BY ts DESC LIMIT 51",
                           person, tmp_path)
         for sql, params in (
             ("SELECT id_type, id_value FROM identifiers WHERE profile_id = ?", [pid]),

@@ -189,7 +189,9 @@ def test_gdpr_export_reads_each_table_once_by_index(spy: _Spy) -> None:
                                         "AND id_type = 'user_id' ORDER BY 1", [pid]).fetchall()]
     got = export_profiles(spy, keys)  # type: ignore[arg-type]
     reads = [sql.split('"')[1] for sql, _ in spy.log if sql.startswith('SELECT * FROM "')]
-    assert {"events", "identifiers", "consents", "customer_value", "purchase_cycles"} <= set(reads)
+    assert {"identifiers", "consents", "customer_value", "purchase_cycles"} <= set(reads)
+    # the events: whole rows as the search for the person's ids reads them (by user id, anonymous id)
+    assert any(sql.startswith("SELECT * FROM events WHERE user_id IN") for sql, _ in spy.log)
     assert sorted(reads) == sorted(set(reads)), "a table was read once per key"
     # per-person tables, and those the new indexes serve (customize 5, differentiate 6, identify 6)
     # (profiles is read by merged_into too: no index there, a short column of one row per profile)
@@ -200,3 +202,25 @@ def test_gdpr_export_reads_each_table_once_by_index(spy: _Spy) -> None:
     for key in keys:
         alone = export_profile(spy.store, key)
         assert {**got[key], "exported_at": None} == {**alone, "exported_at": None}
+
+
+def test_popular_products_are_read_at_server_start_not_in_a_page(spy: _Spy) -> None:
+    """``warm_console`` (the server's start) reads the most popular products in a worker; the first
+    page of a customer without recommendations then shows them without reading purchase_cycles whole
+    (the log keeps the first 120 characters of a statement: the popular read's are its count)."""
+    from xrm.customize import recommend_for
+    from xrm.web import _customers as c
+
+    where = (str(spy.store.settings.store_path), 5)
+    c._POPULAR.pop(where, None)
+    c._POPULAR_FIRST.pop(where, None)
+    c.warm_console(spy.store).result(timeout=60)
+    spy.log.clear()
+    shown = c._recommendations(spy, ["no-such-customer"])  # type: ignore[arg-type]
+    assert shown == recommend_for(spy.store, "no-such-customer", k=5) and shown
+    assert not [sql for sql, _ in spy.log if "count(DISTINCT customer)" in sql], spy.log
+    # without the warm-up the page reads them itself (what the test above would catch)
+    c._POPULAR.pop(where, None)
+    c._POPULAR_FIRST.pop(where, None)
+    assert c._recommendations(spy, ["no-such-customer"]) == shown  # type: ignore[arg-type]
+    assert [sql for sql, _ in spy.log if "count(DISTINCT customer)" in sql]

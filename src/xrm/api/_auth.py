@@ -113,6 +113,26 @@ class KeyRing:
             self._stored = (now + CACHE_S, key_count(self._store()))
         return self._stored[1] == 0
 
+    def cached(self, token: str | None) -> bool:
+        """Whether :meth:`authorize` would answer from memory now, with no store query (the decide
+        fast path reads the store on a worker thread otherwise: :meth:`warm`)."""
+        now = time.monotonic()
+        if not self.config_keys:
+            if self._stored is None or self._stored[0] < now:
+                return False
+            if self._stored[1] == 0:  # no keys at all: authorize looks none up
+                return True
+        if token is None:
+            return True
+        hit = self._cache.get(hash_token(token))
+        return hit is not None and hit[0] > now
+
+    def warm(self, token: str | None) -> None:
+        """Read into the caches what :meth:`authorize` will need for ``token`` (off the event loop:
+        three queries every :data:`CACHE_S` held up every request behind them)."""
+        if not self.open() and token is not None:
+            self.lookup(token)
+
     def lookup(self, token: str) -> Principal | None:
         digest, now = hash_token(token), time.monotonic()
         hit = self._cache.get(digest)

@@ -142,8 +142,11 @@ class _State:
     Threads: decisions run on the event loop (memory only: a thread hop would cost more than the
     decision); the one ``xrm-decide`` thread builds the decider, writes the decision log with its
     audit rows every :data:`FLUSH_EVERY_S`, reads the gate's state again after its own commit (so
-    a decision seldom finds the write stamp moved) and refreshes the decider's stamps. Each
-    thread has its own DuckDB cursor.
+    a decision seldom finds the write stamp moved) and refreshes the decider's stamps. When a
+    decision does find the stamp moved, the store is read on the ``xrm-gate`` thread (:meth:`fresh`),
+    never on the loop: a read there (1 ms quiet, 10 ms and more under load, longer while the flusher
+    commits) held up every request behind it, and the reads after each commit were the open
+    loop's tail. Each thread has its own DuckDB cursor.
     """
 
     def __init__(self, store: Store) -> None:
@@ -154,6 +157,11 @@ class _State:
         self.flusher: asyncio.Task[None] | None = None
         self._cur: duckdb.DuckDBPyConnection | None = None
         self._bg_cur: duckdb.DuckDBPyConnection | None = None
+        # The gate's reads for decisions that found the stamp moved: one at a time, shared.
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="xrm-gate")
+        self._reader_cur: duckdb.DuckDBPyConnection | None = None
+        self._read: asyncio.Future[None] | None = None
+        self._reads_begun = self._reads_done = 0
         self.rules: Any = None
         self.ids = Identities()
         self.gate = Gate(store, self.ids)
@@ -170,6 +178,31 @@ class _State:
             self._bg_cur = _cursor(self.store)
         return self._bg_cur
 
+    async def fresh(self) -> None:
+        """Make the gate exact for every write committed before this call, without the loop
+        touching the store: usually a ``stat`` (:meth:`Gate.current`); when the stamp moved, a read
+        on the ``xrm-gate`` thread that *began* after this call. Decisions that arrive together share
+        one read (in the :data:`SETTLE_S` after a commit every decision needs one: at 500 requests/s
+        that is a read per 2 ms, which one per request on the loop could not keep up with)."""
+        if self.gate.current():
+            return
+        need = self._reads_begun + 1  # one under way may have begun before this call's writes
+        while self._reads_done < need:
+            if self._read is None or self._read.done():
+                self._read = asyncio.ensure_future(self._read_once())
+            await asyncio.shield(self._read)
+
+    async def _read_once(self) -> None:
+        self._reads_begun += 1
+        begun = self._reads_begun
+        await asyncio.get_running_loop().run_in_executor(self.reader, self._read_gate)
+        self._reads_done = max(self._reads_done, begun)
+
+    def _read_gate(self) -> None:
+        if self._reader_cur is None:
+            self._reader_cur = _cursor(self.store)
+        self.gate.fresh(self._reader_cur)
+
     async def get(self) -> Decider:
         if self.decider is None:
             async with self.lock:
@@ -177,8 +210,10 @@ class _State:
                     from xrm.customize import Decider
 
                     def make() -> Decider:
+                        _warm_log_writer(self.store)
                         decider = Decider(self.store, check_every=None)  # refreshed by the flusher
                         decider.riders.append(self.audit)  # audit rows in the log's transaction
+                        _freeze_loaded()
                         return decider
 
                     loop = asyncio.get_running_loop()
@@ -219,7 +254,8 @@ class _State:
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(self.executor, self.decider.flush)
         self.executor.shutdown(wait=True)
-        for cur in (self._cur, self._bg_cur):
+        self.reader.shutdown(wait=True)
+        for cur in (self._cur, self._bg_cur, self._reader_cur):
             if cur is not None:
                 cur.close()
 
@@ -264,6 +300,35 @@ class _State:
                                     response_id=message_id, at=at)
             except Exception as exc:  # the event is stored; apply_response_events can retry it
                 log.warning("response event %s not applied: %s", message_id, exc)
+
+
+def _warm_log_writer(store: Store) -> None:
+    """Run the decision log's write path once on a tiny table, while the first decision waits for
+    the decider anyway: the first flush paid for importing pyarrow and, at its first conversion,
+    pandas (0.2 s to over 1 s of CPU, holding the GIL), a stall of the loop in the middle of
+    serving with 500 requests/s arriving."""
+    import pyarrow as pa
+
+    warm = pa.table({"id": ["w"], "at": [datetime.now(UTC).replace(tzinfo=None)], "x": [[0.0]], "n": [1]})
+    cur = store.con.cursor()
+    try:
+        cur.register("__xrm_warm", warm)
+        cur.execute("SELECT count(*) FROM __xrm_warm").fetchall()
+        cur.unregister("__xrm_warm")
+    finally:
+        cur.close()
+
+
+def _freeze_loaded() -> None:
+    """Keep what the decide path just loaded for good (the decider's customers, the identity graph:
+    tens of thousands of objects) out of the garbage collector's scans, where the server froze its
+    start-up objects (:func:`xrm.api._server.run_server`). Otherwise the next collections of the
+    older generations walk them all, each a pause of several milliseconds on the loop while
+    requests arrive every 2 ms. Objects swapped out later are still freed by their reference counts."""
+    import gc
+
+    if gc.get_freeze_count():
+        gc.freeze()
 
 
 def _cursor(store: Store) -> duckdb.DuckDBPyConnection:
@@ -373,6 +438,7 @@ class Identities:
             self.strangers = Recent(self.limit)
             self.loaded_sizes = sizes
             self.loaded = True
+        _freeze_loaded()
 
     def reread(self, cur: duckdb.DuckDBPyConnection, user_ids: Sequence[str] = (),
                profiles: Sequence[int] = ()) -> None:
@@ -588,6 +654,11 @@ class Gate:
         self._contacts: dict[str, list[tuple[str, datetime]]] = {}
         self._contacts_at = -inf
 
+    def current(self) -> bool:
+        """Memory is exact for every write committed before this call (a ``stat``, no query)."""
+        stamp = _file_stamp(self.store.path)
+        return stamp is not None and stamp == self._known and self._settled
+
     def fresh(self, cur: duckdb.DuckDBPyConnection) -> None:
         """Make memory exact for every write committed before this call (usually: a ``stat``)."""
         path = self.store.path
@@ -777,7 +848,7 @@ async def answer(state: _State, principal: Principal | None, body: DecideRequest
     fast path that serves it in the server (:mod:`xrm.api._decide_asgi`)."""
     decider = await state.get()
     now = datetime.now(UTC)
-    state.gate.fresh(state.cur)  # everything committed before this request, in memory
+    await state.fresh()  # everything committed before this request, in memory
     who = _find(state, decider, body)
     if principal is None:  # mounted without require(): refuse rather than decide unaudited
         raise ApiError(401, "missing_api_key", "Authorization: missing; this endpoint needs an API key")

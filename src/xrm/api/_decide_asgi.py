@@ -15,6 +15,7 @@ document and for an app mounted without this middleware; other methods and paths
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -74,7 +75,10 @@ async def _decide(scope: Scope, receive: Receive) -> bytes:
             purpose = value.decode("latin-1")
     # The key first, as the route's dependency does: no body is read for a caller without one.
     ring: KeyRing = app.state.keys
-    principal = ring.authorize(credential_of(authorization), "read")
+    token = credential_of(authorization)
+    if not ring.cached(token):  # every CACHE_S: the key's rows read on a worker thread, not the loop
+        await asyncio.to_thread(ring.warm, token)
+    principal = ring.authorize(token, "read")
     if purpose is None and scope.get("query_string"):
         purpose = (parse_qs(scope["query_string"].decode("latin-1")).get("purpose") or [None])[0]
     if purpose is not None and len(purpose) > MAX_PURPOSE:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -83,9 +84,12 @@ class WriterStats:
     groups_with_retries: int = 0  # written twice: an event of the group was stored already
     folds: int = 0
     fold_seconds: float = 0.0
+    fold_conflicts: int = 0  # groups written again after a fold they conflicted with
     cache_entries: dict[str, int] = field(default_factory=dict)  # each at most the cache's size
     write_seconds: float = 0.0
     group_sizes: list[int] = field(default_factory=list, repr=False)
+    # The five longest group writes (ms): what sets the tail (a checkpoint inside a commit, a retry).
+    slowest_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "group_sizes"}
@@ -108,15 +112,30 @@ CHECKPOINT_WAL = "128MiB"
 
 # The counters a commit saw (identifiers' n_seen and last_seen, profiles' updated_at, evidence's
 # n_seen) are appended to identity_activity and added in by a fold of their own: when the writer
-# finds its queue empty and FOLD_SECONDS have passed, or after FOLD_MAX_SECONDS whatever the load
-# (a fold makes the next group wait for it), and at start and at stop. Readers of those counters
-# see them up to this late; the events and profiles themselves are there at the 200.
+# finds its queue empty and FOLD_SECONDS have passed, or after FOLD_MAX_SECONDS whatever the load,
+# and at start and at stop. Session 6: the fold runs on a thread and cursor of its own, beside the
+# commits, instead of between two of them (where every request that came meanwhile waited for it,
+# 50-250 ms once every 5-30 s: at a steady rate, about 1% of requests). Readers of those counters
+# see them up to FOLD_MAX_SECONDS late; events and profiles are there at the 200.
 FOLD_SECONDS = 5.0
 FOLD_MAX_SECONDS = 30.0
 
 
 class _ResolveFailed(Exception):
     pass
+
+
+def _conflict(exc: BaseException) -> bool:
+    """A write-write conflict with the fold running beside the commit (the online path's merges
+    update identifiers and profiles, as the fold does): the group is written again after it."""
+    cause = exc.__cause__ if isinstance(exc, _ResolveFailed) else exc
+    return isinstance(cause, duckdb.TransactionException) and "onflict" in str(cause)
+
+
+class _FoldOverlap(Exception):
+    """A group that updated rows in place (one-by-one resolution: merges, the fold inside it) while
+    a fold ran beside it: written again with the fold's lock held. DuckDB finds a write-write
+    conflict only for some updates (not when an update sets several columns), so none is risked."""
 
 
 class _Retry(Exception):
@@ -151,8 +170,14 @@ class EventWriter:
         self.stats = WriterStats()
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]] | None] = asyncio.Queue()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-writer")
+        # The fold: its own thread and cursor (a transaction beside the commits), one at a time.
+        self._fold_executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-fold")
+        self._fold_lock = threading.Lock()
+        self._fold_gen = 0  # odd while a fold runs; a group compares it at BEGIN and before COMMIT
+        self._folding: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._cur: duckdb.DuckDBPyConnection | None = None
+        self._fold_cur: duckdb.DuckDBPyConnection | None = None
         self._cache: IdentifierCache | None = None
         self._staged = False  # __xrm_n exists (some events of the group went through the SQL)
         # Called on the writer thread after each commit with the (message id, event) pairs stored
@@ -174,9 +199,12 @@ class EventWriter:
             await self._queue.put(None)
             await self._task
             self._task = None
+        if self._folding is not None:
+            await self._folding
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
+        self._fold_executor.shutdown(wait=True)
 
     async def submit(self, submission: Submission) -> Outcome:
         if self._task is None or self._task.done():
@@ -195,7 +223,7 @@ class EventWriter:
                 item = await (asyncio.wait_for(self._queue.get(), FOLD_SECONDS) if self._unfolded
                               else self._queue.get())
             except TimeoutError:
-                await self._fold_logged(loop)
+                self._fold_soon(loop)
                 continue
             if item is None:
                 break
@@ -221,15 +249,22 @@ class EventWriter:
                 if not fut.done():  # the client may have gone; its events are stored all the same
                     fut.set_result(outcome)
             due = time.monotonic() - self._folded_at
-            if due >= FOLD_MAX_SECONDS or (due >= FOLD_SECONDS and self._queue.empty()):
-                await asyncio.sleep(0)  # let the answered requests go out first
-                await self._fold_logged(loop)
+            if self._unfolded and (due >= FOLD_MAX_SECONDS or (due >= FOLD_SECONDS and self._queue.empty())):
+                self._fold_soon(loop)
+
+    def _fold_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a fold on its own thread unless one runs; the writer does not wait for it."""
+        if self._folding is None or self._folding.done():
+            self._folding = asyncio.create_task(self._fold_logged(loop), name="xrm-fold")
 
     async def _fold_logged(self, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            await loop.run_in_executor(self._executor, self.fold)
-        except Exception:
-            log.exception("folding identity_activity failed; tried again later")
+            await loop.run_in_executor(self._fold_executor, self.fold)
+        except Exception as exc:
+            if _conflict(exc):  # a merge of the commits' updated a row it counts: next time
+                log.info("folding identity_activity met a commit's update; tried again later")
+            else:
+                log.exception("folding identity_activity failed; tried again later")
 
     # -- on the writer thread ------------------------------------------------------------------
 
@@ -239,6 +274,8 @@ class EventWriter:
         self._cur = self.store.con.cursor()
         self._cur.execute("SET SESSION TimeZone = 'UTC'")
         self._cur.execute(f"SET checkpoint_threshold = '{CHECKPOINT_WAL}'")  # the server owns the store
+        self._fold_cur = self.store.con.cursor()
+        self._fold_cur.execute("SET SESSION TimeZone = 'UTC'")
         _warm_up(self._cur)
         self._cache = IdentifierCache(IdentityRules.for_settings(self.store.settings), self.cache_size)
         self.fold()  # what a killed server had not folded in yet
@@ -249,24 +286,34 @@ class EventWriter:
         )
 
     def fold(self) -> int:
-        """On the writer thread: add the counters of identity_activity in (own transaction)."""
-        cur = self._cur
-        assert cur is not None
-        started = time.perf_counter()
-        cur.execute("BEGIN TRANSACTION")
-        try:
-            n = fold_activity(cur)
-            cur.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(Exception):
-                cur.execute("ROLLBACK")
-            raise
-        finally:
+        """Add the counters of identity_activity in: own cursor and transaction, one fold at a time.
+
+        Commits go on meanwhile. Their appends are not in the fold's snapshot, so they are neither
+        added nor deleted by it; a commit that updated rows in place (an online merge) while a
+        fold ran, or met one's update, is written again once it is done (:meth:`_attempt_alone`).
+        """
+        with self._fold_lock:
+            cur = self._fold_cur
+            assert cur is not None
+            started = time.perf_counter()
+            # Before the snapshot: a commit after it says again that there is something to fold.
+            self._unfolded = False
             self._folded_at = time.monotonic()
-        self._unfolded = False
-        self.stats.folds += 1
-        self.stats.fold_seconds += time.perf_counter() - started
-        return n
+            self._fold_gen += 1
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                n = fold_activity(cur)
+                cur.execute("COMMIT")
+            except BaseException:
+                self._unfolded = True
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
+            finally:
+                self._fold_gen += 1
+            self.stats.folds += 1
+            self.stats.fold_seconds += time.perf_counter() - started
+            return n
 
     def cache_sizes(self) -> dict[str, int]:
         return self._cache.sizes() if self._cache is not None else {}
@@ -287,13 +334,22 @@ class EventWriter:
             )
         self._cur.close()
         self._cur = None
+        if self._fold_cur is not None:
+            self._fold_cur.close()
+            self._fold_cur = None
 
     def _write_group(self, subs: Sequence[Submission]) -> list[Outcome]:
         started = time.perf_counter()
         try:
             outcomes = self._write_checked(subs)
         finally:
-            self.stats.write_seconds += time.perf_counter() - started
+            took = time.perf_counter() - started
+            self.stats.write_seconds += took
+            slow = self.stats.slowest_ms
+            if len(slow) < 5 or 1000 * took > slow[-1]:
+                slow.append(round(1000 * took, 1))
+                slow.sort(reverse=True)
+                del slow[5:]
         s = self.stats
         if self._cache is not None:
             s.cache_entries = self._cache.sizes()
@@ -313,19 +369,32 @@ class EventWriter:
         """The group, written again where it must be: stale owners, or no resolution at all."""
         try:
             try:
-                return self._attempt(subs, resolve=True)
+                return self._attempt_alone(subs, resolve=True)
             except _ResolveFailed as exc:
                 if not isinstance(exc.__cause__, StaleOwners):
                     raise
                 # The graph changed behind the remembered owners (rolled back, forgotten): again.
                 log.info("identifier cache was stale (%s); the group is resolved again", exc.__cause__)
-                return self._attempt(subs, resolve=True)
+                return self._attempt_alone(subs, resolve=True)
         except _ResolveFailed as exc:
             log.error("online identity resolution failed (%s); events stored unresolved", exc.__cause__)
             self.stats.resolution_failures += 1
-            return self._attempt(subs, resolve=False)
+            return self._attempt_alone(subs, resolve=False)
 
-    def _attempt(self, subs: Sequence[Submission], *, resolve: bool) -> list[Outcome]:
+    def _attempt_alone(self, subs: Sequence[Submission], *, resolve: bool) -> list[Outcome]:
+        """:meth:`_attempt`; on a conflict with the fold beside it, again once the fold is done
+        (holding its lock, so no fold starts meanwhile). Nothing of the failed try was committed."""
+        try:
+            return self._attempt(subs, resolve=resolve, alone=False)
+        except (duckdb.TransactionException, _ResolveFailed, _FoldOverlap) as exc:
+            if not isinstance(exc, _FoldOverlap) and not _conflict(exc):
+                raise
+            self.stats.fold_conflicts += 1
+            log.info("a group overlapped the fold (%s); written again after it", exc)
+            with self._fold_lock:
+                return self._attempt(subs, resolve=resolve, alone=True)
+
+    def _attempt(self, subs: Sequence[Submission], *, resolve: bool, alone: bool = True) -> list[Outcome]:
         """One transaction; a second if an event of the group is stored already (a client's retry).
 
         Events go in first with a plain INSERT, the cheapest statement: no look-up of which ids
@@ -333,17 +402,23 @@ class EventWriter:
         key before anything else is written, and the group is written again with
         ``ON CONFLICT DO NOTHING``, which says which ids it added."""
         try:
-            return self._transaction(subs, resolve=resolve, asking=False)
+            return self._transaction(subs, resolve=resolve, asking=False, alone=alone)
         except _Retry:
             self.stats.groups_with_retries += 1
-            return self._transaction(subs, resolve=resolve, asking=True)
+            return self._transaction(subs, resolve=resolve, asking=True, alone=alone)
 
-    def _transaction(self, subs: Sequence[Submission], *, resolve: bool, asking: bool) -> list[Outcome]:
+    def _transaction(
+        self, subs: Sequence[Submission], *, resolve: bool, asking: bool, alone: bool = True
+    ) -> list[Outcome]:
+        """``alone``: the caller holds the fold's lock; else a group that updated rows in place
+        commits only if no fold ran meanwhile (else :class:`_FoldOverlap`, rolled back)."""
         cur = self._cur
         assert cur is not None and self._cache is not None
         outcomes = [Outcome([]) for _ in subs]
         pairs: list[tuple[str, dict[str, Any]]] = []
         fresh: set[str] = set()
+        gen = self._fold_gen
+        held = False
         cur.execute("BEGIN TRANSACTION")
         try:
             # One staging per source (the source is a column of every stored event).
@@ -362,6 +437,10 @@ class EventWriter:
                 st.resolved_new += summary.new
                 st.resolved_one_by_one += summary.one_by_one
                 st.unresolved += summary.unresolved
+                if summary.one_by_one and not alone:  # in place: only with no fold beside it
+                    held = self._fold_lock.acquire(blocking=False)
+                    if not held or gen != self._fold_gen or gen % 2:
+                        raise _FoldOverlap(f"{summary.one_by_one} events resolved one by one")
             cur.execute("COMMIT")
             self._unfolded = self._unfolded or bool(resolve and pairs)
         except BaseException as exc:
@@ -371,6 +450,8 @@ class EventWriter:
                 cur.execute("ROLLBACK")
             raise
         finally:
+            if held:
+                self._fold_lock.release()
             if self._staged:
                 self._staged = False
                 with contextlib.suppress(Exception):

@@ -19,8 +19,10 @@ A draw of the scores is ``mu + sd (optimism + exploration z)`` with ``z ~ N(0, 1
 upper confidence bound (a Laplace GLM-UCB), both at once a randomised UCB that keeps every offer's
 propensity above 0 for off-policy evaluation (:meth:`LogisticThompson.propensities`). On the bench
 simulation, plain Thompson sampling with a shrunk spread settles on a wrong offer for some seeds;
-the optimistic form does so less (BENCHMARKS.md, "Learning"). One decision (:meth:`choose`) and one
-update are about twenty small numpy calls, no per-call arrays bigger than ``d x d``, in place.
+the optimistic form does so less (BENCHMARKS.md, "Learning"): :data:`OPTIMISM` and
+:data:`EXPLORATION` are the values tuned there, and what the Decider ranks with (session 6).
+One decision (:meth:`choose`) and one update are about twenty small numpy calls, no per-call
+arrays bigger than ``d x d``, in place.
 
     >>> policy = LogisticThompson.prior(n_offers=3, base_rates=[0.05, 0.1, 0.02])
     >>> policy.update(1, np.array([1.0, 0.5, 0.0, 0.0, 0.0]), reward=1.0)
@@ -34,7 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DECISION_FEATURES", "MODEL_NAME", "LogisticThompson", "sigmoid"]
+__all__ = [
+    "DECISION_FEATURES", "EXPLORATION", "MODEL_NAME", "OPTIMISM", "LogisticThompson", "sigmoid",
+]
 
 # v1: diagonal posterior; v2: full covariance (customize migration 4 turned v1 rows into v2).
 MODEL_NAME = "thompson-logistic v2"
@@ -43,6 +47,9 @@ MODEL_NAME = "thompson-logistic v2"
 DECISION_FEATURES = ("bias", "affinity", "due", "owned", "new_customer")
 # Prior: affinity and due-ness raise the response rate before anything is learned.
 _PRIOR_SLOPES = (2.0, 1.0, 0.0, 0.0)
+# The product's policy: one posterior standard deviation of optimism, a tenth of one of Thompson
+# noise (tuned on seeds 0-2 of the bench simulation; bench/bench_bandit.py, docs/customize.md).
+OPTIMISM, EXPLORATION = 1.0, 0.1
 
 
 def sigmoid(z: np.ndarray | float) -> np.ndarray:
@@ -107,13 +114,34 @@ class LogisticThompson:
         return sigmoid(mu / np.sqrt(1 + math.pi * var / 8))
 
     def sample_probability(self, x: np.ndarray, rng: np.random.Generator, draws: int = 1) -> np.ndarray:
-        """``draws x n_offers`` response probabilities from posterior samples of the weights.
+        """``draws x n_offers`` response probabilities of the policy's draws of the scores,
+        ``mu + sd (optimism + exploration z)``: what :meth:`choose` ranks by, as probabilities.
 
         Only the score ``w_a . x_a`` matters, and it is Gaussian: one normal draw per offer instead
         of one per weight (the same distribution, d times fewer draws).
         """
+        return self.mean_and_draws(x, rng, draws)[1]
+
+    def mean_and_draws(
+        self, x: np.ndarray, rng: np.random.Generator, draws: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`mean_probability` and :meth:`sample_probability` from one pass over the posterior
+        (a decision that logs both pays for the ``d x d`` products once)."""
         mu, var = self._score_moments(x)
-        return sigmoid(mu + self.exploration * np.sqrt(var) * rng.standard_normal((draws, len(mu))))
+        sd = np.sqrt(var)
+        mean = sigmoid(mu / np.sqrt(1 + math.pi * var / 8))
+        z = rng.standard_normal((draws, len(mu)))
+        z *= self.exploration
+        z += self.optimism
+        z *= sd
+        z += mu
+        # sigmoid in place: a decision's few thousand values, without sigmoid()'s temporaries
+        np.minimum(z, 35.0, out=z)
+        np.maximum(z, -35.0, out=z)
+        np.negative(z, out=z)
+        np.exp(z, out=z)
+        z += 1.0
+        return mean, np.reciprocal(z, out=z)
 
     def choose(self, x: np.ndarray, rng: np.random.Generator) -> int:
         """The offer ranked first by one draw of the scores ``mu + sd (optimism + exploration z)``,

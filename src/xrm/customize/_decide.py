@@ -5,9 +5,11 @@
 
 Expected value = P(response) x value - cost.  P(response) comes from the per-offer Bayesian
 logistic policy (:mod:`xrm.customize._bandit`) over the customer's features for that offer.  With
-probability ``explore`` a decision ranks by a posterior draw (Thompson sampling), otherwise by the
-posterior mean: exploration is bounded by ``explore``, and every ranked offer is logged with its
-propensity, P(that offer at that rank | context), so policies can be evaluated off-line.
+probability ``explore`` a decision ranks by the policy's own draw of the scores (an upper
+confidence bound with a little Thompson noise: ``OPTIMISM``, ``EXPLORATION``, what the bandit bench
+measures), otherwise by the posterior mean: exploration is bounded by ``explore``, and every ranked
+offer is logged with its propensity, P(that offer at that rank | context), so policies can be
+evaluated off-line.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from xrm.customize._bandit import DECISION_FEATURES, MODEL_NAME, LogisticThompson, sigmoid
+from xrm.customize._bandit import DECISION_FEATURES, EXPLORATION, MODEL_NAME, OPTIMISM, LogisticThompson
 from xrm.customize._build import repeat_words
 from xrm.customize._eligibility import CustomerFacts, EligibilityHook, allow_all, offer_rules_failed
 from xrm.customize._offers import Offer, list_offers
@@ -49,7 +51,9 @@ OUTCOMES = {"click": 1.0, "purchase": 1.0, "ignore": 0.0}
 # Segment-spec track events that carry responses; their properties name decision_id and offer_id.
 RESPONSE_EVENTS = {"Offer Clicked": "click", "Offer Purchased": "purchase", "Offer Ignored": "ignore"}
 _CURRENCY = {"EUR": "€", "USD": "$", "GBP": "£"}
-_PROPENSITY_DRAWS = 256
+# Draws per exploring decision: it ranks by the first, and the draws are exchangeable, so the share
+# of them that ranks an offer at a rank is that decision's exact propensity given the draws.
+_PROPENSITY_DRAWS = 64
 
 
 @dataclass
@@ -143,7 +147,8 @@ def _features(store: Store, facts: CustomerFacts, offers: list[Offer], now: date
 
 
 def _load_policy(store: Store, offers: list[Offer]) -> LogisticThompson:
-    policy = LogisticThompson.prior(len(offers), [o.base_rate for o in offers], full=True)
+    policy = LogisticThompson.prior(len(offers), [o.base_rate for o in offers], full=True,
+                                    exploration=EXPLORATION, optimism=OPTIMISM)
     index = {o.offer_id: j for j, o in enumerate(offers)}
     for offer_id, names, mean, cov, n in store.sql(
         "SELECT offer_id, feature_names, mean, covariance, n_responses FROM bandit_state WHERE model = ?",
@@ -248,35 +253,35 @@ class Ranking:
 def rank_offers(
     policy: LogisticThompson, x: np.ndarray, value: np.ndarray, cost: np.ndarray, codes: np.ndarray,
     *, k: int, max_per_category: int, explore: float, rng: np.random.Generator,
-    pool: np.ndarray | None = None,
+    draws: int = _PROPENSITY_DRAWS,
 ) -> Ranking:
-    """Rank offers by expected value under the policy, greedy or (with P ``explore``) a posterior
-    draw, with each chosen offer's propensity P(that offer at that rank | context).
+    """Rank offers by expected value under the policy, greedy or (with P ``explore``) by the policy's
+    draw of the scores (:meth:`LogisticThompson.sample_probability`, as its ``choose``), with each
+    chosen offer's propensity P(that offer at that rank | context).
 
-    ``pool`` (draws x offers x features): posterior weight draws made once per policy version; an
-    exploring decision then uses one of them at random, so the share of the pool that ranks an
-    offer at a rank is that decision's exact propensity (and no draw is made per decision).
+    An exploring decision ranks by the first of ``draws`` draws; the propensity is the share of
+    those draws (the one used included, so never 0) that put the offer at that rank.
     """
     explored = bool(rng.random() < explore)
-    p_mean = policy.mean_probability(x)
-    if pool is not None:
-        draws = sigmoid(np.einsum("mad,ad->ma", pool, x))
-        p_used = draws[int(rng.integers(len(draws)))] if explored else p_mean
-    elif explore > 0:
-        draws = policy.sample_probability(x, rng, _PROPENSITY_DRAWS)
-        p_used = draws[0] if explored else p_mean
+    if explore > 0:
+        p_mean, p_draws = policy.mean_and_draws(x, rng, draws)
+        p_used = p_draws[0] if explored else p_mean
     else:  # never exploring: no draw is needed (the logged ranking is greedy, propensity 1)
-        draws, p_used = p_mean[None, :], p_mean
-    greedy = rank_many((p_mean * value - cost)[None, :], codes, k, max_per_category)[0]
-    used = rank_many((p_used * value - cost)[None, :], codes, k, max_per_category)[0] if explored else greedy
+        p_mean = policy.mean_probability(x)
+        p_draws, p_used = p_mean[None, :], p_mean
+    # Every decision exploring: the greedy ranking's weight in the propensity is 0, so skip it.
+    greedy = None if explore >= 1 else rank_many((p_mean * value - cost)[None, :], codes, k,
+                                                 max_per_category)[0]
+    ranks = rank_many(p_draws * value - cost, codes, k, max_per_category) if explore > 0 else None
+    used = ranks[0] if ranks is not None and explored else greedy
+    assert used is not None
     chosen = [int(j) for j in used if j >= 0]
     # Propensity: (1 - explore) x [same offer at this rank under the mean] + explore x the
-    # share of posterior draws (the one used included) that put it there.
-    ranks = rank_many(draws * value - cost, codes, k, max_per_category) if explore > 0 else None
+    # share of the draws (the one used included) that put it there.
     props = []
     for r, j in enumerate(chosen):
-        same = float(greedy[r] == j)
-        share = 0.0 if ranks is None else np.count_nonzero(ranks[:, r] == j) / len(draws)
+        same = 0.0 if greedy is None else float(greedy[r] == j)
+        share = 0.0 if ranks is None else np.count_nonzero(ranks[:, r] == j) / len(ranks)
         props.append(max((1 - explore) * same + explore * share, 1e-6))
     return Ranking(explored, chosen, p_used, p_mean, props)
 

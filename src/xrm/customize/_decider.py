@@ -5,10 +5,11 @@ offers, the customer's orders, recommendations, cycles and the policy: about 84 
 20,000-customer sample, most of it the orders query). A :class:`Decider` reads those once, in a
 few set-based queries, and keeps them keyed by customer; a decision is then the offers' own
 rules, the caller's consent and contact-policy check (``refusal``, asked per decision and never
-cached here), a dictionary look-up and the vectorised ranking. Exploration draws from a pool of
-posterior weight draws made once per policy version (and every ``check_every`` seconds), so an
-exploring decision's propensity is exact and no draw is made per decision. Decisions are logged
-in groups (:meth:`Decider.flush`), the same rows ``next_best_actions`` writes.
+cached here), a dictionary look-up and the vectorised ranking: the policy's own draw of the
+scores (``LogisticThompson.sample_probability``: one standard deviation of optimism and a little
+Thompson noise, the bench's tuned policy) on a share ``explore`` of decisions (default all), and
+the share of 64 such draws as each ranked offer's propensity. Decisions are logged in
+groups (:meth:`Decider.flush`), the same rows ``next_best_actions`` writes.
 
     >>> decider = Decider(store)                                           # doctest: +SKIP
     >>> decision = decider.decide("17", "email", k=3)                      # doctest: +SKIP
@@ -22,7 +23,7 @@ waits for those queries); the policy when a response was applied through :meth:`
 cache (unknown, or new since the last build) gets the new-customer path: affinity is the offer's
 popularity (the share of customers who bought its products).
 
-The cache is one immutable view (data, policy, draws) swapped whole, so a refresh on another
+The cache is one immutable view (data, policy) swapped whole, so a refresh on another
 thread never shows a decision the new offers with the old policy. Other rows that must be written
 with the decision log (the API's audit rows) ride along: :attr:`Decider.riders`.
 """
@@ -58,7 +59,7 @@ from xrm.customize._offers import Offer, list_offers
 from xrm.exceptions import InputError
 from xrm.store import Store
 
-__all__ = ["CustomerRow", "Decider", "LogRider", "Refusal", "renew_pool"]
+__all__ = ["CustomerRow", "Decider", "LogRider", "Refusal"]
 
 # Why an offer may not be made to this customer on this channel now (consent, contact policy),
 # or None: asked per decision, per offer.
@@ -105,11 +106,10 @@ class LogRider(Protocol):
 
 @dataclass(frozen=True)
 class _View:
-    """What a decision reads, swapped whole: the compiled data, the policy and its draws."""
+    """What a decision reads, swapped whole: the compiled data and the policy."""
 
     data: _Compiled
     policy: LogisticThompson
-    pool: np.ndarray
 
 
 @dataclass
@@ -126,10 +126,9 @@ class Decider:
         store: Store,
         *,
         customer_key: str | None = None,
-        explore: float = 0.1,
+        explore: float = 1.0,
         max_per_category: int = 1,
         check_every: float | None = 2.0,
-        pool_size: int = 64,
         seed: int | None = None,
     ) -> None:
         if not 0 <= explore <= 1:
@@ -138,7 +137,6 @@ class Decider:
         self.explore = explore
         self.max_per_category = max_per_category
         self.check_every = check_every
-        self.pool_size = pool_size
         self.rng = np.random.default_rng(seed)
         self.customer_key = customer_key or _detect_key(store)
         self.unit = _CURRENCY.get(store.settings.currency, "") or store.settings.currency
@@ -218,21 +216,13 @@ class Decider:
             elif self._policy_stale or self._bandit_stamp() != self._policy_stamp:
                 self._policy_stale = False
                 self._policy_stamp = self._bandit_stamp()
-                policy = _load_policy(self.store, view.data.offers)
-                # Only the offers a response moved get new draws: the others' still follow theirs.
-                view = _View(view.data, policy, renew_pool(view.pool, view.policy, policy, self.rng))
-            else:  # fresh posterior draws now and then, so exploration keeps moving
-                view = _View(view.data, view.policy, self._draw_pool(view.policy))
+                view = _View(view.data, _load_policy(self.store, view.data.offers))
             self._view = view
             self._checked = time.monotonic()
 
     def _with_policy(self, data: _Compiled) -> _View:
-        """Read the policy and draw its pool of posterior weights (one per policy version)."""
-        policy = _load_policy(self.store, data.offers)
-        return _View(data, policy, self._draw_pool(policy))
-
-    def _draw_pool(self, policy: LogisticThompson) -> np.ndarray:
-        return policy.draw_weights(self.rng, self.pool_size)
+        """Read the policy for ``data``'s offers."""
+        return _View(data, _load_policy(self.store, data.offers))
 
     def due(self) -> bool:
         """Whether a refresh is owed: a response was applied, or ``check_every`` has passed."""
@@ -270,7 +260,7 @@ class Decider:
         ):
             self.refresh()
         view = self._view
-        data, policy, all_draws = view.data, view.policy, view.pool
+        data, policy = view.data, view.policy
         now = now or datetime.now(UTC)
         row = data.customers.get(customer)
         if facts is None:
@@ -294,10 +284,8 @@ class Decider:
             x = self._features(data, row, facts, [data.offers[j] for j in keep], now)
             every = len(keep) == len(data.offers)
             sub = policy if every else policy.subset(keep)
-            pool = None if explore <= 0 else all_draws if every else all_draws[:, keep, :]
             ranking = rank_offers(sub, x, data.value[keep], data.cost[keep], data.codes[keep], k=k,
-                                  max_per_category=self.max_per_category, explore=explore, rng=self.rng,
-                                  pool=pool)
+                                  max_per_category=self.max_per_category, explore=explore, rng=self.rng)
             explored = ranking.explored
             for r, i in enumerate(ranking.chosen):
                 o, p = data.offers[keep[i]], float(ranking.p_used[i])
@@ -414,19 +402,6 @@ class Decider:
             self._policy_stale = True
             self.refresh()  # here, so the next decision reads the new policy without a query
         return applied
-
-
-def renew_pool(pool: np.ndarray, old: LogisticThompson, new: LogisticThompson,
-               rng: np.random.Generator) -> np.ndarray:
-    """``pool`` (draws x offers x d, drawn from ``old``) for the posterior ``new`` of the same offers:
-    new draws for the offers whose posterior changed, the same draws for the rest (a copy)."""
-    changed = np.flatnonzero(np.any(old.mean != new.mean, axis=1) | (
-        np.any(old.precision != new.precision, axis=1) if old.covariance is None or new.covariance is None
-        else np.any(old.covariance != new.covariance, axis=(1, 2))))
-    pool = pool.copy()
-    if len(changed):
-        pool[:, changed] = new.subset(changed).draw_weights(rng, len(pool))
-    return pool
 
 
 def _detect_key(store: Store) -> str:

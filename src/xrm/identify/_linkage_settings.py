@@ -101,6 +101,22 @@ class LinkageSettings(BaseModel):
             "account and a loyalty card legitimately holds two user ids (one per source system)."
         ),
     )
+    email_names: bool = Field(
+        default=True,
+        description=(
+            "Link a record holding an e-mail but no surname (a newsletter sign-up) to the one profile "
+            "its e-mail's user part names with the birth year ('detlef.schneider64' -> Detlef "
+            "Schneider, born 1964); no link when namesakes born that year make it ambiguous."
+        ),
+    )
+    email_names_undated_namesakes: bool = Field(
+        default=False,
+        description=(
+            "Let e-mail names link even when another profile holds the same full name without any "
+            "birth date (it may be the person). More links, less precise: at 1M sample records "
+            "cluster F1 0.878 -> 0.881 but 611 more over-merged profiles (about 7 links in 10 right)."
+        ),
+    )
     first_name_conflict_below: float = Field(
         default=0.8,
         ge=0,

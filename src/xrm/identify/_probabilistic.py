@@ -28,6 +28,7 @@ import numpy as np
 
 from xrm.identify._components import Override
 from xrm.identify._conflicts import RecordKey, conflict, vouches
+from xrm.identify._email_names import LEVEL_TEXT, candidates_sql, pick_email_names, undated_namesakes_sql
 from xrm.identify._rules import RECORD_TYPE, IdentityRules
 
 __all__ = ["LINK_KIND", "link_reason", "merge_probabilistic"]
@@ -45,9 +46,14 @@ class _Clusters:
     """Union-find over component labels with what the refusal checks need per root."""
 
     def __init__(self, counts: dict[int, dict[int, int]], tags: dict[int, set[tuple[int, int]]],
-                 records: dict[int, list[int]], limits: dict[int, tuple[str, int]]) -> None:
+                 records: dict[int, list[int]], limits: dict[int, tuple[str, int]],
+                 kinds: dict[int, dict[int, int]]) -> None:
         self.parent: dict[int, int] = {}
         self.counts, self.tags, self.records, self.limits = counts, tags, records, limits
+        # root -> {record key id: its first record node}, in the order of ``records``: records
+        # with the same key (first name, birth date, account) give the same cannot-link answers,
+        # so the checks run over distinct keys (a person's records often share them).
+        self.kinds = kinds
         self.rejected: dict[int, set[int]] = {}  # root -> record nodes it must not join
 
     def find(self, x: int) -> int:
@@ -81,28 +87,90 @@ class _Clusters:
             self.counts.setdefault(big, {})[t] = self.counts.get(big, {}).get(t, 0) + c
         self.tags.setdefault(big, set()).update(self.tags.pop(small, set()))
         self.records.setdefault(big, []).extend(self.records.pop(small, []))
+        into = self.kinds.setdefault(big, {})
+        for key, node in self.kinds.pop(small, {}).items():
+            into.setdefault(key, node)
         self.rejected.setdefault(big, set()).update(self.rejected.pop(small, set()))
 
 
-def _cannot_link(side_a: list[int], side_b: list[int], keys: dict[int, RecordKey], rid: dict[int, str],
-                 name_threshold: float, birth_edits: int) -> str | None:
+class _KeyRules:
+    """:func:`conflict` and :func:`vouches` by record key id, cached in plain dicts (an int key
+    hashes faster than a tuple of four strings; the clustering asks millions of times at 1M)."""
+
+    def __init__(self, keys: list[RecordKey], name_threshold: float, birth_edits: int) -> None:
+        self.keys, self.threshold, self.edits = keys, name_threshold, birth_edits
+        self.n = max(len(keys), 1)
+        self._conflict: dict[int, str | None] = {}
+        self._vouches: dict[int, bool] = {}
+
+    def conflict(self, a: int, b: int) -> str | None:
+        i = a * self.n + b
+        try:
+            return self._conflict[i]
+        except KeyError:
+            c = self._conflict[i] = conflict(self.keys[a], self.keys[b], self.threshold, self.edits)
+            return c
+
+    def vouches(self, a: int, b: int) -> bool:
+        i = a * self.n + b
+        try:
+            return self._vouches[i]
+        except KeyError:
+            v = self._vouches[i] = vouches(self.keys[a], self.keys[b], self.threshold, self.edits)
+            return v
+
+
+def _cannot_link(side_a: dict[int, int], side_b: dict[int, int], rules: _KeyRules,
+                 rid: dict[int, str]) -> str | None:
     """The first cannot-link between the two sides that no record vouches against, or None.
 
-    Conflict (x, y) is outvoted when another record of x's side vouches for y, or another of
-    y's for x (:func:`~xrm.identify._conflicts.vouches`): that side already holds the odd
-    record (glued by an identifier, or joined on stronger evidence), so its difference is an
-    entry error there.
+    Sides are ``{record key id: first record node}``. Conflict (x, y) is outvoted when another
+    record of x's side vouches for y, or another of y's for x
+    (:func:`~xrm.identify._conflicts.vouches`): that side already holds the odd record (glued
+    by an identifier, or joined on stronger evidence), so its difference is an entry error
+    there. A record with the same key as x never vouches against x's conflict (the rules that
+    make the conflict deny the vouching), so distinct keys give the same answer as all records.
     """
-    for x in side_a:
-        for y in side_b:
-            c = conflict(keys[x], keys[y], name_threshold, birth_edits)
+    for ka, x in side_a.items():
+        for kb, y in side_b.items():
+            c = rules.conflict(ka, kb)
             if not c:
                 continue
-            if not (any(x2 != x and vouches(keys[x2], keys[y], name_threshold, birth_edits) for x2 in side_a)
-                    or any(y2 != y and vouches(keys[x], keys[y2], name_threshold, birth_edits)
-                           for y2 in side_b)):
+            if not (any(k2 != ka and rules.vouches(k2, kb) for k2 in side_a)
+                    or any(k2 != kb and rules.vouches(ka, k2) for k2 in side_b)):
                 return f"refused: cannot-link, {c} ({rid[x]} / {rid[y]})"
     return None
+
+
+def _email_name_reason(a: str, b: str, level: int, user_part: str, year: str) -> str:
+    """'email-name: the e-mail of newsletter:7 ('detlef.schneider64') spells the first and last
+    name of webshop:3 and begins with its birth year 1964; no other profile matches'."""
+    return (f"email-name: the e-mail of {a} ({user_part!r}) spells the {LEVEL_TEXT[level]} of {b} "
+            f"and its digits begin with the birth year {year}; no other profile matches")
+
+
+def _drop_undated_namesakes(cur: Any, picks: list[tuple[int, int, int, str, str]], uf: _Clusters,
+                            labels: np.ndarray, k: int) -> list[tuple[int, int, int, str, str]]:
+    """The picks whose full name no undated namesake profile also holds (see
+    :func:`~xrm.identify._email_names.undated_namesakes_sql`); profiles as they stand now."""
+    import pyarrow as pa
+
+    root = np.arange(k, dtype=np.int64)
+    for lab in list(uf.parent):
+        root[lab] = uf.find(lab)
+    cur.register("email_name_roots_arrow", pa.table({
+        "node": pa.array(np.arange(len(labels)), pa.int32()), "root": pa.array(root[labels])}))
+    cur.register("email_name_picks_arrow", pa.table({
+        "na": pa.array([p[0] for p in picks], pa.int32()),
+        "root_b": pa.array([int(root[labels[p[1]]]) for p in picks], pa.int64())}))
+    cur.execute("CREATE OR REPLACE TEMP TABLE email_name_roots AS SELECT * FROM email_name_roots_arrow")
+    cur.execute("CREATE OR REPLACE TEMP TABLE email_name_picks AS SELECT * FROM email_name_picks_arrow")
+    cur.unregister("email_name_roots_arrow")
+    cur.unregister("email_name_picks_arrow")
+    dropped = {int(r[0]) for r in _rows(cur, undated_namesakes_sql(RECORD_TYPE))}
+    cur.execute("DROP TABLE IF EXISTS email_name_roots")
+    cur.execute("DROP TABLE IF EXISTS email_name_picks")
+    return [p for p in picks if p[0] not in dropped]
 
 
 def _rows(cur: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -171,14 +239,22 @@ def merge_probabilistic(
         WHERE q.status IN ('accepted', 'rejected')
         """,
     )
-    counts = {"probabilistic_links": 0, "probabilistic_refused": 0, "review_pending": 0, "accepted": 0}
-    if not len(pair_na) and not decided:
+    email_pairs: list[tuple[int, int, int, str, str]] = []
+    if lk.email_names:
+        cur.execute(candidates_sql(RECORD_TYPE))
+        email_pairs = _rows(
+            cur, "SELECT na, nb, level, user_part, birth_year FROM email_name_pairs ORDER BY na, nb")
+        cur.execute("DROP TABLE IF EXISTS email_name_pairs")
+    counts = {"probabilistic_links": 0, "probabilistic_refused": 0, "review_pending": 0, "accepted": 0,
+              "email_name_links": 0, "email_name_refused": 0}
+    if not len(pair_na) and not decided and not email_pairs:
         _write_review(cur, now, from_outcome=False)
         return labels, 0, counts
 
     # Per-label facts for the components that candidate pairs touch.
     involved = np.unique(labels[np.concatenate([pair_na, pair_nb, np.array(
-        [d[2] for d in decided] + [d[3] for d in decided], dtype=np.int64)])])
+        [d[2] for d in decided] + [d[3] for d in decided] + [e[0] for e in email_pairs]
+        + [e[1] for e in email_pairs], dtype=np.int64)])])
     k = int(labels.max()) + 1 if len(labels) else 0
     in_involved = np.zeros(k, dtype=bool)
     in_involved[involved] = True
@@ -196,24 +272,31 @@ def merge_probabilistic(
         cur,
         f"""
         SELECT n.node, n.id_value, r.first_name_key, r.first_name_canon, strftime(r.birth_date, '%Y-%m-%d'),
-               r.account_id
+               r.account_id, r.last_name_key IS NOT NULL
         FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
         WHERE n.id_type = '{RECORD_TYPE}'
         """,
     )
-    keys: dict[int, RecordKey] = {}
+    key_id: dict[RecordKey, int] = {}
+    kinds: dict[int, dict[int, int]] = {}
     records: dict[int, list[int]] = {}
     label_of: dict[int, int] = {}
     rid: dict[int, str] = {}
-    for node, record_id, fk, fc, bd, acc in rec_rows:
+    named: set[int] = set()  # record nodes with a surname
+    for node, record_id, fk, fc, bd, acc, has_surname in rec_rows:
         lab = int(labels[node])
         if in_involved[lab]:
-            keys[node] = (fk, fc, bd, acc)
+            if has_surname:
+                named.add(node)
+            kid = key_id.setdefault((fk, fc, bd, acc), len(key_id))
             rid[node] = record_id
             records.setdefault(lab, []).append(node)
+            kinds.setdefault(lab, {}).setdefault(kid, node)
             label_of[node] = lab
     del rec_rows
-    uf = _Clusters(lim_counts, tags, records, limits if lk.respect_limits else {})
+    uf = _Clusters(lim_counts, tags, records, limits if lk.respect_limits else {}, kinds)
+    key_rules = _KeyRules(list(key_id), lk.first_name_conflict_below, lk.birth_date_conflict_edits)
+    del key_id
     reasons = {o.override_id: o.reason for o in overrides}
     for _, _, na, nb, status, _, _ in decided:
         if status == "rejected":
@@ -221,7 +304,6 @@ def merge_probabilistic(
             uf.rejected.setdefault(int(labels[nb]), set()).add(int(na))
     # No limit, override or rejected pair anywhere (a first run): nothing for refusal() to check.
     plain = not uf.limits and not tags and not uf.rejected
-    name_below, birth_edits = lk.first_name_conflict_below, lk.birth_date_conflict_edits
 
     def join(ra_node: int, rb_node: int, check_conflicts: bool, dry_run: bool = False) -> str | None:
         ra, rb = uf.find(int(labels[ra_node])), uf.find(int(labels[rb_node]))
@@ -229,13 +311,14 @@ def merge_probabilistic(
             return None
         why = None if plain else uf.refusal(ra, rb, reasons, label_of)
         if why is None and check_conflicts:
-            side_a, side_b = uf.records.get(ra, []), uf.records.get(rb, [])
-            if len(side_a) == 1 and len(side_b) == 1:  # most joins: two single records, no vouching
-                x, y = side_a[0], side_b[0]
-                c = conflict(keys[x], keys[y], name_below, birth_edits)
+            side_a, side_b = uf.kinds.get(ra, {}), uf.kinds.get(rb, {})
+            if len(side_a) == 1 and len(side_b) == 1:  # most joins: one key a side, no vouching
+                (ka, x), = side_a.items()
+                (kb, y), = side_b.items()
+                c = key_rules.conflict(ka, kb)
                 why = f"refused: cannot-link, {c} ({rid[x]} / {rid[y]})" if c else None
             else:
-                why = _cannot_link(side_a, side_b, keys, rid, name_below, birth_edits)
+                why = _cannot_link(side_a, side_b, key_rules, rid)
         if why is None and not dry_run:
             uf.union(ra, rb)
         return why
@@ -268,6 +351,19 @@ def merge_probabilistic(
             outcome[i], refused_why[i] = _HOUSEHOLD, why
         else:
             outcome[i] = _REVIEW
+    # 2b. e-mail records without a surname, to the one profile their user part names (with the
+    # birth year): after the scored pairs, so only records that no evidence placed are left
+    picks = pick_email_names(email_pairs, lambda n: uf.find(int(labels[n])),
+                             lambda root: any(r in named for r in uf.records.get(root, ())))
+    if picks and not lk.email_names_undated_namesakes:
+        picks = _drop_undated_namesakes(cur, picks, uf, labels, k)
+    for na, nb, level, user_part, year in picks:
+        if join(na, nb, check_conflicts=True) is None:
+            counts["email_name_links"] += 1
+            accepted_links.append((na, nb, f"linkage:{rid[na]}|{rid[nb]}", _email_name_reason(
+                rid[na], rid[nb], level, user_part, year)))
+        else:
+            counts["email_name_refused"] += 1
     counts["probabilistic_links"] = int((outcome == _LINKED).sum())
     counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
     counts["review_pending"] = int((outcome == _REVIEW).sum())

@@ -354,8 +354,9 @@ def _normalise(fields_sql: str, mapping: Mapping) -> str:
     )"""
 
 
-def insert_events_sql(ignore: bool = True) -> str:
-    """Valid rows into events; ``?`` = source, load_id. The statement's count is rows added.
+def insert_events_sql(ignore: bool = True, table: str = "events") -> str:
+    """Valid rows into events (or ``table``, a bulk load's staging table); ``?`` = source, load_id.
+    The statement's count is rows added.
 
     ``ignore=False`` is a plain ``INSERT``: it fails with a ``duckdb.ConstraintException`` when
     an event is stored already, and is cheaper than ``INSERT OR IGNORE`` (which looks every key up
@@ -363,7 +364,7 @@ def insert_events_sql(ignore: bool = True) -> str:
     """
     verb = "INSERT OR IGNORE" if ignore else "INSERT"
     return f"""
-    {verb} INTO events ({EVENT_COLUMNS})
+    {verb} INTO {table} ({EVENT_COLUMNS})
     SELECT message_id, type, event, name, user_id, anonymous_id, group_id, previous_id, ts,
         timezone('UTC', now()), ?, properties, traits, context, order_id, revenue, currency, ?
     FROM __xrm_n WHERE __problem IS NULL"""

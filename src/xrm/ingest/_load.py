@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from xrm.exceptions import InputError, MappingError, StoreError, XrmError
+from xrm.ingest._bulk import STAGE, BulkEvents, finish_stale
 from xrm.ingest._events import insert_events_sql, insert_order_lines_sql, plan_events
 from xrm.ingest._files import FileFacts, inspect_file
 from xrm.ingest._mapping import Mapping, read_mapping
@@ -53,15 +54,20 @@ def load_file(
     force: bool = False,
     show_progress: bool = True,
     progress: ProgressCallback | None = None,
+    bulk: BulkEvents | None = None,
 ) -> LoadReport:
     """Load one CSV, JSONL or Parquet file; returns what happened as a :class:`LoadReport`.
 
     ``mapping`` is a :class:`Mapping` or the path of a mapping TOML file; event files need none
     (``kind`` then defaults to ``"events"``). ``progress`` is called after every batch; with
-    ``show_progress`` and no callback a one-line summary per file goes to stderr.
+    ``show_progress`` and no callback a one-line summary per file goes to stderr. ``bulk`` (from
+    :func:`xrm.ingest.load_manifest` into an empty store) stages events for a keyed swap at the end:
+    the file's ``loads`` row stays ``running`` until :meth:`BulkEvents.finish`.
     """
     path = Path(path)
     started = time.perf_counter()
+    if bulk is None:
+        finish_stale(store)  # events staged by a bulk load killed before its end
     resolved = _resolve_mapping(path, mapping, kind)
     facts = inspect_file(path, resolved)
     if facts.format == "jsonl" and resolved.kind == "records":
@@ -104,12 +110,16 @@ def load_file(
         "VALUES (?, ?, ?, ?, ?, timezone('UTC', now()), 'running')",
         [report.load_id, str(path), facts.sha256, resolved.kind, source],
     ).fetchall()
+    staged = bulk is not None and resolved.kind == "events"
     cur = store.con.cursor()
     try:
         cur.execute("SET SESSION TimeZone = 'UTC'")
         try:
-            _load_batches(cur, store, facts, resolved, plan_for, source, report, callback, started)
-            _finish(cur, report, "done")
+            _load_batches(cur, store, facts, resolved, plan_for, source, report, callback, started,
+                          STAGE if staged else "events")
+            _finish(cur, report, "running" if staged else "done")
+            if bulk is not None and staged:
+                bulk.staged(report)
         except BaseException as exc:
             with contextlib.suppress(Exception):  # no transaction may be open
                 cur.execute("ROLLBACK")
@@ -252,9 +262,11 @@ class _Writer:
         report: LoadReport,
         callback: ProgressCallback | None,
         started: float,
+        table: str = "events",
     ) -> None:
         self.cur = cur
         self.events = mapping.kind == "events"
+        self.table = table  # events, or a bulk load's staging table (no key: plain INSERT)
         self.plan_for = plan_for
         self.source = source
         self.report = report
@@ -314,7 +326,8 @@ class _Writer:
         params = [self.source, self.report.load_id]
         if self.events:
             counts.derived = _one(cur, "SELECT count(*) FROM __xrm_n WHERE __problem IS NULL AND __derived")
-            counts.added = _one(cur, insert_events_sql(ignore), params)
+            bare = self.table != "events"
+            counts.added = _one(cur, insert_events_sql(ignore and not bare, self.table), params)
             counts.order_lines = _one(cur, insert_order_lines_sql(ignore))
         else:
             counts.added = _one(cur, insert_records_sql(ignore), params)
@@ -410,9 +423,10 @@ def _load_batches(
     report: LoadReport,
     callback: ProgressCallback | None,
     started: float,
+    table: str = "events",
 ) -> None:
     shape = CsvShape()
-    writer = _Writer(cur, mapping, plan_for, source, report, callback, started)
+    writer = _Writer(cur, mapping, plan_for, source, report, callback, started, table)
     rows = batch_size(store.settings.batch_rows)
     for batch in prefetch(exact_batches(read_batches(facts, rows, shape), rows)):
         writer.write(batch)

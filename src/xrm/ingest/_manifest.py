@@ -11,6 +11,7 @@ Format (paths relative to the manifest; other keys, such as ``rows``, are ignore
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from xrm.exceptions import InputError, MappingError
+from xrm.ingest._bulk import BulkEvents
 from xrm.ingest._load import load_file
 from xrm.ingest._mapping import Mapping, read_mapping
 from xrm.ingest._progress import ProgressCallback
@@ -119,22 +121,43 @@ def load_manifest(
     show_progress: bool = True,
     progress: ProgressCallback | None = None,
 ) -> list[LoadReport]:
-    """Load every file of a manifest in order; returns one report per file."""
+    """Load every file of a manifest in order; returns one report per file.
+
+    Into an empty ``events`` table the events are loaded bare and keyed once at the end
+    (:mod:`xrm.ingest._bulk`): the same rows, counts and rejects as row by row, at about half the CPU.
+    """
+    entries = read_manifest(manifest)
     reports: list[LoadReport] = []
-    for entry in read_manifest(manifest):
-        try:
-            reports.append(
-                load_file(
-                    store,
-                    entry.path,
-                    entry.mapping,
-                    kind=entry.kind,
-                    force=force,
-                    show_progress=show_progress,
-                    progress=progress,
+    bulk = BulkEvents.begin(store) if any(_events(e) for e in entries) else None
+    try:
+        for entry in entries:
+            try:
+                reports.append(
+                    load_file(
+                        store,
+                        entry.path,
+                        entry.mapping,
+                        kind=entry.kind,
+                        force=force,
+                        show_progress=show_progress,
+                        progress=progress,
+                        bulk=bulk,
+                    )
                 )
-            )
-        except InputError as exc:
-            done = f"; the {len(reports)} file(s) before it were loaded" if reports else ""
-            raise type(exc)(f"{exc}\n(manifest {manifest}{done}; loading again skips them)") from None
+            except InputError as exc:
+                done = f"; the {len(reports)} file(s) before it were loaded" if reports else ""
+                raise type(exc)(f"{exc}\n(manifest {manifest}{done}; loading again skips them)") from None
+    except BaseException:
+        if bulk is not None:
+            # The batches committed so far are kept, as row by row. If even this fails (a full
+            # disk), the next load swaps them in (xrm.ingest._bulk.finish_stale).
+            with contextlib.suppress(Exception):
+                bulk.finish()
+        raise
+    if bulk is not None:
+        bulk.finish()
     return reports
+
+
+def _events(entry: ManifestEntry) -> bool:
+    return (entry.mapping.kind if entry.mapping is not None else entry.kind or "events") == "events"

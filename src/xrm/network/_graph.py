@@ -34,14 +34,16 @@ class PartyGraph:
     """Vertex ``i`` is party ``names[i]``; ``directed`` carries credit, ``undirected`` ties.
 
     ``adjacency`` is the undirected graph as CSR arrays ``(indptr, neighbours)`` (a self-loop listed
-    twice, as igraph lists it), for the compiled kernels (k-core) that need no igraph; ``None`` when
-    the graph was made otherwise.
+    twice, as igraph lists it), for the compiled kernels (k-core) that need no igraph, and
+    ``tie_weights`` the weight of each of its entries (Leiden); ``None`` when the graph was made
+    otherwise.
     """
 
     names: list[str]
     directed: ig.Graph
     undirected: ig.Graph
     adjacency: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    tie_weights: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -71,10 +73,10 @@ def graph_from_arrays(names: list[str], a: np.ndarray, b: np.ndarray, w: np.ndar
         merging = pool.submit(_kernels.ties, n, a, b, w)
         directed = ig.Graph(n=n, edges=zip(a.tolist(), b.tolist(), strict=True), directed=True)
         directed.es["weight"] = w.tolist()
-        lo, hi, uw, ptr, nbr = merging.result()
+        lo, hi, uw, ptr, nbr, wt = merging.result()
     undirected = ig.Graph(n=n, edges=zip(lo.tolist(), hi.tolist(), strict=True), directed=False)
     undirected.es["weight"] = uw.tolist()
-    return PartyGraph(names, directed, undirected, (ptr, nbr))
+    return PartyGraph(names, directed, undirected, (ptr, nbr), wt)
 
 
 def _sorted_edges(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["coreness", "symmetric_adjacency", "ties", "undirected_merge", "warm"]
+__all__ = ["coreness", "symmetric_adjacency", "ties", "undirected_merge", "warm", "weighted_adjacency"]
 
 _jit = numba.njit(cache=True, nogil=True)
 
@@ -103,14 +103,42 @@ def symmetric_adjacency(n: int, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndar
 
 
 @_jit
+def _weighted_adjacency(n: int, lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> tuple:  # pragma: no cover
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(len(lo)):
+        ptr[lo[i] + 1] += 1
+        ptr[hi[i] + 1] += 1
+    for v in range(n):
+        ptr[v + 1] += ptr[v]
+    nbr = np.empty(ptr[n], dtype=np.int32)
+    wt = np.empty(ptr[n], dtype=np.float64)
+    fill = ptr[:-1].copy()
+    for i in range(len(lo)):
+        x, y = lo[i], hi[i]
+        nbr[fill[x]] = y
+        wt[fill[x]] = w[i]
+        fill[x] += 1
+        nbr[fill[y]] = x
+        wt[fill[y]] = w[i]
+        fill[y] += 1
+    return ptr, nbr, wt
+
+
+def weighted_adjacency(n: int, lo: np.ndarray, hi: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """CSR ``(indptr, neighbours, weights)`` of undirected edges, each listed both ways (a self-loop
+    twice, with its weight each time): :func:`symmetric_adjacency` with the weights, for Leiden."""
+    return tuple(_weighted_adjacency(n, np.asarray(lo), np.asarray(hi), np.asarray(w, dtype=np.float64)))
+
+
+@_jit
 def _ties(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> tuple:  # pragma: no cover
     lo, hi, uw = _undirected_merge(n, a, b, w)
-    ptr, nbr = _symmetric_adjacency(n, lo, hi)
-    return lo, hi, uw, ptr, nbr
+    ptr, nbr, wt = _weighted_adjacency(n, lo, hi, uw)
+    return lo, hi, uw, ptr, nbr, wt
 
 
 def ties(n: int, a: np.ndarray, b: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
-    """:func:`undirected_merge` and the :func:`symmetric_adjacency` of its result, in one call.
+    """:func:`undirected_merge` and the :func:`weighted_adjacency` of its result, in one call.
 
     One compiled call, so that a worker thread runs both without taking the GIL in between (the
     graph build's main thread holds it while igraph converts edges).
@@ -172,7 +200,7 @@ def warm() -> None:
     if _warm:
         return
     i64, f64 = np.zeros(1, dtype=np.int64), np.ones(1)
-    *_, ptr, nbr = ties(1, i64, i64, f64)
+    *_, ptr, nbr, _wt = ties(1, i64, i64, f64)
     coreness(ptr, nbr)
     _warm = True
 

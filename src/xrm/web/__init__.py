@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from xrm._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from xrm.web._customers import warm_console
     from xrm.web._passwords import hash_password, verify_password
     from xrm.web._router import console_router
     from xrm.web._users import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 _WHERE = {
     "console_router": "_router",
+    "warm_console": "_customers",
     "hash_password": "_passwords",
     "verify_password": "_passwords",
     **{name: "_users" for name in (
@@ -59,6 +61,7 @@ __all__ = [
     "set_language",
     "set_password",
     "verify_password",
+    "warm_console",
 ]
 
 
