@@ -40,9 +40,10 @@ def test_seed_spread_reruns_each_policy_on_the_other_seeds():
     problem = bench_bandit.make_problem(rounds, seed=0)
     first = [bench_bandit.simulate(problem, bench_bandit.headline(), bench_bandit.HEADLINE_NAME),
              bench_bandit.simulate(problem, bench_bandit.XrmThompson(full=True, exploration=0.25),
-                                   bench_bandit.PLAIN_TS_NAME)]
+                                   bench_bandit.PLAIN_TS_NAME),
+             bench_bandit.simulate(problem, bench_bandit.DeciderPath(), bench_bandit.DECIDER_NAME)]
     spread = bench_bandit.seed_spread(rounds, first, None)
-    assert set(spread) == {bench_bandit.HEADLINE_NAME, bench_bandit.PLAIN_TS_NAME}
+    assert set(spread) == {bench_bandit.HEADLINE_NAME, bench_bandit.PLAIN_TS_NAME, bench_bandit.DECIDER_NAME}
     for name, values in spread.items():
         assert len(values) == len(bench_bandit.SEEDS)
         assert values[0] == next(r for r in first if r.name == name).regret[-1]
