@@ -124,12 +124,15 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def _drive(url: str, bodies: list[dict[str, Any]], seconds: float, rate: float | None,
-                 connections: int, token: str = "", *, marks: bool = False) -> dict[str, Any]:
+                 connections: int, token: str = "", *, marks: bool = False,
+                 record: list[tuple[float, float]] | None = None) -> dict[str, Any]:
     """Open loop at ``rate`` requests/s (None: closed loop on ``connections`` connections).
 
     HTTP/1.1 keep-alive on plain asyncio streams (uvloop where installed), requests made as bytes
     beforehand: httpx cost 3 to 6 ms of client CPU per request, more than the server, on the same
     2 cores. A request waits for a free connection; one that waited over 5 s counts as overdue.
+    ``record``: each answered timed request's due time (``perf_counter``) and latency (ms) is
+    appended, to line up with a server's trace (bench/_decide_trace.py).
     """
     import asyncio
     import gc
@@ -180,6 +183,8 @@ async def _drive(url: str, bodies: list[dict[str, Any]], seconds: float, rate: f
             if status == 200:
                 # Open loop: latency from when the request was due, so queueing in the client counts.
                 lat.append((time.perf_counter() - scheduled) * 1000)
+                if record is not None:
+                    record.append((scheduled, lat[-1]))
             else:
                 fail(str(status))
         finally:
@@ -204,6 +209,8 @@ async def _drive(url: str, bodies: list[dict[str, Any]], seconds: float, rate: f
         lat.clear()
         late.clear()
         errors.clear()
+        if record is not None:
+            record.clear()
         # No collector pauses in the generator during the timed run (its garbage is a few thousand
         # tasks): a pause here would read as the server's latency.
         gc.collect()
@@ -484,11 +491,16 @@ if __name__ == "__main__":
     bodies = json.loads(Path(bodies_path).read_text(encoding="utf-8"))
     import importlib.util
 
-    coro = _drive(target, bodies, float(secs), float(rate_s) or None, int(conns_s), key, marks=True)
+    trace_to = os.environ.get("XRM_DECIDE_CLIENT_TRACE")  # per-request latencies (bench/_decide_trace.py)
+    recorded: list[tuple[float, float]] | None = [] if trace_to else None
+    coro = _drive(target, bodies, float(secs), float(rate_s) or None, int(conns_s), key, marks=True,
+                  record=recorded)
     if importlib.util.find_spec("uvloop") is not None:  # the server's own loop (uvicorn[standard])
         import uvloop
 
         result = uvloop.run(coro)
     else:
         result = asyncio.run(coro)
+    if trace_to:
+        Path(trace_to).write_text(json.dumps(recorded), encoding="utf-8")
     print(json.dumps(result))

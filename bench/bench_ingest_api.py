@@ -1,9 +1,10 @@
 """Event API throughput: /v1/batch driven from a separate process for 60 s (10 s with --quick).
 
 The server (`python -m xrm.api`, one uvicorn process owning a fresh store) and the load generator
-(this module run as a script: asyncio + httpx, each request a batch of 100 Segment calls with
-unique messageIds; either N keep-alive connections in a closed loop, or an open loop offering a
-fixed rate) are separate processes on the same machine, so they share its cores. Every 200 means
+(this module run as a script: bench/_ingest_load.py, a raw HTTP/1.1 client on uvloop; each
+request a gzip-compressed batch of 100 Segment calls with unique messageIds, built before the
+timed run; either N keep-alive connections in a closed loop, or an open loop offering a fixed
+rate) are separate processes on the same machine, so they share its cores. Every 200 means
 committed and resolved to a profile. The visitors come back:
 20,000 people, each with one userId and anonymousId; some identify calls carry an e-mail.
 
@@ -57,134 +58,51 @@ def _templates() -> list[str]:
     return out
 
 
-async def _load(url: str, seconds: float, connections: int, warmup: float) -> dict[str, Any]:
-    import asyncio
-
-    import httpx
-
-    templates = _templates()
-    latencies: list[float] = []
-    counter = {"next": 0, "events": 0, "errors": 0}
-    headers = {"content-type": "application/json", "authorization": "Basic YmVuY2g6"}  # bench:
-
-    async def worker(client: httpx.AsyncClient, until: float, record: bool) -> None:
-        while time.perf_counter() < until:
-            r = counter["next"]
-            counter["next"] += 1
-            body = templates[r % TEMPLATES].replace(MARK, str(r)).encode()
-            t = time.perf_counter()
-            try:
-                resp = await client.post("/v1/batch", content=body, headers=headers)
-                ok = resp.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if record:
-                if ok:
-                    latencies.append(time.perf_counter() - t)
-                    counter["events"] += PER_BATCH
-                else:
-                    counter["errors"] += 1
-
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        if warmup:
-            end = time.perf_counter() + warmup
-            await asyncio.gather(*(worker(client, end, False) for _ in range(connections)))
-        start, cpu = time.perf_counter(), time.process_time()
-        end = start + seconds
-        await asyncio.gather(*(worker(client, end, True) for _ in range(connections)))
-        elapsed = time.perf_counter() - start
-        cpu = time.process_time() - cpu
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000
-
-    return {
-        "seconds": elapsed, "requests": len(latencies), "events": counter["events"],
-        "errors": counter["errors"], "events_per_s": counter["events"] / elapsed,
-        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "sent_total": counter["next"],
-        "loadgen_cpu_s": cpu,
-    }
+# Requests built beforehand for a closed loop: enough for this many events/s over the whole run
+# (session 6's best was 10,432); one that runs out is an error, not a silent reuse of messageIds.
+CLOSED_MAX_RATE = 30_000
+MEASURING = "@@MEASURING@@"  # the generator's line when its measured span starts
+AUTH = "Basic YmVuY2g6"  # "bench:" (the open server accepts any key)
 
 
-async def _load_rate(url: str, seconds: float, rate: float, warmup: float) -> dict[str, Any]:
-    """Open loop: requests sent on a fixed schedule (``rate`` events/s offered), whatever the answers.
+def _requests(url: str, count: int) -> list[bytes]:
+    """``count`` whole requests (head and gzip body), every messageId unique (request r: ``r{r}-e{k}``)."""
+    from bench._ingest_load import build_requests
+
+    templates = [t.encode() for t in _templates()]
+    mark = MARK.encode()
+    bodies = (templates[r % TEMPLATES].replace(mark, str(r).encode()) for r in range(count))
+    return build_requests(url, "/v1/batch", list(bodies), auth=AUTH)
+
+
+async def _load(url: str, seconds: float, connections: int, warmup: float, rate: float = 0) -> dict[str, Any]:
+    """A closed loop of ``connections`` clients, or (``rate`` > 0) an open loop offering ``rate``
+    events/s; the requests are built first, outside the generator's measured CPU (``build_s``).
 
     A closed loop of N connections measures saturation: its latency is N x 100 events / events per
     second (Little's law), so at 16 connections p99 under 100 ms would need 16,000 events/s. The
-    target (10,000 events/s sustained with p99 under 100 ms) is a latency at a given rate: this
-    loop offers that rate and times each request from when it was due, not from when it went out,
-    so a server (or generator) that falls behind is charged the wait (no coordinated omission)."""
-    import asyncio
+    target (10,000 events/s sustained with p99 under 100 ms) is a latency at a given rate: the open
+    loop offers that rate and times each request from when it was due (no coordinated omission)."""
+    import math
 
-    import httpx
+    from bench._ingest_load import closed_loop, open_loop
 
-    templates = _templates()
-    latencies: list[float] = []
-    counter = {"events": 0, "errors": 0, "late": 0, "due": 0}
-    headers = {"content-type": "application/json", "authorization": "Basic YmVuY2g6"}
-    interval = PER_BATCH / rate
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    cpu0 = time.process_time()
+    count = math.ceil((seconds + warmup) * (rate or CLOSED_MAX_RATE) / PER_BATCH) + 1
+    requests = _requests(url, count)
+    build = time.process_time() - cpu0
+    def measuring() -> None:  # the parent reads the server's CPU clock from here on
+        print(MEASURING, flush=True)
 
-        async def one(r: int, due: float, record: bool) -> None:
-            body = templates[r % TEMPLATES].replace(MARK, str(r)).encode()
-            try:
-                ok = (await client.post("/v1/batch", content=body, headers=headers)).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if record:
-                if ok:
-                    latencies.append(time.perf_counter() - due)
-                    counter["events"] += PER_BATCH
-                else:
-                    counter["errors"] += 1
-
-        tasks: set[asyncio.Task[None]] = set()
-        start = time.perf_counter()
-        measured, cpu, r = start + warmup, None, 0
-        end = measured + seconds
-        while True:
-            due = start + r * interval
-            if due >= end:
-                break
-            if cpu is None and due >= measured:
-                cpu = time.process_time()
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            elif delay < -interval:
-                counter["late"] += 1  # the generator itself was behind schedule (charged as latency)
-            counter["due"] += due >= measured
-            t = asyncio.create_task(one(r, due, due >= measured))
-            tasks.add(t)
-            t.add_done_callback(tasks.discard)
-            r += 1
-        # A server that cannot keep up would leave a backlog to drain for minutes: wait 10 s at
-        # most, and count what is still unanswered then as errors.
-        _, pending = await asyncio.wait(tasks, timeout=10) if tasks else (set(), set())
-        for t in pending:
-            t.cancel()
-        counter["errors"] += len(pending)
-        elapsed = time.perf_counter() - measured  # the schedule's span, then the last answers
-        cpu = time.process_time() - (cpu or 0.0)
-    latencies.sort()
-
-    def pct(q: float) -> float:
-        if not latencies:
-            return float("nan")
-        return latencies[min(len(latencies) - 1, int(len(latencies) * q))] * 1000
-
-    return {
-        "seconds": elapsed, "requests": len(latencies), "events": counter["events"],
-        "errors": counter["errors"], "events_per_s": counter["events"] / seconds,  # over the schedule
-        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99), "max_ms": pct(1.0),
-        "sent_total": r, "due_measured": counter["due"], "loadgen_cpu_s": cpu,
-        "generator_late": counter["late"],
-    }
+    if rate:
+        r = await open_loop(url, requests, rate_rps=rate / PER_BATCH, seconds=seconds, warmup=warmup,
+                            events_per_request=PER_BATCH, on_measure=measuring)
+    else:
+        r = await closed_loop(url, requests, connections=connections, seconds=seconds, warmup=warmup,
+                              events_per_request=PER_BATCH, on_measure=measuring)
+    r["build_s"] = build
+    r["request_bytes"] = sum(map(len, requests)) / len(requests)
+    return r
 
 
 def _server_pid() -> int:
@@ -222,17 +140,22 @@ def _one_run(seconds: float, connections: int, warmup: float, rate: float = 0) -
              str(warmup), str(rate)],
             cwd=ROOT, stdout=subprocess.PIPE, text=True,
         )
-        # The server's CPU over the measured span only (after start-up and the warm-up).
-        time.sleep(warmup)
-        cpu0 = _cpu_s(pid)
+        # The server's CPU over the generator's measured span only (not start-up, the building of
+        # the requests, or the warm-up).
+        assert load.stdout is not None
+        cpu0 = None
         try:
+            for line in load.stdout:
+                if line.strip() == MEASURING:
+                    cpu0 = _cpu_s(pid)
+                    break
             out, _ = load.communicate(timeout=seconds + warmup + 300)
         finally:
             if load.poll() is None:
                 load.kill()
-        cpu = _cpu_s(pid) - cpu0
-        if load.returncode:
+        if load.returncode or cpu0 is None:
             raise RuntimeError(f"the load generator failed (exit {load.returncode})")
+        cpu = _cpu_s(pid) - cpu0
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
         result["server_cpu_s"] = cpu
         result["writer"] = httpx.get(url + "/healthz", timeout=10).json()["writer"]
@@ -246,47 +169,66 @@ def _one_run(seconds: float, connections: int, warmup: float, rate: float = 0) -
 
 
 _HEADER = (
-    "| load | load 1 min | events/s | requests | p50 ms | p95 ms | p99 ms | errors | events/commit "
-    "| server CPU µs/event | load gen. CPU µs/event | resolved known/new/1-by-1 | stored/resolved |\n"
+    "| load | load 1 min | events/s answered | requests | p50 ms | p95 ms | p99 ms | errors "
+    "| events/commit | server CPU µs/event | load gen. CPU µs/event | resolved known/new/1-by-1 "
+    "| stored/resolved |\n"
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 )
 
 
-# Offered rate of the open-loop row (events/s): the target's rate.
+# The target's rate (events/s) and the open-loop rows: half of it, and it.
 RATE = 10_000
+RATES = (5_000, RATE)
+CONNECTIONS = (4, 16, 32)
+
+
+def _row(label: str, load: float, r: dict[str, Any]) -> str:
+    w, n = r["writer"], max(r["events"], 1)
+    return (
+        f"| {label} | {load:.1f} | {r['events_per_s']:,.0f} | {r['requests']:,} | "
+        f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | "
+        f"{w['mean_group_events']:,.0f} | {1e6 * r['server_cpu_s'] / n:.0f} | "
+        f"{1e6 * r['loadgen_cpu_s'] / n:.1f} | "
+        f"{w['resolved_known']:,} / {w['resolved_new']:,} / {w['resolved_one_by_one']:,} | "
+        f"{r['stored']:,} / {r['resolved']:,} |"
+    )
+
+
+def _met(r: dict[str, Any]) -> bool:
+    """The target: the offered RATE answered (99.5% of it, every due request 200) at p99 < 100 ms."""
+    return (r["events_per_s"] >= RATE * 0.995 and r["p99_ms"] < 100 and not r["errors"]
+            and r["requests"] == r["due_measured"])
 
 
 def run(quick: bool) -> Section:
     seconds, warmup = (10.0, 2.0) if quick else (60.0, 5.0)
+    plan = [(c, 0.0) for c in (CONNECTIONS[:2] if quick else CONNECTIONS)]
+    plan += [(0, float(rate)) for rate in RATES]
     rows, met, ceilings, fold_notes = [], [], [], []
-    for connections, rate in [(4, 0), (16, 0), *([] if quick else [(32, 0)]), (0, RATE)]:
-        label = f"{rate:,}/s offered" if rate else f"{connections} conn."
+    for connections, rate in plan:
+        label = f"{rate:,.0f}/s offered" if rate else f"{connections} conn."
         load = os.getloadavg()[0]
         r = _one_run(seconds, connections, warmup, rate)
         w = r["writer"]
         fold_notes.append(f"{label}: {w.get('folds', 0)} folds, "
                           f"{1000 * w.get('fold_seconds', 0.0):,.0f} ms in all, beside the commits; "
                           f"slowest group writes {w.get('slowest_ms', [])} ms")
-        answered = r["requests"] == r["due_measured"] if rate else True
-        if r["events_per_s"] >= RATE * 0.995 and r["p99_ms"] < 100 and not r["errors"] and answered:
+        if rate == RATE and _met(r):
             met.append(label)
         per_event = (r["server_cpu_s"] + r["loadgen_cpu_s"]) / max(r["events"], 1)
         ceilings.append(f"{label}: {2 / per_event:,.0f} events/s" if per_event else "")
-        rows.append(
-            f"| {label} | {load:.1f} | {r['events_per_s']:,.0f} | {r['requests']:,} | "
-            f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['errors']} | "
-            f"{w['mean_group_events']:,.0f} | "
-            f"{1e6 * r['server_cpu_s'] / max(r['events'], 1):.0f} | "
-            f"{1e6 * r['loadgen_cpu_s'] / max(r['events'], 1):.0f} | "
-            f"{w['resolved_known']:,} / {w['resolved_new']:,} / {w['resolved_one_by_one']:,} | "
-            f"{r['stored']:,} / {r['resolved']:,} |"
-        )
+        rows.append(_row(label, load, r))
     folds = "; ".join(fold_notes)
+    size = r["request_bytes"]
     body = f"""
 Machine: {machine_line()}. Server (DuckDB threads = 1) and load generator share these cores.
 
-Each request: POST /v1/batch with {PER_BATCH} calls (track, page, identify), about 40 KB; answered
-200 only after the group commit that holds its events and their profiles. Measured for
+Each request: POST /v1/batch with {PER_BATCH} calls (track, page, identify), about 32 KB of JSON
+sent gzip-compressed as Segment's clients do ({size:,.0f} bytes on the wire with its head); answered
+200 only after the group commit that holds its events and their profiles. Load generator:
+bench/_ingest_load.py, a raw HTTP/1.1 client on uvloop in its own process, every request's bytes
+built before the run (messageIds unique), keep-alive connections (open loop: up to 64, opened as
+needed), one callback per answer; its CPU is counted over the measured span only. Measured for
 {seconds:.0f} s after a {warmup:.0f} s warm-up. "N conn.": a closed loop of N connections, each
 sending its next request when the last is answered (saturation: by Little's law its latency is
 N x {PER_BATCH} / events per second, so 16 connections under 100 ms would need 16,000 events/s).
@@ -327,9 +269,8 @@ Per statement in process, docs/api.md ("Throughput").
 
 
 if __name__ == "__main__":
-    import asyncio
+    import uvloop  # uvicorn[standard] brings it: a cheaper event loop for the generator too
 
     target, secs, conns, warm = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     offered = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
-    print(json.dumps(asyncio.run(_load_rate(target, secs, offered, warm) if offered
-                                 else _load(target, secs, conns, warm))))
+    print(json.dumps(uvloop.run(_load(target, secs, conns, warm, offered))))

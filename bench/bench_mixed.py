@@ -211,6 +211,9 @@ def run(quick: bool) -> Section:
             if out.returncode != 0:
                 raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
             result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+            import httpx
+
+            result["writer"] = httpx.get(url + "/healthz", timeout=30).json()["writer"]
         load_after = os.getloadavg()
         samples = _samples(probe, result["started_at"])
         if os.environ.get("XRM_BENCH_MIXED_PROBE_OUT") and probe.exists():  # the raw samples, kept
@@ -323,6 +326,12 @@ def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, secon
     said.append("no acknowledged event lost" if lost == 0 else f"**{lost:,} acknowledged events lost**")
     said.append(f"memory growth {'none' if rss_ok else '**found**'} by RSS ({rss_says})")
     said.append(f"{'none' if own_ok else '**found**'} by RSS less DuckDB's own accounting ({own_says})")
+    w = r.get("writer", {})
+    last = ", ".join(f"{c['ms']:.0f} ms at {c['wal_mb']} MB of log" for c in w.get("last_checkpoints", []))
+    ck = (f"The event writer's own checkpoints (between group commits; /healthz): {w.get('checkpoints', 0)} "
+          f"in {w.get('checkpoint_seconds', 0):.1f} s in all, {w.get('checkpoints_skipped', 0)} skipped; "
+          f"the last: {last or 'none'}. Slowest group writes {w.get('slowest_ms', [])} ms; "
+          f"{w.get('groups', 0):,} groups, {w.get('folds', 0)} folds.")
     return f"""
 Machine: {machine_line()}; 1-min load average {before[0]:.1f} before the run, {after[0]:.1f} after
 (the machine is shared with other work: latencies are upper bounds). One run of {seconds:.0f} s after
@@ -338,6 +347,7 @@ reads and decisions with a read key, profile reads audited), latency per request
 {chr(10).join(rows)}
 
 Events acknowledged (200, warm-up included): {acked:,}; stored afterwards: {stored:,}; lost: {lost:,}.
+{ck}
 Server resident memory (VmRSS, MB) every {SAMPLE_S:.0f} s: in the warm-up {warm}; after it {rss}.
 
 Server memory by component (sampled inside the server by bench/_memprobe.py; MB unless said):
@@ -358,11 +368,10 @@ Batches and profile reads are answered only after a commit (the events; the read
 decisions before their log is written (in groups): on a loaded machine the first two wait for
 commits of seconds, decisions do not. What grows by design (docs/api.md, "Memory under load"):
 the events: DuckDB holds what was committed since the last checkpoint in memory (its accounting,
-`IN_MEMORY_TABLE`, and what its jemalloc keeps around it) until the write-ahead log passes 128 MiB
-(the event writer's `checkpoint_threshold`; the WAL column), then writes it to the file's blocks;
+`IN_MEMORY_TABLE`, and what its jemalloc keeps around it) until the event writer checkpoints (every
+`api_checkpoint_s`, 60 s, or at 32 MiB of log; the WAL column), then writes it to the file's blocks;
 its primary-key indexes grow with every event (bounded by memory_limit); and /v1/decide's identity
-graph with each new visitor (up to 200,000 entries per map). A run that crosses no checkpoint (the
-store column flat) shows the first as growth.
+graph with each new visitor (up to 200,000 entries per map).
 """
 
 

@@ -190,6 +190,14 @@ class Settings(BaseSettings):
             "about 0.25 KB per entry."
         ),
     )
+    api_checkpoint_s: float = Field(
+        default=60.0, ge=0,
+        description=(
+            "Seconds between the event writer's own checkpoints (between two group commits, when "
+            "the write-ahead log holds 1 MiB or more; at 32 MiB sooner): bounds the log and the "
+            "committed rows DuckDB holds in memory until one. 0: only DuckDB's own, at 128 MiB."
+        ),
+    )
 
     @field_validator("engine")
     @classmethod

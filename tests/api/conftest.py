@@ -1,4 +1,5 @@
-"""Fixtures of the API tests: settings with a write key, a live server in a thread, a read key."""
+"""Fixtures of the API tests: settings with a write key, a live server in a thread, a read key, and
+an event writer opened on a fresh store (its tests call its thread's methods from their own)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from xrm.api._writer import EventWriter
 from xrm.config import Settings
+from xrm.store import Store
 
+from ._writer_support import store_settings
 from .live import KEY, Live, bearer, serve_in_thread
 
 
@@ -28,3 +32,16 @@ def live(api_settings: Settings) -> Iterator[Live]:
 def reader(live: Live) -> dict[str, str]:
     """Headers with a stored key of scope read: profiles and the timeline need one."""
     return bearer(live.new_key("reader", "read"))
+
+
+@pytest.fixture
+def writer(tmp_path: Path) -> Iterator[EventWriter]:
+    """An event writer opened on this thread: the tests call ``_write_group`` as its thread would."""
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb"))
+    w = EventWriter(store)
+    w._open()
+    try:
+        yield w
+    finally:
+        w._close()
+        store.close()

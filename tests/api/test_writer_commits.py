@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from xrm.api._writer import CHECKPOINT_WAL, EventWriter, Submission
+from xrm.api._writer import CHECKPOINT_WAL, EventWriter
 from xrm.config import Settings
-from xrm.ingest._api_batch import quick_event
 from xrm.store import Store
 
+from ._writer_support import sub
 from .live import KEY, Live
 
 
@@ -23,35 +19,17 @@ def _event(mid: str, user: str = "u1") -> dict[str, Any]:
             "messageId": mid, "timestamp": "2024-05-01T12:00:00Z", "properties": {"sku": mid}}
 
 
-def _sub(*events: dict[str, Any]) -> Submission:
-    texts = [json.dumps(e, separators=(",", ":")) for e in events]
-    return Submission("POST /v1/batch", "web", texts, list(events),
-                      [quick_event(e, t) for e, t in zip(events, texts, strict=True)])
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[EventWriter]:
-    store = Store.open(Settings(store_path=tmp_path / "xrm.duckdb", memory_limit="1GB", threads=1))
-    w = EventWriter(store)
-    w._open()  # on this thread: the tests call _write_group as the writer's thread would
-    try:
-        yield w
-    finally:
-        w._close()
-        store.close()
-
-
 def _rows(w: EventWriter, sql: str) -> list[tuple[Any, ...]]:
     assert w._cur is not None
     return w._cur.execute(sql).fetchall()
 
 
 def test_a_retry_in_a_group_is_stored_once_and_the_others_still_are(writer: EventWriter) -> None:
-    first = writer._write_group([_sub(_event("m0"), _event("m1"))])
+    first = writer._write_group([sub(_event("m0"), _event("m1"))])
     assert [o.added for o in first] == [2] and writer.stats.groups_with_retries == 0
     # m1 again (a client's retry) beside new events, and one id twice within the group.
-    out = writer._write_group([_sub(_event("m2")), _sub(_event("m1"), _event("m3")),
-                               _sub(_event("m4"), _event("m4"))])
+    out = writer._write_group([sub(_event("m2")), sub(_event("m1"), _event("m3")),
+                               sub(_event("m4"), _event("m4"))])
     assert [(o.added, o.problems) for o in out] == [(1, []), (1, []), (1, [])]
     assert writer.stats.groups_with_retries == 1  # the plain insert failed once; written again
     assert _rows(writer, "SELECT message_id, count(*) FROM events GROUP BY 1 ORDER BY 1") == [
@@ -65,8 +43,8 @@ def test_a_retry_in_a_group_is_stored_once_and_the_others_still_are(writer: Even
 
 
 def test_a_group_of_retries_only_adds_nothing(writer: EventWriter) -> None:
-    writer._write_group([_sub(_event("m0", "u7"))])
-    again = writer._write_group([_sub(_event("m0", "u7"))])
+    writer._write_group([sub(_event("m0", "u7"))])
+    again = writer._write_group([sub(_event("m0", "u7"))])
     assert again[0].added == 0 and not again[0].problems
     assert _rows(writer, "SELECT count(*) FROM events") == [(1,)]
     writer.fold()
@@ -86,7 +64,7 @@ def test_a_commit_carries_at_most_the_cap(tmp_path: Path) -> None:
         await w.start()
         try:
             outs = await asyncio.gather(*(
-                w.submit(_sub(_event(f"r{k}-a", f"p{k}"), _event(f"r{k}-b", f"p{k}"))) for k in range(8)))
+                w.submit(sub(_event(f"r{k}-a", f"p{k}"), _event(f"r{k}-b", f"p{k}"))) for k in range(8)))
         finally:
             await w.stop()
         assert [o.added for o in outs] == [2] * 8

@@ -6,19 +6,17 @@ place (``resolve_events`` without ``deferred``) gives."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from xrm.api._writer import EventWriter, Submission
-from xrm.config import Settings
+from xrm.api._writer import EventWriter
 from xrm.identify import IdentityRules
-from xrm.ingest._api_batch import quick_event
 from xrm.interact import IdentifierCache, resolve_events
 from xrm.store import Store
+
+from ._writer_support import store_settings, sub
 
 
 def _event(mid: str, who: int, *, email: bool = False) -> dict[str, Any]:
@@ -30,31 +28,9 @@ def _event(mid: str, who: int, *, email: bool = False) -> dict[str, Any]:
     return ev
 
 
-def _sub(events: list[dict[str, Any]]) -> Submission:
-    texts = [json.dumps(e, separators=(",", ":")) for e in events]
-    return Submission("POST /v1/batch", "web", texts, events,
-                      [quick_event(e, t) for e, t in zip(events, texts, strict=True)])
-
-
 def _groups() -> list[list[dict[str, Any]]]:
     """Six groups: new people, then the same people again (known), some with an e-mail."""
     return [[_event(f"g{g}-{k}", (g * 7 + k) % 15, email=k % 4 == 0) for k in range(10)] for g in range(6)]
-
-
-def _settings(path: Path, **extra: Any) -> Settings:
-    return Settings(store_path=path, memory_limit="1GB", threads=1, **extra)
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[EventWriter]:
-    store = Store.open(_settings(tmp_path / "xrm.duckdb"))
-    w = EventWriter(store)
-    w._open()
-    try:
-        yield w
-    finally:
-        w._close()
-        store.close()
 
 
 STATE = {
@@ -68,7 +44,7 @@ STATE = {
 def test_folded_counters_equal_updating_in_place(writer: EventWriter, tmp_path: Path) -> None:
     groups = _groups()
     for g in groups:
-        writer._write_group([_sub(g)])
+        writer._write_group([sub(*g)])
     cur = writer._cur
     assert cur is not None
     (pending,), = cur.execute("SELECT count(*) FROM identity_activity").fetchall()
@@ -79,7 +55,7 @@ def test_folded_counters_equal_updating_in_place(writer: EventWriter, tmp_path: 
     (folded,), = cur.execute("SELECT max(n_seen) FROM identifiers").fetchall()
     assert folded > stale
     # The same groups resolved by updating in place, in another store.
-    settings = _settings(tmp_path / "in_place.duckdb")
+    settings = store_settings(tmp_path / "in_place.duckdb")
     cache = IdentifierCache(IdentityRules.for_settings(settings))
     with Store.open(settings) as other:
         for g in groups:
@@ -96,13 +72,13 @@ def test_folded_counters_equal_updating_in_place(writer: EventWriter, tmp_path: 
 
 
 def test_counters_left_by_a_stopped_writer_are_folded_at_start(tmp_path: Path) -> None:
-    settings = _settings(tmp_path / "xrm.duckdb")
+    settings = store_settings(tmp_path / "xrm.duckdb")
     store = Store.open(settings)
     w = EventWriter(store)
     w._open()
     groups = _groups()[:3]
     for g in groups:
-        w._write_group([_sub(g)])
+        w._write_group([sub(*g)])
     times = sum(e["userId"] == "u1" for g in groups for e in g)
     assert w._cur is not None
     (pending,), = w._cur.execute("SELECT count(*) FROM identity_activity").fetchall()
@@ -122,15 +98,15 @@ def test_counters_left_by_a_stopped_writer_are_folded_at_start(tmp_path: Path) -
 
 
 def test_an_erased_identifier_is_caught_and_not_brought_back(writer: EventWriter) -> None:
-    writer._write_group([_sub([_event("m1", 1), _event("m2", 2)])])
-    writer._write_group([_sub([_event("m3", 1)])])  # u1 known: counters appended
+    writer._write_group([sub(_event("m1", 1), _event("m2", 2))])
+    writer._write_group([sub(_event("m3", 1))])  # u1 known: counters appended
     cur = writer._cur
     assert cur is not None
     (old,), = cur.execute("SELECT profile_id FROM identifiers WHERE id_value = 'u1'").fetchall()
     # An erasure behind the writer's memory: u1's identifiers, profile and pending counters go.
     cur.execute("DELETE FROM identifiers WHERE profile_id = ?", [old])
     cur.execute("DELETE FROM identity_activity WHERE profile_id = ?", [old])
-    out = writer._write_group([_sub([_event("m4", 1)])])
+    out = writer._write_group([sub(_event("m4", 1))])
     assert out[0].added == 1 and not out[0].problems
     (new,), = cur.execute("SELECT profile_id FROM event_profiles WHERE message_id = 'm4'").fetchall()
     assert new != old  # the stale owner was caught before commit; u1 starts a new profile
@@ -139,13 +115,13 @@ def test_an_erased_identifier_is_caught_and_not_brought_back(writer: EventWriter
 
 
 def test_the_identifier_cache_is_bounded_by_the_setting(tmp_path: Path) -> None:
-    store = Store.open(_settings(tmp_path / "xrm.duckdb", api_writer_cache=40))
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb", api_writer_cache=40))
     w = EventWriter(store)
     w._open()
     try:
         peak: dict[str, int] = {}
         for g in range(30):  # 300 different people, half of them with an e-mail
-            w._write_group([_sub([_event(f"b{g}-{k}", g * 10 + k, email=k % 2 == 0) for k in range(10)])])
+            w._write_group([sub(*(_event(f"b{g}-{k}", g * 10 + k, email=k % 2 == 0) for k in range(10)))])
             for name, n in w.stats.cache_entries.items():
                 peak[name] = max(peak.get(name, 0), n)
         assert set(peak) == {"normalised", "visitors", "owners", "evidence"}
@@ -156,7 +132,7 @@ def test_the_identifier_cache_is_bounded_by_the_setting(tmp_path: Path) -> None:
         w._close()
         store.close()
     with pytest.raises(ValueError, match="at least 1"):
-        IdentifierCache(IdentityRules.for_settings(_settings(tmp_path / "x.duckdb")), 0)
+        IdentifierCache(IdentityRules.for_settings(store_settings(tmp_path / "x.duckdb")), 0)
 
 
 def test_a_running_writer_folds_when_idle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -165,14 +141,14 @@ def test_a_running_writer_folds_when_idle(tmp_path: Path, monkeypatch: pytest.Mo
     import xrm.api._writer as writer_module
 
     monkeypatch.setattr(writer_module, "FOLD_SECONDS", 0.2)
-    store = Store.open(_settings(tmp_path / "xrm.duckdb"))
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb"))
 
     async def main() -> tuple[int, int]:
         w = EventWriter(store)
         await w.start()
         try:
-            await w.submit(_sub([_event("i1", 1)]))
-            await w.submit(_sub([_event("i2", 1)]))  # known: its counters appended
+            await w.submit(sub(_event("i1", 1)))
+            await w.submit(sub(_event("i2", 1)))  # known: its counters appended
             folds = w.stats.folds
             for _ in range(50):  # no request comes: the writer folds on its own
                 await asyncio.sleep(0.1)

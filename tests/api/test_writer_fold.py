@@ -6,41 +6,19 @@ resolved, once the fold is done. Real store, real threads; the open fold is held
 
 from __future__ import annotations
 
-import json
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from xrm.api._writer import EventWriter, Outcome, Submission
-from xrm.config import Settings
-from xrm.ingest._api_batch import quick_event
+from xrm.api._writer import EventWriter, Outcome
 from xrm.interact._timeline_resolve import fold_activity
-from xrm.store import Store
+
+from ._writer_support import sub
 
 
 def _event(mid: str, **ids: str) -> dict[str, Any]:
     return {"type": "track", "event": "Viewed", "messageId": mid, "timestamp": "2024-05-01T12:00:00Z", **ids}
-
-
-def _sub(*events: dict[str, Any]) -> Submission:
-    texts = [json.dumps(e, separators=(",", ":")) for e in events]
-    return Submission("POST /v1/batch", "web", texts, list(events),
-                      [quick_event(e, t) for e, t in zip(events, texts, strict=True)])
-
-
-@pytest.fixture
-def writer(tmp_path: Path) -> Iterator[EventWriter]:
-    store = Store.open(Settings(store_path=tmp_path / "xrm.duckdb", memory_limit="1GB", threads=1))
-    w = EventWriter(store)
-    w._open()
-    try:
-        yield w
-    finally:
-        w._close()
-        store.close()
 
 
 def _one(w: EventWriter, sql: str) -> Any:
@@ -49,14 +27,14 @@ def _one(w: EventWriter, sql: str) -> Any:
 
 
 def test_a_commit_during_an_open_fold_is_counted_once(writer: EventWriter) -> None:
-    writer._write_group([_sub(*(_event(f"m{k}", userId="u1", anonymousId="a1") for k in range(3)))])
+    writer._write_group([sub(*(_event(f"m{k}", userId="u1", anonymousId="a1") for k in range(3)))])
     fold_cur = writer._fold_cur
     assert fold_cur is not None
     with writer._fold_lock:  # a fold in the middle of its transaction
         fold_cur.execute("BEGIN TRANSACTION")
         fold_activity(fold_cur)
         # Meanwhile a commit of known people: appends only, no conflict, not in the fold's snapshot.
-        out = writer._write_group([_sub(*(_event(f"n{k}", userId="u1", anonymousId="a1") for k in range(4)))])
+        out = writer._write_group([sub(*(_event(f"n{k}", userId="u1", anonymousId="a1") for k in range(4)))])
         assert [o.added for o in out] == [4]
         fold_cur.execute("COMMIT")
     assert _one(writer, "SELECT count(*) FROM identity_activity") > 0  # the commit's, left for later
@@ -72,8 +50,8 @@ def test_a_merge_beside_a_fold_is_written_again_after_it(
     import xrm.api._writer as writer_module
 
     # Two profiles: an anonymous visitor, and a known user; their counters waiting to be folded.
-    writer._write_group([_sub(_event("m1", anonymousId="x1"), _event("m2", userId="u9"))])
-    writer._write_group([_sub(_event("m3", anonymousId="x1"), _event("m4", userId="u9"))])
+    writer._write_group([sub(_event("m1", anonymousId="x1"), _event("m2", userId="u9"))])
+    writer._write_group([sub(_event("m3", anonymousId="x1"), _event("m4", userId="u9"))])
     assert _one(writer, "SELECT count(DISTINCT profile_id) FROM identifiers") == 2
     inside, go_on = threading.Event(), threading.Event()
 
@@ -90,7 +68,7 @@ def test_a_merge_beside_a_fold_is_written_again_after_it(
     # The visitor logs in while the fold is open: a merge, resolved one by one (in place).
     result: list[list[Outcome]] = []
     t = threading.Thread(target=lambda: result.append(
-        writer._write_group([_sub(_event("m5", userId="u9", anonymousId="x1"))])))
+        writer._write_group([sub(_event("m5", userId="u9", anonymousId="x1"))])))
     t.start()
     for _ in range(1200):  # it rolled back and waits for the fold
         if writer.stats.fold_conflicts:

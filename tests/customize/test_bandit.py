@@ -240,3 +240,61 @@ def test_mean_and_draws_are_mean_probability_and_sample_probability():
     scores = np.log(draws / (1 - draws))
     np.testing.assert_allclose(scores.mean(axis=0), mu + np.sqrt(var), atol=0.01)  # optimism 1 sd
     np.testing.assert_allclose(scores.std(axis=0), 0.2 * np.sqrt(var), rtol=0.03)
+
+
+def _reference_ranking(policy, x, value, cost, codes, *, k, q, explore, rng, draws=64):
+    """Session 6's numpy ranking (before the compiled kernel): the same random numbers in the same
+    order, the draws walked by ``rank_many``, the propensities counted."""
+    from xrm.customize._decide import rank_many
+
+    explored = bool(rng.random() < explore)
+    mu = np.einsum("ad,ad->a", policy.mean, x)
+    var = np.einsum("ad,ade,ae->a", x, policy.covariance, x)
+    p_mean = 1 / (1 + np.exp(-mu / np.sqrt(1 + np.pi * var / 8)))
+    z = rng.standard_normal((draws, len(mu)))
+    p_draws = 1 / (1 + np.exp(-(mu + np.sqrt(var) * (policy.optimism + policy.exploration * z))))
+    greedy = rank_many((p_mean * value - cost)[None, :], codes, k, q)[0]
+    ranks = rank_many(p_draws * value - cost, codes, k, q)
+    used = ranks[0] if explored else greedy
+    chosen = [int(j) for j in used if j >= 0]
+    props = [max((1 - explore) * float(greedy[r] == j) + explore * np.mean(ranks[:, r] == j), 1e-6)
+             for r, j in enumerate(chosen)]
+    return explored, chosen, props, (p_draws[0] if explored else p_mean), p_mean
+
+
+def test_the_compiled_ranking_is_the_numpy_one():
+    """``rank_offers`` (one compiled call) makes session 6's numpy decisions from the same seed:
+    offers, propensities and probabilities, with categories, ties, k > 1 and every explore."""
+    from xrm.customize._decide import rank_offers
+
+    data = np.random.default_rng(11)
+    for case in range(60):
+        n, k, q = int(data.integers(1, 9)), int(data.integers(1, 5)), int(data.integers(1, 3))
+        policy = _trained(n, 3, rounds=40, seed=case, exploration=0.3, optimism=float(data.random()))
+        x = np.c_[np.ones(n), data.normal(0, 1, (n, 2))]
+        value = np.round(data.uniform(0.5, 3, n), 0)  # equal values: ties between draws' ranks
+        cost = np.where(data.random(n) < 0.3, 2.5, 0.1)  # some offers never worth making
+        codes = data.integers(-1, 3, n)
+        explore = float(data.choice([0.0, 0.3, 1.0]))
+        got = rank_offers(policy, x, value, cost, codes, k=k, max_per_category=q, explore=explore,
+                          rng=np.random.default_rng(case))
+        want = _reference_ranking(policy, x, value, cost, codes, k=k, q=q, explore=explore,
+                                  rng=np.random.default_rng(case))
+        assert (got.explored, got.chosen) == want[:2], case
+        np.testing.assert_allclose(got.propensity, want[2], rtol=1e-12)
+        np.testing.assert_allclose(got.p_used, want[3], rtol=1e-9)
+        np.testing.assert_allclose(got.p_mean, want[4], rtol=1e-9)
+
+
+def test_the_compiled_walk_is_rank_many_for_every_row():
+    from xrm.customize import _decide_kernels
+    from xrm.customize._decide import rank_many
+
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        n, k, q = int(rng.integers(1, 12)), int(rng.integers(1, 6)), int(rng.integers(1, 3))
+        codes = rng.integers(-1, 4, n)
+        ev = np.round(rng.normal(0.1, 1, n), 1)  # ties on purpose
+        out = np.empty(k, dtype=np.int64)
+        _decide_kernels.select_top(ev, codes, k, q, np.zeros(4, dtype=np.int64), np.zeros(n, dtype=bool), out)
+        assert out.tolist() == rank_many(ev[None, :], codes, k, q)[0].tolist()

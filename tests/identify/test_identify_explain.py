@@ -128,7 +128,8 @@ def test_public_surface():
     assert sorted(xrm.identify.__all__) == [
         "GoldenRules", "IdentifierRule", "IdentityRules", "LinkStep", "LinkageSettings",
         "NormalizedAddress", "NormalizedName", "ProfileExplanation", "accept_review",
-        "build_golden_records", "decide_review", "explain_profile", "fold", "golden_record",
+        "build_golden_records", "decide_review", "explain_profile", "export_records", "fold",
+        "golden_record",
         "link_records", "load_sample_records", "lookup_profiles", "normalize_address",
         "normalize_email", "normalize_identifier", "normalize_name", "normalize_phone",
         "normalize_records", "parse_birth_date", "reject_review", "resolve_event", "resolve_graph",

@@ -19,7 +19,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/healthz")
 async def healthz(request: Request) -> dict[str, Any]:
-    """Liveness and the writer's counters (groups, events added, duplicates, resolutions)."""
+    """Liveness and the writer's counters (groups, events added, duplicates, resolutions), the
+    write-ahead log's size and the writer's last checkpoints (``writer.last_checkpoints``)."""
     writer = request.app.state.writer
     return {
         "status": "ok",
@@ -27,5 +28,6 @@ async def healthz(request: Request) -> dict[str, Any]:
         "store": str(request.app.state.store.path),
         "load_id": writer.load_id,
         "queued_requests": writer.queued,
+        "wal_bytes": writer.wal_bytes(),
         "writer": writer.stats.as_dict(),
     }

@@ -10,6 +10,12 @@ A request whose events break a rule stores nothing and gets its problems back; t
 requests of its group are not affected. If the resolution fails, the group is written again
 without it (the events are kept; the next batch resolution, or the client's retry, resolves them).
 
+The writer also checkpoints the store itself, between two groups (:meth:`EventWriter.checkpoint`):
+every ``api_checkpoint_s`` seconds once the write-ahead log holds :data:`CHECKPOINT_MIN_WAL`, and
+sooner at :data:`CHECKPOINT_AT_WAL`. Until a checkpoint DuckDB holds the committed rows in memory,
+and the commit that takes the log over its own threshold checkpoints inside itself, so every
+request of that group waits for it.
+
 messageId de-duplication costs no look-up in the common case: the events go in with a plain
 INSERT, and one already stored (a client's retry) fails it on the primary key before anything
 else is written; the group is then written again with ``ON CONFLICT DO NOTHING``. (Asking first
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -90,6 +97,11 @@ class WriterStats:
     group_sizes: list[int] = field(default_factory=list, repr=False)
     # The five longest group writes (ms): what sets the tail (a checkpoint inside a commit, a retry).
     slowest_ms: list[float] = field(default_factory=list)
+    checkpoints: int = 0  # the writer's own (DuckDB's inside a commit are not counted)
+    checkpoint_seconds: float = 0.0
+    checkpoints_skipped: int = 0  # another transaction was writing (or the fold ran): later
+    # The last five: when (UTC), how long the writer (and every commit beside it) waited, log size.
+    last_checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "group_sizes"}
@@ -105,10 +117,16 @@ MAX_EVENTS = 1_000
 
 # DuckDB checkpoints inside the commit that takes the write-ahead log over this size, and every
 # request of that group waits for it (bench ingest_api: up to 1.5 s on a loaded machine at the
-# default 16 MB, one commit in a few dozen). Eight times fewer checkpoints at 128 MiB: less work
-# in all (each rewrites the indexes it touches) and fewer requests that wait for one, against a
-# longer replay of the log after a crash (seconds).
+# default 16 MB, one commit in a few dozen). Session 7: a backstop only; the writer checkpoints
+# between groups long before (below), unless api_checkpoint_s is 0.
 CHECKPOINT_WAL = "128MiB"
+
+# The writer's own checkpoints: every settings.api_checkpoint_s once the log holds CHECKPOINT_MIN_WAL
+# (none for a few rows), and at CHECKPOINT_AT_WAL whatever the time. Until one, DuckDB holds the
+# committed rows in memory (bench mixed, session 6: +7.5 MB/min at 85 events/s, no checkpoint in
+# 10 minutes at 128 MiB); a checkpoint's time grows with the log, and every commit waits for it.
+CHECKPOINT_MIN_WAL = 1 << 20
+CHECKPOINT_AT_WAL = 32 << 20
 
 # The counters a commit saw (identifiers' n_seen and last_seen, profiles' updated_at, evidence's
 # n_seen) are appended to identity_activity and added in by a fold of their own: when the writer
@@ -164,6 +182,9 @@ class EventWriter:
         self.max_events = max_events
         # Entries per identifier-cache map (see IdentifierCache): settings.api_writer_cache.
         self.cache_size = cache_size or store.settings.api_writer_cache
+        self.checkpoint_every = store.settings.api_checkpoint_s  # 0: DuckDB's own only
+        self._checkpointed_at = time.monotonic()
+        self._wal = store.path.with_name(store.path.name + ".wal")
         self._folded_at = time.monotonic()
         self._unfolded = False  # a commit since the last fold appended counters
         self.load_id = f"api-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -187,6 +208,21 @@ class EventWriter:
     @property
     def queued(self) -> int:
         return self._queue.qsize()
+
+    def wal_bytes(self) -> int:
+        """The size of the store's write-ahead log (0: none)."""
+        try:
+            return os.stat(self._wal).st_size
+        except OSError:
+            return 0
+
+    def checkpoint_due(self) -> bool:
+        if not self.checkpoint_every:
+            return False
+        wal = self.wal_bytes()
+        if wal >= CHECKPOINT_AT_WAL:
+            return True
+        return wal >= CHECKPOINT_MIN_WAL and time.monotonic() - self._checkpointed_at >= self.checkpoint_every
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -219,11 +255,16 @@ class EventWriter:
         loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
-            try:  # idle with counters not folded in: fold after FOLD_SECONDS without a request
-                item = await (asyncio.wait_for(self._queue.get(), FOLD_SECONDS) if self._unfolded
+            # Idle with counters not folded in, or a log to checkpoint: look again every FOLD_SECONDS.
+            waiting = self._unfolded or (self.checkpoint_every > 0 and self.wal_bytes() >= CHECKPOINT_MIN_WAL)
+            try:
+                item = await (asyncio.wait_for(self._queue.get(), FOLD_SECONDS) if waiting
                               else self._queue.get())
             except TimeoutError:
-                self._fold_soon(loop)
+                if self._unfolded:
+                    self._fold_soon(loop)
+                if self.checkpoint_due():
+                    await loop.run_in_executor(self._executor, self.checkpoint)
                 continue
             if item is None:
                 break
@@ -248,6 +289,8 @@ class EventWriter:
             for (_, fut), outcome in zip(group, outcomes, strict=True):
                 if not fut.done():  # the client may have gone; its events are stored all the same
                     fut.set_result(outcome)
+            if self.checkpoint_due():  # answered first: the next group gathers meanwhile
+                await loop.run_in_executor(self._executor, self.checkpoint)
             due = time.monotonic() - self._folded_at
             if self._unfolded and (due >= FOLD_MAX_SECONDS or (due >= FOLD_SECONDS and self._queue.empty())):
                 self._fold_soon(loop)
@@ -314,6 +357,44 @@ class EventWriter:
             self.stats.folds += 1
             self.stats.fold_seconds += time.perf_counter() - started
             return n
+
+    def checkpoint(self) -> bool:
+        """CHECKPOINT the store on the writer's thread, between two groups; True if it was done.
+
+        DuckDB's checkpoint locks out every commit meanwhile (measured: one from another cursor
+        waits for it), so no request is inside a commit that pays for it, but one queued meanwhile
+        waits. DuckDB 2.0 sometimes checkpoints beside another cursor's writing transaction and
+        sometimes refuses ("other write transactions active": the bench's server, /v1/decide's log
+        or an audit row); a refusal is counted as skipped and the next group tries again (left
+        uncaught, it ended the writer task: every batch after it answered 503)."""
+        cur = self._cur
+        assert cur is not None
+        if not self._fold_lock.acquire(blocking=False):  # a fold's transaction is open
+            self.stats.checkpoints_skipped += 1
+            return False
+        try:
+            before = self.wal_bytes()
+            started = time.perf_counter()
+            try:
+                cur.execute("CHECKPOINT")
+            except duckdb.Error:  # "other write transactions active" (or any refusal): the next group
+                self.stats.checkpoints_skipped += 1
+                return False
+            took = time.perf_counter() - started
+        finally:
+            self._fold_lock.release()
+        after = self.wal_bytes()
+        s = self.stats
+        if before and after >= before:
+            s.checkpoints_skipped += 1
+            return False
+        self._checkpointed_at = time.monotonic()
+        s.checkpoints += 1
+        s.checkpoint_seconds += took
+        s.last_checkpoints.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "ms": round(1000 * took, 1), "wal_mb": round(before / 2**20, 1)})
+        del s.last_checkpoints[:-5]
+        return True
 
     def cache_sizes(self) -> dict[str, int]:
         return self._cache.sizes() if self._cache is not None else {}

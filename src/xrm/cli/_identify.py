@@ -1,4 +1,4 @@
-"""`xrm identify ...`: resolve profiles, explain one, unmerge, the review queue, golden records.
+"""`xrm identify ...`: resolve profiles, explain one, unmerge, the review queue, golden records, export.
 
 The lead registers it: ``app.add_typer(_identify.identify_app, name="identify")``.
 """
@@ -14,7 +14,7 @@ from xrm.cli._output import console, emit, fail_cleanly, state
 __all__ = ["identify_app"]
 
 identify_app = typer.Typer(
-    help="Identity resolution: profiles, why one person, unmerge, review queue, golden records.",
+    help="Identity resolution: profiles, why one person, unmerge, review queue, golden records, export.",
     no_args_is_help=True,
 )
 review_app = typer.Typer(help="Grey-zone record pairs: list, accept, reject.", no_args_is_help=True)
@@ -203,3 +203,39 @@ def golden_cmd(
                     f"{v['n_records']} of the records, {v['n_candidates']} values)[/]", highlight=False)
 
         emit(g, as_json, render)
+
+
+@identify_app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    path: Annotated[str, typer.Argument(help="File to write: .csv, .csv.gz or .parquet.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or parquet (default: from the file's suffix).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every source record with its profile id and how it joined it, as CSV or Parquet.
+
+    One row per record: source, record id, profile id, the identifiers as normalised, and
+    joined_by (identifier, probabilistic with its weight, review, email_name, alone)."""
+    with fail_cleanly(as_json):
+        from xrm.identify import export_records
+        from xrm.identify._export import format_for_path
+
+        format_for_path(path, fmt)  # an unknown suffix fails before the store is opened
+        with _open(ctx) as store:
+            if as_json:
+                out = export_records(store, path, fmt)
+            else:
+                with console.status(f"exporting records to {path}", spinner="dots"):
+                    out = export_records(store, path, fmt)
+
+        def render(d: dict[str, Any]) -> None:
+            kinds = ", ".join(f"{k} {v:,}" for k, v in d["joined_by"].items())
+            console.print(
+                f"{d['records']:,} records of {d['profiles']:,} profiles -> {d['path']} "
+                f"({d['format']}, {d['bytes'] / 1e6:.1f} MB, {d['seconds']:.1f} s); joined by: {kinds}",
+                highlight=False, markup=False,
+            )
+
+        emit(out, as_json, render)

@@ -21,8 +21,9 @@ propensity above 0 for off-policy evaluation (:meth:`LogisticThompson.propensiti
 simulation, plain Thompson sampling with a shrunk spread settles on a wrong offer for some seeds;
 the optimistic form does so less (BENCHMARKS.md, "Learning"): :data:`OPTIMISM` and
 :data:`EXPLORATION` are the values tuned there, and what the Decider ranks with (session 6).
-One decision (:meth:`choose`) and one update are about twenty small numpy calls, no per-call
-arrays bigger than ``d x d``, in place.
+The score moments, one decision (:meth:`choose`) and one update are each one compiled call
+(:mod:`xrm.customize._decide_kernels`, numba, imported on first use), the update in place; the
+random numbers come from the caller's Generator, drawn by numpy.
 
     >>> policy = LogisticThompson.prior(n_offers=3, base_rates=[0.05, 0.1, 0.02])
     >>> policy.update(1, np.array([1.0, 0.5, 0.0, 0.0, 0.0]), reward=1.0)
@@ -33,6 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -91,18 +93,14 @@ class LogisticThompson:
 
     def _score_moments(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and variance of each offer's score ``w_a . x_a`` under the posterior; ``x`` is either
-        one row per offer (``n_offers x d``) or one row for all (``d``: one matvec each, no einsum)."""
-        if x.ndim == 1:  # ndarray.dot: a third of matmul's call overhead on arrays this small
-            mu = self.mean.dot(x)
-            cov = self.covariance
-            var = (1 / self.precision).dot(x * x) if cov is None else cov.dot(x).dot(x)
-        else:
-            mu = np.einsum("ad,ad->a", self.mean, x)
-            if self.covariance is None:
-                var = np.einsum("ad,ad->a", 1 / self.precision, x * x)
-            else:
-                var = np.einsum("ad,ade,ae->a", x, self.covariance, x)
-        return mu, np.maximum(var, 0.0, out=var)
+        one row per offer (``n_offers x d``) or one row for all (``d``), in one compiled loop."""
+        return _kernels().moments(*self._arrays(), _rows(x))
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """What the compiled kernels read: mean, covariance (a placeholder when diagonal),
+        precision and whether the covariance is full."""
+        cov = self.covariance
+        return self.mean, _NO_COV if cov is None else cov, self.precision, cov is not None
 
     def mean_probability(self, x: np.ndarray) -> np.ndarray:
         """Posterior-mean P(response) per offer for feature rows ``x`` (``n_offers x d``).
@@ -145,15 +143,11 @@ class LogisticThompson:
 
     def choose(self, x: np.ndarray, rng: np.random.Generator) -> int:
         """The offer ranked first by one draw of the scores ``mu + sd (optimism + exploration z)``,
-        for one decision, in a handful of numpy calls (``argmax`` of scores: sigmoid is increasing)."""
-        mu, sd = self._score_moments(x)
-        np.sqrt(sd, out=sd)
-        z = rng.standard_normal(len(mu))
-        z *= self.exploration
-        z += self.optimism
-        sd *= z
-        mu += sd
-        return int(mu.argmax())
+        for one decision (``argmax`` of scores: sigmoid is increasing), in one compiled call that
+        takes ``z = rng.standard_normal(n_offers)``."""
+        z = rng.standard_normal(len(self.mean))
+        return int(_kernels().choose(*self._arrays(), _rows(x), z, float(self.optimism),
+                                     float(self.exploration)))
 
     def propensities(self, x: np.ndarray, rng: np.random.Generator, draws: int = 4096) -> np.ndarray:
         """P(:meth:`choose` picks each offer | x), estimated from ``draws`` draws (exact 0 / 1 when
@@ -178,36 +172,43 @@ class LogisticThompson:
                                 self.exploration, self.optimism)
 
     def update(self, offer: int, x: np.ndarray, reward: float, *, iterations: int = 20) -> None:
-        """Fold one response (reward in [0, 1]) for ``offer`` with features ``x`` into its posterior.
+        """Fold one response (reward in [0, 1]) for ``offer`` with features ``x`` into its posterior,
+        in place on the offer's rows (one compiled call: a decision's whole budget is tens of µs).
 
-        In place on the offer's rows, with one matvec and one rank-one update: about ten numpy calls,
-        since a decision's whole budget is a few tens of microseconds.
+        The MAP weights are ``m - (p - reward) S x``: the score ``s`` solves
+        ``s = s0 - (sigmoid(s) - reward) v`` (``s0 = m . x``, ``v = x' S x``), found by Newton's method
+        (g(s) is increasing, so it converges from s0 in a few steps); then ``S`` takes the
+        Sherman-Morrison step ``(S^-1 + c x x')^-1 = S - c S x x' S / (1 + c x' S x)``, ``c = p (1 - p)``
+        (the diagonal form adds ``c x * x`` to its precision).
         """
-        x = np.asarray(x, dtype=float)
-        m = self.mean[offer]  # views: the updates below write through them
-        cov = None if self.covariance is None else self.covariance[offer]
-        sx = x / self.precision[offer] if cov is None else cov.dot(x)
-        v, s0 = float(x.dot(sx)), float(m.dot(x))
-        # The MAP weights are m - (p - reward) S x: solve s = s0 - (sigmoid(s) - reward) v for the
-        # score s by Newton's method (g(s) is increasing, so it converges from s0 in a few steps).
-        s = s0
-        for _ in range(iterations):
-            p = 1.0 / (1.0 + math.exp(-min(max(s, -35.0), 35.0)))
-            step = (s - s0 + (p - reward) * v) / (1.0 + p * (1.0 - p) * v)
-            s -= step
-            if abs(step) < 1e-10:
-                break
-        p = 1.0 / (1.0 + math.exp(-min(max(s, -35.0), 35.0)))
-        m -= (p - reward) * sx
-        c = p * (1.0 - p)
-        if cov is None:
-            self.precision[offer] += x * x * c
-        else:
-            # Sherman-Morrison: (S^-1 + c x x')^-1 = S - c S x x' S / (1 + c x' S x), as S - u u'.
-            u = sx * math.sqrt(c / (1.0 + c * v))
-            cov -= np.multiply.outer(u, u)
-            np.divide(1.0, cov.diagonal(), out=self.precision[offer])
+        _kernels().update(*self._arrays(), int(offer), np.ascontiguousarray(x, dtype=float), float(reward),
+                          int(iterations))
         self.n_responses[offer] += 1
+
+
+# What the kernels take for the covariance of a diagonal posterior (never read).
+_NO_COV = np.zeros((1, 1, 1))
+_KERNELS: ModuleType | None = None
+
+
+def _kernels() -> ModuleType:
+    """:mod:`xrm.customize._decide_kernels`, imported on first use (numba: not at CLI start)."""
+    global _KERNELS
+    if _KERNELS is None:
+        from xrm.customize import _decide_kernels
+
+        _KERNELS = _decide_kernels
+    return _KERNELS
+
+
+def _rows(x: np.ndarray) -> np.ndarray:
+    """Feature rows as the kernels take them: C-ordered floats, ``1 x d`` for one row shared by
+    every offer (a 1-d row, or a broadcast one)."""
+    if x.ndim == 1:
+        x = x[None, :]
+    elif x.strides[0] == 0:
+        x = x[:1]
+    return np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _cholesky(cov: np.ndarray) -> np.ndarray:

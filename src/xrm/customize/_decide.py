@@ -22,7 +22,15 @@ from typing import Any
 import numpy as np
 import orjson
 
-from xrm.customize._bandit import DECISION_FEATURES, EXPLORATION, MODEL_NAME, OPTIMISM, LogisticThompson
+from xrm.customize._bandit import (
+    DECISION_FEATURES,
+    EXPLORATION,
+    MODEL_NAME,
+    OPTIMISM,
+    LogisticThompson,
+    _kernels,
+    _rows,
+)
 from xrm.customize._build import repeat_words
 from xrm.customize._eligibility import CustomerFacts, EligibilityHook, allow_all, offer_rules_failed
 from xrm.customize._offers import Offer, list_offers
@@ -54,6 +62,7 @@ _CURRENCY = {"EUR": "€", "USD": "$", "GBP": "£"}
 # Draws per exploring decision: it ranks by the first, and the draws are exchangeable, so the share
 # of them that ranks an offer at a rank is that decision's exact propensity given the draws.
 _PROPENSITY_DRAWS = 64
+_NO_DRAWS = np.zeros((0, 0))  # a never-exploring decision's draws
 
 
 @dataclass
@@ -260,30 +269,22 @@ def rank_offers(
     chosen offer's propensity P(that offer at that rank | context).
 
     An exploring decision ranks by the first of ``draws`` draws; the propensity is the share of
-    those draws (the one used included, so never 0) that put the offer at that rank.
+    those draws (the one used included, so never 0) that put the offer at that rank, mixed with
+    the greedy ranking's weight ``1 - explore``. The random numbers are
+    ``rng.random()`` then ``rng.standard_normal((draws, n))``; the rest is one compiled call
+    (:func:`xrm.customize._decide_kernels.rank_decision`) that walks each draw as :func:`rank_many`.
     """
+    if draws < 1 and explore > 0:
+        raise InputError(f"draws = {draws}: an exploring decision needs at least one draw")
     explored = bool(rng.random() < explore)
-    if explore > 0:
-        p_mean, p_draws = policy.mean_and_draws(x, rng, draws)
-        p_used = p_draws[0] if explored else p_mean
-    else:  # never exploring: no draw is needed (the logged ranking is greedy, propensity 1)
-        p_mean = policy.mean_probability(x)
-        p_draws, p_used = p_mean[None, :], p_mean
-    # Every decision exploring: the greedy ranking's weight in the propensity is 0, so skip it.
-    greedy = None if explore >= 1 else rank_many((p_mean * value - cost)[None, :], codes, k,
-                                                 max_per_category)[0]
-    ranks = rank_many(p_draws * value - cost, codes, k, max_per_category) if explore > 0 else None
-    used = ranks[0] if ranks is not None and explored else greedy
-    assert used is not None
-    chosen = [int(j) for j in used if j >= 0]
-    # Propensity: (1 - explore) x [same offer at this rank under the mean] + explore x the
-    # share of the draws (the one used included) that put it there.
-    props = []
-    for r, j in enumerate(chosen):
-        same = 0.0 if greedy is None else float(greedy[r] == j)
-        share = 0.0 if ranks is None else np.count_nonzero(ranks[:, r] == j) / len(ranks)
-        props.append(max((1 - explore) * same + explore * share, 1e-6))
-    return Ranking(explored, chosen, p_used, p_mean, props)
+    z = rng.standard_normal((int(draws), len(policy.mean))) if explore > 0 else _NO_DRAWS
+    used, props, p_used, p_mean = _kernels().rank_decision(
+        *policy._arrays(), _rows(x), np.asarray(value, dtype=np.float64), np.asarray(cost, dtype=np.float64),
+        np.asarray(codes, dtype=np.int64), z, explored, float(policy.optimism), float(policy.exploration),
+        float(explore), int(k), int(max_per_category),
+    )
+    chosen = [j for j in used.tolist() if j >= 0]
+    return Ranking(explored, chosen, p_used, p_mean, props[: len(chosen)].tolist())
 
 
 def explanation(words: str, tier: str | None, offer: Offer, p: float, unit: str) -> str:

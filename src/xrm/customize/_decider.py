@@ -237,6 +237,23 @@ class Decider:
     def n_customers(self) -> int:
         return len(self._view.data.customers)
 
+    def warm(self) -> None:
+        """Load the compiled ranking and update kernels (numba's import and its on-disk cache, about
+        1 s of CPU holding the GIL) now, so a server's first decision does not pay for it. Ranks a
+        blank customer with a throwaway generator and updates a copy of the policy: nothing is
+        logged or learned."""
+        view = self._view
+        data, policy = view.data, view.policy
+        if not data.offers:
+            return
+        now = datetime.now(UTC)
+        x = self._features(data, None, CustomerFacts(""), list(data.offers), now)
+        rng = np.random.default_rng(0)
+        for explore in (0.0, 1.0):
+            rank_offers(policy, x, data.value, data.cost, data.codes, k=1,
+                        max_per_category=self.max_per_category, explore=explore, rng=rng)
+        policy.subset(list(range(len(data.offers)))).update(0, x[0], 0.0)
+
     # -- one decision --------------------------------------------------------------------------
 
     def decide(

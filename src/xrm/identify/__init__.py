@@ -17,6 +17,7 @@ from xrm.identify._explain import (
     lookup_profiles,
     unmerge_profile,
 )
+from xrm.identify._export import export_records
 from xrm.identify._golden import GoldenRules, build_golden_records, golden_record
 from xrm.identify._identifiers import normalize_identifier
 from xrm.identify._linkage import link_records, train_linkage_parameters
@@ -43,6 +44,7 @@ __all__ = [
     "build_golden_records",
     "decide_review",
     "explain_profile",
+    "export_records",
     "fold",
     "golden_record",
     "link_records",

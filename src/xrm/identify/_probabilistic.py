@@ -34,6 +34,11 @@ from xrm.identify._rules import RECORD_TYPE, IdentityRules
 __all__ = ["LINK_KIND", "link_reason", "merge_probabilistic"]
 
 LINK_KIND = "probabilistic"
+# The compiled clustering (``_cluster_kernels``) where no limit, override or rejected pair is in
+# play; False runs the Python loop always (tests pin both to the same decisions).
+COMPILED = True
+# Scored pairs whose key pairs the kernel asks for ahead when it stops for answers.
+_LOOKAHEAD = 50_000
 
 
 def link_reason(weight: float, probability: float, weights: dict[str, float]) -> str:
@@ -149,15 +154,13 @@ def _email_name_reason(a: str, b: str, level: int, user_part: str, year: str) ->
             f"and its digits begin with the birth year {year}; no other profile matches")
 
 
-def _drop_undated_namesakes(cur: Any, picks: list[tuple[int, int, int, str, str]], uf: _Clusters,
-                            labels: np.ndarray, k: int) -> list[tuple[int, int, int, str, str]]:
+def _drop_undated_namesakes(cur: Any, picks: list[tuple[int, int, int, str, str]], root: np.ndarray,
+                            labels: np.ndarray) -> list[tuple[int, int, int, str, str]]:
     """The picks whose full name no undated namesake profile also holds (see
-    :func:`~xrm.identify._email_names.undated_namesakes_sql`); profiles as they stand now."""
+    :func:`~xrm.identify._email_names.undated_namesakes_sql`); profiles as they stand now
+    (``root``: each label's root)."""
     import pyarrow as pa
 
-    root = np.arange(k, dtype=np.int64)
-    for lab in list(uf.parent):
-        root[lab] = uf.find(lab)
     cur.register("email_name_roots_arrow", pa.table({
         "node": pa.array(np.arange(len(labels)), pa.int32()), "root": pa.array(root[labels])}))
     cur.register("email_name_picks_arrow", pa.table({
@@ -251,6 +254,15 @@ def merge_probabilistic(
         _write_review(cur, now, from_outcome=False)
         return labels, 0, counts
 
+    rejected_any = any(d[4] == "rejected" for d in decided)
+    if COMPILED and not (lk.respect_limits and limits) and not overrides and not rejected_any:
+        # No limit, override or rejected pair (a first run, the usual case at scale): the
+        # compiled loop; the Python one below checks those too.
+        k = int(labels.max()) + 1 if len(labels) else 0
+        done = _merge_compiled(cur, lk, labels, k, pair_na, pair_nb, prob, decided_flag, decided,
+                               email_pairs, counts)
+        return done[3][labels], _write_outcomes(cur, *done[:3], now), counts
+
     # Per-label facts for the components that candidate pairs touch.
     involved = np.unique(labels[np.concatenate([pair_na, pair_nb, np.array(
         [d[2] for d in decided] + [d[3] for d in decided] + [e[0] for e in email_pairs]
@@ -274,7 +286,7 @@ def merge_probabilistic(
         SELECT n.node, n.id_value, r.first_name_key, r.first_name_canon, strftime(r.birth_date, '%Y-%m-%d'),
                r.account_id, r.last_name_key IS NOT NULL
         FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
-        WHERE n.id_type = '{RECORD_TYPE}'
+        WHERE n.id_type = '{RECORD_TYPE}' ORDER BY n.node
         """,
     )
     key_id: dict[RecordKey, int] = {}
@@ -356,7 +368,7 @@ def merge_probabilistic(
     picks = pick_email_names(email_pairs, lambda n: uf.find(int(labels[n])),
                              lambda root: any(r in named for r in uf.records.get(root, ())))
     if picks and not lk.email_names_undated_namesakes:
-        picks = _drop_undated_namesakes(cur, picks, uf, labels, k)
+        picks = _drop_undated_namesakes(cur, picks, _roots(uf, k), labels)
     for na, nb, level, user_part, year in picks:
         if join(na, nb, check_conflicts=True) is None:
             counts["email_name_links"] += 1
@@ -369,10 +381,157 @@ def merge_probabilistic(
     counts["review_pending"] = int((outcome == _REVIEW).sum())
     n_links = _write_outcomes(cur, outcome, refused_why, accepted_links, now)
 
+    return _roots(uf, k)[labels], n_links, counts
+
+
+def _roots(uf: _Clusters, k: int) -> np.ndarray:
     root = np.arange(k, dtype=np.int64)
     for lab in list(uf.parent):
         root[lab] = uf.find(lab)
-    return root[labels], n_links, counts
+    return root
+
+
+def _merge_compiled(
+    cur: Any, lk: Any, labels: np.ndarray, k: int, pair_na: np.ndarray, pair_nb: np.ndarray,
+    prob: np.ndarray, decided_flag: np.ndarray, decided: list[tuple[Any, ...]],
+    email_pairs: list[tuple[int, int, int, str, str]], counts: dict[str, int],
+) -> tuple[np.ndarray, dict[int, str], list[tuple[int, int, str, str]], np.ndarray]:
+    """The clustering of :func:`merge_probabilistic` without limits, overrides and rejected
+    pairs, in compiled code (:mod:`xrm.identify._cluster_kernels`): the same joins in the same
+    order, the same refusals and reasons. Returns outcome codes, refusal reasons by pair
+    index, the accepted and e-mail-name links, and each label's root."""
+    import pyarrow as pa
+
+    from xrm.identify import _cluster_kernels as ck
+
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE prob_keys AS
+        SELECT n.node, r.last_name_key IS NOT NULL AS named,
+               (dense_rank() OVER (ORDER BY r.first_name_key, r.first_name_canon, r.birth_date,
+                                   r.account_id) - 1)::BIGINT AS key,
+               r.first_name_key AS fk, r.first_name_canon AS fc,
+               strftime(r.birth_date, '%Y-%m-%d') AS bd, r.account_id AS acc
+        FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
+        WHERE n.id_type = '{RECORD_TYPE}'
+        """
+    )
+    rec = cur.execute("SELECT node, named, key FROM prob_keys ORDER BY node").fetchnumpy()
+    kt = cur.sql("SELECT any_value(fk) AS fk, any_value(fc) AS fc, any_value(bd) AS bd, "
+                 "any_value(acc) AS acc "
+                     "FROM prob_keys GROUP BY key ORDER BY key").to_arrow_table()
+    cur.execute("DROP TABLE IF EXISTS prob_keys")
+    fks, fcs, bds, accs = (kt.column(c).to_pylist() for c in ("fk", "fc", "bd", "acc"))
+    del kt
+    nk = max(len(fks), 1)
+    rnode = np.asarray(rec["node"], dtype=np.int64)
+    rlab = labels[rnode].astype(np.int64)
+    rkey = np.asarray(rec["key"], dtype=np.int64)
+    nrec = np.bincount(rlab, minlength=k).astype(np.int64)
+    nnamed = np.bincount(rlab, weights=np.asarray(rec["named"], dtype=bool), minlength=k).astype(np.int64)
+    del rec
+    # Each label's distinct keys with their first record, in node order (as the dicts kept them).
+    _, first = np.unique(rlab * nk + rkey, return_index=True)
+    first.sort()
+    first = first[np.argsort(rlab[first], kind="stable")]
+    elab, ekey, enode = rlab[first], rkey[first], rnode[first]
+    del rnode, rlab, rkey, first
+    enext = np.arange(1, len(elab) + 1, dtype=np.int64)
+    if len(elab):
+        enext[:-1][elab[1:] != elab[:-1]] = -1
+        enext[-1] = -1
+    head = np.full(k, -1, dtype=np.int64)
+    tail = np.full(k, -1, dtype=np.int64)
+    head[elab[::-1]] = np.arange(len(elab) - 1, -1, -1)  # the first entry of each label wins
+    tail[elab] = np.arange(len(elab))  # the last one
+    parent = np.arange(k, dtype=np.int64)
+    table = ck.new_table(4 * len(pair_na))
+    req = np.empty((2, 1 << 16), dtype=np.int64)
+    state = np.zeros(4, dtype=np.int64)
+    # Each key pair is asked once (the table keeps it): the rules without their lru caches.
+    conflict_of = getattr(conflict, "__wrapped__", conflict)
+    vouches_of = getattr(vouches, "__wrapped__", vouches)
+    texts: dict[str, int] = {}
+    thr, edits = lk.first_name_conflict_below, lk.birth_date_conflict_edits
+
+    def key(i: int) -> RecordKey:
+        return (fks[i], fcs[i], bds[i], accs[i])
+
+    def run(mode: int, la: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nonlocal table
+        code = np.zeros(len(la), dtype=np.int8)
+        why = np.full((len(la), 3), -1, dtype=np.int64)
+        i = 0
+        state[3] = 0
+        while True:
+            state[:2] = 0
+            i = ck.run_pairs(mode, la, lb, i, _LOOKAHEAD, nk, code, why, parent, nrec, nnamed, head, tail,
+                             enext, ekey, enode, *table, req, state)
+            nc, nv = int(state[0]), int(state[1])
+            if nc:
+                codes = req[0, :nc].copy()
+                answers = [conflict_of(key(a), key(b), thr, edits) for a, b in zip(
+                    (codes // nk).tolist(), (codes % nk).tolist(), strict=True)]
+                ck.fill(table[0], table[1], codes, np.array(
+                    [texts.setdefault(c, len(texts)) if c else -1 for c in answers], dtype=np.int32))
+            if nv:
+                codes = req[1, :nv].copy()
+                ck.fill(table[0], table[2], codes, np.array(
+                    [vouches_of(key(a), key(b), thr, edits) for a, b in zip(
+                        (codes // nk).tolist(), (codes % nk).tolist(), strict=True)], dtype=np.int8))
+            if i >= len(la):
+                return code, why
+            if not (nc or nv):
+                table = ck.grow(table)
+
+    def pair_labels(na: np.ndarray, nb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return labels[na].astype(np.int64), labels[nb].astype(np.int64)
+
+    # 1. accepted by a person (no cannot-link check: the person saw the records)
+    accepted = sorted(d for d in decided if d[4] == "accepted")
+    accepted_links: list[tuple[int, int, str, str]] = []
+    if accepted:
+        run(ck.JOIN, *pair_labels(np.array([d[2] for d in accepted], dtype=np.int64),
+                                  np.array([d[3] for d in accepted], dtype=np.int64)))
+        for a, b, na, nb, _, by, why_text in accepted:
+            counts["accepted"] += 1
+            text = f"{LINK_KIND}: accepted in review by {by or 'someone'}: {why_text or 'no reason given'}"
+            accepted_links.append((int(na), int(nb), f"linkage:{a}|{b}", text))
+    # 2. scored pairs above the link threshold, strongest first; 3. the grey zone
+    outcome = np.full(len(pair_na), _DECIDED, dtype=np.int8)
+    whys = np.full((len(pair_na), 3), -1, dtype=np.int64)
+    strong = (prob >= lk.link_probability) & ~decided_flag
+    grey = ~strong & ~decided_flag
+    for mode, idx in ((ck.CHECKED, np.nonzero(strong)[0]), (ck.DRY_RUN, np.nonzero(grey)[0])):
+        if len(idx):
+            outcome[idx], whys[idx] = run(mode, *pair_labels(pair_na[idx], pair_nb[idx]))
+    # 2b. e-mail records without a surname, to the one profile their user part names
+    root = ck.roots(parent)
+    picks = pick_email_names(email_pairs, lambda n: int(root[labels[n]]), lambda r: bool(nnamed[r]))
+    if picks and not lk.email_names_undated_namesakes:
+        picks = _drop_undated_namesakes(cur, picks, root, labels)
+    pick_code = run(ck.CHECKED, *pair_labels(np.array([p[0] for p in picks], dtype=np.int64),
+                                             np.array([p[1] for p in picks], dtype=np.int64)))[0]
+    refused = np.nonzero(np.isin(outcome, (_REFUSED, _HOUSEHOLD)))[0]
+    pick_nodes = np.array([p[0] for p in picks] + [p[1] for p in picks], dtype=np.int64)
+    need = np.unique(np.concatenate([whys[refused, 1], whys[refused, 2], pick_nodes]))
+    cur.register("prob_need_arrow", pa.table({"node": pa.array(need, pa.int32())}))
+    rid = dict(_rows(cur, "SELECT n.node, n.id_value FROM nodes n JOIN prob_need_arrow USING (node)"))
+    cur.unregister("prob_need_arrow")
+    text_of = list(texts)
+    refused_why = {int(i): f"refused: cannot-link, {text_of[c]} ({rid[x]} / {rid[y]})"
+                   for i, (c, x, y) in zip(refused.tolist(), whys[refused].tolist(), strict=True)}
+    for (na, nb, level, user_part, year), c in zip(picks, pick_code.tolist(), strict=True):
+        if c == _LINKED:
+            counts["email_name_links"] += 1
+            accepted_links.append((na, nb, f"linkage:{rid[na]}|{rid[nb]}", _email_name_reason(
+                rid[na], rid[nb], level, user_part, year)))
+        else:
+            counts["email_name_refused"] += 1
+    counts["probabilistic_links"] = int((outcome == _LINKED).sum())
+    counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
+    counts["review_pending"] = int((outcome == _REVIEW).sum())
+    return outcome, refused_why, accepted_links, ck.roots(parent)
 
 
 def _write_outcomes(cur: Any, code: np.ndarray, refused_why: dict[int, str],

@@ -16,7 +16,7 @@ import numpy as np
 
 from xrm.identify._components import Override, connected_labels, solve_with_rules
 from xrm.identify._golden import build_golden_records
-from xrm.identify._occurrences import build_occurrences
+from xrm.identify._occurrences import build_occurrences, event_signature_sql, signature_columns
 from xrm.identify._probabilistic import merge_probabilistic
 from xrm.identify._records import normalize_records
 from xrm.identify._rules import RECORD_TYPE, IdentityRules
@@ -88,9 +88,11 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
         cur.execute(
             """
             CREATE OR REPLACE TEMP TABLE edges AS
-            SELECT a.anchor AS a, o.node AS b, min({'ts': o.ts, 'occ': o.occ}) AS first
-            FROM occ_nodes o JOIN occ_anchor a USING (occ)
-            WHERE o.node <> a.anchor GROUP BY a.anchor, o.node
+            SELECT e.a, e.b, {'ts': o.ts, 'occ': o.occ} AS first
+            FROM (SELECT a.anchor AS a, o.node AS b, min(o.oid) AS first_oid
+                  FROM occ_nodes o JOIN occ_anchor a USING (oid)
+                  WHERE o.node <> a.anchor GROUP BY a.anchor, o.node) e
+            JOIN occs o ON o.oid = e.first_oid
             """
         )
         e = cur.execute("SELECT a, b FROM edges").fetchnumpy()
@@ -127,13 +129,14 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             occs = cur.execute(
                 """
                 WITH per_occ AS (
-                    SELECT occ, min(ts) AS ts, list(node ORDER BY node) AS nodes FROM occ_nodes
-                    WHERE occ IN (SELECT occ FROM occ_nodes WHERE node IN (SELECT node FROM bad_nodes))
-                    GROUP BY occ
+                    SELECT oid, list(node ORDER BY node) AS nodes FROM occ_nodes
+                    WHERE oid IN (SELECT oid FROM occ_nodes WHERE node IN (SELECT node FROM bad_nodes))
+                    GROUP BY oid
                 )
-                SELECT first.occ, first.ts, nodes FROM (
-                    SELECT nodes, min({'ts': ts, 'occ': occ}) AS first FROM per_occ GROUP BY nodes)
-                ORDER BY first.ts, first.occ
+                SELECT o.occ, o.ts, f.nodes
+                FROM (SELECT nodes, min(oid) AS first_oid FROM per_occ GROUP BY nodes) f
+                JOIN occs o ON o.oid = f.first_oid
+                ORDER BY o.oid
                 """
             ).fetchall()
             node_type = {int(n): int(types[n]) for n in bad_nodes}
@@ -209,7 +212,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             cur.execute("DROP TABLE IF EXISTS prob_links")
 
         id_stats = assign_profile_ids(cur, run_id, now)
-        _write(cur, run_id, now)
+        _write(cur, rules, run_id, now)
         summary = _summary(cur, stats, id_stats, len(dropped_links), len(bad_nodes))
         summary["seconds"] = round(time.perf_counter() - start, 3)
         summary["occurrence_seconds"] = round(t_occ, 3)
@@ -261,7 +264,7 @@ def _sync(cur: Any, table: str, source: str, keys: tuple[str, ...], cols: tuple[
         cur.execute(f"DROP TABLE IF EXISTS {tmp}")
 
 
-def _write(cur: Any, run_id: int, now: dt.datetime) -> None:
+def _write(cur: Any, rules: IdentityRules, run_id: int, now: dt.datetime) -> None:
     cur.execute(
         """
         CREATE OR REPLACE TEMP TABLE node_pid AS
@@ -273,21 +276,35 @@ def _write(cur: Any, run_id: int, now: dt.datetime) -> None:
     _sync(cur, "profile_records",
           f"(SELECT id_value AS record_id, profile_id FROM node_pid WHERE id_type = '{RECORD_TYPE}')",
           ("record_id",), ("record_id", "profile_id"))
+    # A record's profile is its own node's (the rule pass may keep it from its anchor's).
     cur.execute(
         """
         CREATE OR REPLACE TEMP TABLE occ_pid AS
-        SELECT o.occ, o.kind, CASE WHEN o.kind = 'record' THEN r.profile_id ELSE n.profile_id END
-               AS profile_id
-        FROM occ_anchor o JOIN node_pid n ON n.node = o.anchor
-        LEFT JOIN profile_records r ON o.kind = 'record' AND r.record_id = substr(o.occ, 8)
+        SELECT a.oid, a.kind, o.n,
+               CASE WHEN a.kind = 'record' THEN r.profile_id ELSE n.profile_id END AS profile_id
+        FROM occ_anchor a JOIN occs o USING (oid) JOIN node_pid n ON n.node = a.anchor
+        LEFT JOIN profile_records r ON a.kind = 'record' AND r.record_id = o.record_id
+        """
+    )
+    # Each event takes its signature's profile: one pass over the events, joined on the
+    # signature (NULL matches NULL: an event without an anonymous id is still an occurrence).
+    sig_cols = signature_columns(rules)
+    on = " AND ".join(f"e.{c} IS NOT DISTINCT FROM s.{c}" for c in sig_cols)
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE sig_pid AS
+        SELECT {', '.join(f's.{c}' for c in sig_cols)}, p.profile_id
+        FROM ev_sig s JOIN occ_pid p USING (oid)
         """
     )
     _sync(cur, "event_profiles",
-          "(SELECT substr(occ, 7) AS message_id, profile_id FROM occ_pid WHERE kind = 'event')",
+          f"(SELECT e.message_id, s.profile_id FROM ({event_signature_sql(rules)}) e "
+          f"JOIN sig_pid s ON {on})",
           ("message_id",), ("message_id", "profile_id"))
+    cur.execute("DROP TABLE IF EXISTS sig_pid")
     _sync(cur, "profile_evidence",
-          "(SELECT p.profile_id, e.id_type, e.id_value, count(*) AS n_seen FROM evidence e "
-          "JOIN occ_pid p USING (occ) GROUP BY ALL)",
+          "(SELECT p.profile_id, e.id_type, e.id_value, sum(p.n)::BIGINT AS n_seen FROM evidence e "
+          "JOIN occ_pid p USING (oid) GROUP BY ALL)",
           ("profile_id", "id_type", "id_value"), ("profile_id", "id_type", "id_value", "n_seen"))
     cur.execute("DELETE FROM identity_links")
     cur.execute(

@@ -7,20 +7,29 @@ does the work in about half igraph's CPU time, one thread, no conversion.
 
 The algorithm, for the modularity objective with resolution ``gamma`` (weighted, undirected):
 
-1. *Fast local moving*: a queue of every vertex in random order; a vertex moves to the neighbouring
-   community (or an empty one) with the best strict gain; the neighbours it leaves behind outside
-   its new community are queued again. Gain of moving ``v`` into ``D`` (``v`` taken out first):
-   ``w(v, D) - gamma * k_v * K_D / 2m``.
-2. *Refinement*: inside each community every vertex starts alone; in random order, a vertex still
-   alone and well connected to its community (``w(v, C - v) >= gamma k_v (K_C - k_v) / 2m``) joins
-   the well-connected refined subset of its community with the best positive gain (greedy: the
-   paper's randomness with ``theta`` -> 0). Refined communities are therefore connected.
+1. *Fast local moving*: a queue of every vertex in block-random order (below); a vertex moves to
+   the neighbouring community (or an empty one) with the best strict gain; the neighbours it leaves
+   behind outside its new community are queued again. Gain of moving ``v`` into ``D`` (``v`` taken
+   out first): ``w(v, D) - gamma * k_v * K_D / 2m``.
+2. *Refinement*: inside each community every vertex starts alone; in block-random order, a vertex
+   still alone and well connected to its community (``w(v, C - v) >= gamma k_v (K_C - k_v) / 2m``)
+   joins the well-connected refined subset of its community with the best positive gain (greedy:
+   the paper's randomness with ``theta`` -> 0). Refined communities are therefore connected.
 3. *Aggregation*: one vertex per refined community (its self-loop holds the inner weight), the
    community of step 1 as its starting community (when refinement merged nothing, one vertex per
    community of step 1, as igraph does); repeat until every vertex is its own community.
 
 ``n_iterations`` runs of 1-3 follow one another, each from the last one's communities (igraph's
 ``n_iterations``; a negative number: until a run changes nothing). Deterministic for a seed.
+
+Vertex order (steps 1 and 2): blocks of ``_BLOCK`` consecutive ids in random order, each block
+shuffled inside, not one permutation of all vertices. The phases are memory-latency bound: in a
+full permutation every visit misses the cache for the vertex's own row, label and degree; inside a
+block of 1,024 they share cache lines and stay in L2. At 1M parties this halves the whole run
+(6.1 -> 3.5 CPU s, docs/network.md "Communities (Leiden)") with the same modularity (0.8094
+against 0.8088, four seeds); with vertex ids in random order it still saves 15 %. Aggregated
+graphs number their vertices in order of first member, so they keep the locality. Blocks without
+the shuffle inside cost modularity at 100k (0.8080 against 0.8083, 12 seeds).
 
 This module imports numba at the top; callers import it lazily (as xrm.network._kernels).
 """
@@ -33,6 +42,7 @@ import numpy as np
 __all__ = ["leiden"]
 
 _jit = numba.njit(cache=True, nogil=True)
+_BLOCK = 1024  # vertices per block of the visiting order: ~140 KB of rows, labels and degrees at degree ~10
 
 
 @_jit
@@ -233,6 +243,22 @@ def _row_sums(ptr, wt):  # type: ignore[no-untyped-def]  # pragma: no cover
 
 
 @_jit
+def _block_order(n):  # type: ignore[no-untyped-def]  # pragma: no cover
+    """Every vertex once: blocks of ``_BLOCK`` consecutive ids in random order, each shuffled."""
+    out = np.empty(n, dtype=np.int64)
+    k = 0
+    for blk in np.random.permutation((n + _BLOCK - 1) // _BLOCK):
+        lo = k
+        for v in range(blk * _BLOCK, min(n, blk * _BLOCK + _BLOCK)):
+            out[k] = v
+            k += 1
+        for i in range(k - 1, lo, -1):  # Fisher-Yates inside the block
+            j = lo + np.random.randint(0, i - lo + 1)
+            out[i], out[j] = out[j], out[i]
+    return out
+
+
+@_jit
 def _leiden(ptr0, nbr0, wt0, gamma, n_iterations, seed, start):  # type: ignore[no-untyped-def]  # pragma: no cover
     np.random.seed(seed)
     n0 = len(ptr0) - 1
@@ -254,7 +280,7 @@ def _leiden(ptr0, nbr0, wt0, gamma, n_iterations, seed, start):  # type: ignore[
             tot = np.zeros(n, dtype=np.float64)
             for v in range(n):
                 tot[comm[v]] += deg[v]
-            if _move_nodes(ptr, nbr, wt, deg, comm, tot, g2m, np.random.permutation(n)):
+            if _move_nodes(ptr, nbr, wt, deg, comm, tot, g2m, _block_order(n)):
                 changed = True
             comm, n_comm = _relabel(comm, n)
             if n_comm == n:
@@ -262,7 +288,7 @@ def _leiden(ptr0, nbr0, wt0, gamma, n_iterations, seed, start):  # type: ignore[
             tot = np.zeros(n, dtype=np.float64)
             for v in range(n):
                 tot[comm[v]] += deg[v]
-            ref = _refine(ptr, nbr, wt, deg, comm, tot, g2m, np.random.permutation(n))
+            ref = _refine(ptr, nbr, wt, deg, comm, tot, g2m, _block_order(n))
             lab, k = _relabel(ref, n)
             if k == n:  # refinement merged nothing: aggregate the communities themselves (as igraph)
                 lab, k = comm, n_comm
