@@ -51,13 +51,13 @@ def new_table(expected: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @_jit
-def _slot(hkey: np.ndarray, code: np.int64) -> np.int64:  # pragma: no cover
+def _slot(hkey: np.ndarray, code: int) -> int:  # pragma: no cover
     mask = len(hkey) - 1
     h = np.uint64(code) * _GOLDEN
     i = np.int64((h ^ (h >> np.uint64(31))) & np.uint64(mask))
     while hkey[i] != code and hkey[i] != -1:
         i = (i + 1) & mask
-    return i
+    return int(i)
 
 
 @_jit
@@ -87,7 +87,7 @@ def fill(hkey: np.ndarray, values: np.ndarray, codes: np.ndarray,
 
 
 @_jit
-def _find(parent: np.ndarray, x: np.int64) -> np.int64:  # pragma: no cover
+def _find(parent: np.ndarray, x: int) -> int:  # pragma: no cover
     r = x
     while parent[r] != r:
         r = parent[r]
@@ -108,7 +108,7 @@ def roots(parent: np.ndarray) -> np.ndarray:  # pragma: no cover
 
 
 @_jit
-def _ask(hkey: np.ndarray, values: np.ndarray, which: int, code: np.int64, req: np.ndarray,
+def _ask(hkey: np.ndarray, values: np.ndarray, which: int, code: int, req: np.ndarray,
          state: np.ndarray) -> int:  # pragma: no cover
     """The table's answer for ``code`` (UNKNOWN/PENDING when not known); asks for it when the
     batch has room. ``which``: 0 conflicts (``hconf``), 1 vouching (``hvouch``); ``state``:
@@ -128,7 +128,7 @@ def _ask(hkey: np.ndarray, values: np.ndarray, which: int, code: np.int64, req: 
 
 
 @_jit
-def _check(ra: np.int64, rb: np.int64, nk: np.int64, head: np.ndarray, enext: np.ndarray, ekey: np.ndarray,
+def _check(ra: int, rb: int, nk: int, head: np.ndarray, enext: np.ndarray, ekey: np.ndarray,
            enode: np.ndarray, hkey: np.ndarray, hconf: np.ndarray, hvouch: np.ndarray, req: np.ndarray,
            state: np.ndarray, found: np.ndarray) -> int:  # pragma: no cover
     """The first cannot-link between the roots' keys that no key of either side outvotes, as
@@ -183,7 +183,7 @@ def _check(ra: np.int64, rb: np.int64, nk: np.int64, head: np.ndarray, enext: np
 
 
 @_jit
-def _union(ra: np.int64, rb: np.int64, parent: np.ndarray, nrec: np.ndarray, nnamed: np.ndarray,
+def _union(ra: int, rb: int, parent: np.ndarray, nrec: np.ndarray, nnamed: np.ndarray,
            head: np.ndarray, tail: np.ndarray, enext: np.ndarray,
            ekey: np.ndarray) -> None:  # pragma: no cover
     if nrec[ra] >= nrec[rb]:
@@ -220,7 +220,7 @@ def _union(ra: np.int64, rb: np.int64, parent: np.ndarray, nrec: np.ndarray, nna
 
 
 @_jit
-def run_pairs(mode: int, la: np.ndarray, lb: np.ndarray, start: int, lookahead: int, nk: np.int64,
+def run_pairs(mode: int, la: np.ndarray, lb: np.ndarray, start: int, lookahead: int, nk: int,
               code: np.ndarray, why: np.ndarray, parent: np.ndarray, nrec: np.ndarray, nnamed: np.ndarray,
               head: np.ndarray, tail: np.ndarray, enext: np.ndarray, ekey: np.ndarray, enode: np.ndarray,
               hkey: np.ndarray, hconf: np.ndarray, hvouch: np.ndarray, req: np.ndarray,
