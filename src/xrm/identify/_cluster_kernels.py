@@ -128,6 +128,26 @@ def _ask(hkey: np.ndarray, values: np.ndarray, which: int, code: int, req: np.nd
 
 
 @_jit
+def _outvote(e: int, skip: int, other: int, first: bool, nk: int, enext: np.ndarray,
+             ekey: np.ndarray, hkey: np.ndarray, hvouch: np.ndarray, req: np.ndarray,
+             state: np.ndarray) -> int:  # pragma: no cover
+    """Whether a key of the list from entry ``e`` (other than ``skip``) vouches for the pair with
+    ``other`` (as ``(key, other)`` when ``first``, else ``(other, key)``): 1 yes, -1 an answer is
+    still open (asked for), 0 no."""
+    open_vouch = False
+    while e != -1:
+        k2 = ekey[e]
+        if k2 != skip:
+            v = _ask(hkey, hvouch, 1, k2 * nk + other if first else other * nk + k2, req, state)
+            if v == 1:
+                return 1
+            if v < 0:
+                open_vouch = True
+        e = enext[e]
+    return -1 if open_vouch else 0
+
+
+@_jit
 def _check(ra: int, rb: int, nk: int, head: np.ndarray, enext: np.ndarray, ekey: np.ndarray,
            enode: np.ndarray, hkey: np.ndarray, hconf: np.ndarray, hvouch: np.ndarray, req: np.ndarray,
            state: np.ndarray, found: np.ndarray) -> int:  # pragma: no cover
@@ -145,33 +165,11 @@ def _check(ra: int, rb: int, nk: int, head: np.ndarray, enext: np.ndarray, ekey:
             if c < -1:
                 unknown = True
             elif c >= 0:
-                outvoted = False
-                open_vouch = False
-                e2 = head[ra]
-                while e2 != -1:
-                    k2 = ekey[e2]
-                    if k2 != ka:
-                        v = _ask(hkey, hvouch, 1, k2 * nk + kb, req, state)
-                        if v == 1:
-                            outvoted = True
-                            break
-                        if v < 0:
-                            open_vouch = True
-                    e2 = enext[e2]
-                if not outvoted:
-                    e2 = head[rb]
-                    while e2 != -1:
-                        k2 = ekey[e2]
-                        if k2 != kb:
-                            v = _ask(hkey, hvouch, 1, ka * nk + k2, req, state)
-                            if v == 1:
-                                outvoted = True
-                                break
-                            if v < 0:
-                                open_vouch = True
-                        e2 = enext[e2]
-                if not outvoted:
-                    if open_vouch or unknown:
+                va = _outvote(head[ra], ka, kb, True, nk, enext, ekey, hkey, hvouch, req, state)
+                vb = 0 if va == 1 else _outvote(head[rb], kb, ka, False, nk, enext, ekey, hkey, hvouch,
+                                                req, state)
+                if va != 1 and vb != 1:
+                    if va == -1 or vb == -1 or unknown:
                         return -1
                     found[0] = c
                     found[1] = enode[ea]

@@ -192,6 +192,13 @@ _TEXT_SQL = (
 )
 
 
+def _tally(counts: dict[str, int], outcome: np.ndarray) -> None:
+    """The summary's counts of scored pairs by outcome (both clustering paths)."""
+    counts["probabilistic_links"] = int((outcome == _LINKED).sum())
+    counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
+    counts["review_pending"] = int((outcome == _REVIEW).sum())
+
+
 def merge_probabilistic(
     cur: Any,
     rules: IdentityRules,
@@ -376,9 +383,7 @@ def merge_probabilistic(
                 rid[na], rid[nb], level, user_part, year)))
         else:
             counts["email_name_refused"] += 1
-    counts["probabilistic_links"] = int((outcome == _LINKED).sum())
-    counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
-    counts["review_pending"] = int((outcome == _REVIEW).sum())
+    _tally(counts, outcome)
     n_links = _write_outcomes(cur, outcome, refused_why, accepted_links, now)
 
     return _roots(uf, k)[labels], n_links, counts
@@ -528,9 +533,7 @@ def _merge_compiled(
                 rid[na], rid[nb], level, user_part, year)))
         else:
             counts["email_name_refused"] += 1
-    counts["probabilistic_links"] = int((outcome == _LINKED).sum())
-    counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
-    counts["review_pending"] = int((outcome == _REVIEW).sum())
+    _tally(counts, outcome)
     return outcome, refused_why, accepted_links, ck.roots(parent)
 
 
