@@ -21,7 +21,7 @@ graph (``identity_links``) carrying their match weight and per-field weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -197,6 +197,19 @@ def _tally(counts: dict[str, int], outcome: np.ndarray) -> None:
     counts["probabilistic_links"] = int((outcome == _LINKED).sum())
     counts["probabilistic_refused"] = int((outcome == _REFUSED).sum())
     counts["review_pending"] = int((outcome == _REVIEW).sum())
+
+
+def _email_picks(picks: list[tuple[int, int, int, str, str]], linked: Iterable[bool], rid: Any,
+                 counts: dict[str, int], accepted_links: list[Any]) -> None:
+    """Count each e-mail-name pick as linked or refused and keep a linked one's link with its
+    reason; ``linked`` is consumed in pick order (the Python path joins as it goes)."""
+    for (na, nb, level, user_part, year), ok in zip(picks, linked, strict=True):
+        if ok:
+            counts["email_name_links"] += 1
+            accepted_links.append((na, nb, f"linkage:{rid[na]}|{rid[nb]}", _email_name_reason(
+                rid[na], rid[nb], level, user_part, year)))
+        else:
+            counts["email_name_refused"] += 1
 
 
 def merge_probabilistic(
@@ -376,13 +389,8 @@ def merge_probabilistic(
                              lambda root: any(r in named for r in uf.records.get(root, ())))
     if picks and not lk.email_names_undated_namesakes:
         picks = _drop_undated_namesakes(cur, picks, _roots(uf, k), labels)
-    for na, nb, level, user_part, year in picks:
-        if join(na, nb, check_conflicts=True) is None:
-            counts["email_name_links"] += 1
-            accepted_links.append((na, nb, f"linkage:{rid[na]}|{rid[nb]}", _email_name_reason(
-                rid[na], rid[nb], level, user_part, year)))
-        else:
-            counts["email_name_refused"] += 1
+    _email_picks(picks, (join(p[0], p[1], check_conflicts=True) is None for p in picks), rid, counts,
+                 accepted_links)
     _tally(counts, outcome)
     n_links = _write_outcomes(cur, outcome, refused_why, accepted_links, now)
 
@@ -526,13 +534,7 @@ def _merge_compiled(
     text_of = list(texts)
     refused_why = {int(i): f"refused: cannot-link, {text_of[c]} ({rid[x]} / {rid[y]})"
                    for i, (c, x, y) in zip(refused.tolist(), whys[refused].tolist(), strict=True)}
-    for (na, nb, level, user_part, year), c in zip(picks, pick_code.tolist(), strict=True):
-        if c == _LINKED:
-            counts["email_name_links"] += 1
-            accepted_links.append((na, nb, f"linkage:{rid[na]}|{rid[nb]}", _email_name_reason(
-                rid[na], rid[nb], level, user_part, year)))
-        else:
-            counts["email_name_refused"] += 1
+    _email_picks(picks, (c == _LINKED for c in pick_code.tolist()), rid, counts, accepted_links)
     _tally(counts, outcome)
     return outcome, refused_why, accepted_links, ck.roots(parent)
 
