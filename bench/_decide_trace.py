@@ -7,7 +7,9 @@ two sends, all on ``time.perf_counter`` (CLOCK_MONOTONIC, the load generator's c
 records each request's due time and latency with ``XRM_DECIDE_CLIENT_TRACE``); the garbage
 collector's pauses (``gc.callbacks``); the decision-log flushes (and whether the write-ahead log
 shrank: a checkpoint); the gate's reads; and the event loop's lag (a task that asks to wake every
-millisecond: each time it woke over 2 ms late). ``XRM_TRACE_FLUSH_S``: another flush interval.
+millisecond: each time it woke over 2 ms late). ``XRM_TRACE_FLUSH_S``: another flush interval;
+``XRM_TRACE_SETTLE_S``: another settle window (experiments only); ``XRM_TRACE_SWITCH_S``: another GIL
+switch interval.
 """
 
 from __future__ import annotations
@@ -113,11 +115,17 @@ def _patch() -> None:
     _decide._State._read_gate = t_read_gate  # type: ignore[method-assign]
     _decide._State.fresh = t_fresh  # type: ignore[method-assign]
     _decide._State.get = t_get  # type: ignore[method-assign]
-    _decide_asgi.answer = t_answer
+    _decide_asgi.answer = t_answer  # type: ignore[assignment]
     _decide_asgi.DecideFastPath.__call__ = t_call  # type: ignore[method-assign]
     gc.callbacks.append(_gc)
     if os.environ.get("XRM_TRACE_FLUSH_S"):  # an experiment's flush interval (seconds)
         _decide.FLUSH_EVERY_S = float(os.environ["XRM_TRACE_FLUSH_S"])
+    if os.environ.get("XRM_TRACE_SWITCH_S"):  # the interpreter's GIL switch interval (default 5 ms)
+        import sys
+
+        sys.setswitchinterval(float(os.environ["XRM_TRACE_SWITCH_S"]))
+    if os.environ.get("XRM_TRACE_SETTLE_S"):  # an experiment's settle window (seconds; unsafe below ~0.1)
+        _decide.SETTLE_S = float(os.environ["XRM_TRACE_SETTLE_S"])
 
 
 def _dump() -> None:

@@ -477,7 +477,8 @@ that began after it arrived, shared by every request waiting; the API key's rows
 worker thread); the per-request path above is the decision plus microseconds. The rest of the
 server CPU per request is uvicorn (HTTP parsing, two socket writes per answer), the key check and
 body validation of the fast path, and the background threads: the flusher (decision-log and audit
-writes every second, then one catalogue query to re-read what its own commit moved) and the gate's
+writes at most 5 s apart, sooner inside another commit's settle window; then one catalogue query to
+re-read what its own commit moved, and one more 100 ms later to end the window) and the gate's
 reads in the 100 ms after each commit. The load generator (client CPU above) shares the same
 2 cores. docs/customize.md ("Decision latency") has the profile; docs/api.md the session-6 cuts.
 """

@@ -10,6 +10,12 @@ committed and resolved to a profile. The visitors come back:
 
 Target (issue 5): 10,000 events/s sustained on 2 cores with p99 under 100 ms. RudderStack
 publishes about 2,700 events/s on 8 cores.
+
+Shorter A/B runs: ``XRM_BENCH_INGEST_ROWS`` picks the rows (comma-separated: ``16`` a closed loop
+of 16 connections, ``3000r`` an open loop offering 3,000 events/s), ``XRM_BENCH_INGEST_SECONDS``
+the measured span.
+
+    XRM_BENCH_INGEST_ROWS=10000r XRM_BENCH_INGEST_SECONDS=30 python -m bench --only ingest_api
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 
 from bench._harness import ROOT, Section, machine_line, serve
 
-__all__ = ["run"]
+__all__ = ["plan", "run"]
 
 PER_BATCH = 100
 PEOPLE = 20_000
@@ -200,19 +206,31 @@ def _met(r: dict[str, Any]) -> bool:
             and r["requests"] == r["due_measured"])
 
 
-def run(quick: bool) -> Section:
+def plan(quick: bool, env: dict[str, str]) -> tuple[float, float, list[tuple[int, float]]]:
+    """(seconds, warm-up, rows): each row (connections, 0) or (0, events/s offered)."""
     seconds, warmup = (10.0, 2.0) if quick else (60.0, 5.0)
-    plan = [(c, 0.0) for c in (CONNECTIONS[:2] if quick else CONNECTIONS)]
-    plan += [(0, float(rate)) for rate in RATES]
+    seconds = float(env.get("XRM_BENCH_INGEST_SECONDS", seconds))
+    rows = [(c, 0.0) for c in (CONNECTIONS[:2] if quick else CONNECTIONS)]
+    rows += [(0, float(rate)) for rate in RATES]
+    if picked := [x.strip() for x in env.get("XRM_BENCH_INGEST_ROWS", "").split(",") if x.strip()]:
+        rows = [(0, float(x[:-1])) if x.endswith("r") else (int(x), 0.0) for x in picked]
+    return seconds, warmup, rows
+
+
+def run(quick: bool) -> Section:
+    seconds, warmup, rows_planned = plan(quick, dict(os.environ))
     rows, met, ceilings, fold_notes = [], [], [], []
-    for connections, rate in plan:
+    for connections, rate in rows_planned:
         label = f"{rate:,.0f}/s offered" if rate else f"{connections} conn."
         load = os.getloadavg()[0]
         r = _one_run(seconds, connections, warmup, rate)
         w = r["writer"]
+        cks = w.get("checkpoints", 0)
         fold_notes.append(f"{label}: {w.get('folds', 0)} folds, "
                           f"{1000 * w.get('fold_seconds', 0.0):,.0f} ms in all, beside the commits; "
-                          f"slowest group writes {w.get('slowest_ms', [])} ms")
+                          f"slowest group writes {w.get('slowest_ms', [])} ms; {cks} checkpoints, "
+                          f"{1000 * w.get('checkpoint_seconds', 0.0) / max(cks, 1):,.0f} ms each on average, "
+                          f"the slowest {w.get('slowest_checkpoints_ms', [])} ms")
         if rate == RATE and _met(r):
             met.append(label)
         per_event = (r["server_cpu_s"] + r["loadgen_cpu_s"]) / max(r["events"], 1)
@@ -261,8 +279,9 @@ connections of 100 events each in flight, p50 is about N x 100 / events per seco
 on a thread of their own beside the commits, not updated in place by every commit ({folds}).
 messageId de-duplication needs no look-up (a plain INSERT; a retry fails it on the key and the
 group is written again, asking),
-and DuckDB checkpoints at 128 MiB of log rather than 16 (a checkpoint stalls every request of
-its commit: at 10,000 events/s one every ~20 s; the slowest group writes above show them).
+and the writer checkpoints between groups at 32 MiB of log (about 0.6 MB per 1,000 events, so at
+10,000 events/s one every ~5 s; every commit waits for it, and the requests queued meanwhile:
+the checkpoint times above), or in smaller steps with `api_checkpoint_step_mib`.
 Per statement in process, docs/api.md ("Throughput").
 """
     return Section("Event API ingestion (xrm serve, /v1/batch)", body)

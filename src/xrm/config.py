@@ -198,6 +198,15 @@ class Settings(BaseSettings):
             "committed rows DuckDB holds in memory until one. 0: only DuckDB's own, at 128 MiB."
         ),
     )
+    api_checkpoint_step_mib: float = Field(
+        default=0.0, ge=0,
+        description=(
+            "Also checkpoint once the write-ahead log holds this many MiB, between two group "
+            "commits while fewer than half a group's events are queued: shorter, more frequent "
+            "stalls (each locks out every commit). 0: off (session 8: worse on a loaded machine, "
+            "to be decided on a quiet one; see docs/api.md)."
+        ),
+    )
 
     @field_validator("engine")
     @classmethod

@@ -188,8 +188,10 @@ def test_the_gate_reads_consent_as_interact_does(api_settings: Settings) -> None
 
 
 def _wait_rows(live: Live, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Rows written by the decision-log flush (every FLUSH_EVERY_S): poll a few seconds."""
-    for _ in range(100):
+    """Rows written by the decision-log flush (at most FLUSH_EVERY_S after): poll that and more."""
+    from xrm.api._decide import FLUSH_EVERY_S
+
+    for _ in range(int(FLUSH_EVERY_S / 0.05) + 100):
         rows = live.rows(sql, params)
         if rows:
             return rows

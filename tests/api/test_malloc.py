@@ -55,3 +55,33 @@ def test_arenas_limited_and_trimming_in_the_background() -> None:
     stop.set()
     thread.join(1)
     assert not thread.is_alive()
+
+
+def test_the_trimming_thread_collects_cyclic_garbage_of_the_young_generations() -> None:
+    # The server's collector waits for 50,000 net new objects; under a steady load that can take
+    # longer than the run, so the trimming thread collects generations 0 and 1 on its own.
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    was_enabled = gc.isenabled()
+    gc.disable()  # only the thread may collect the cycle below
+    stop = threading.Event()
+    try:
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        alive = weakref.ref(a)
+        del a, b
+        assert alive() is not None  # a reference cycle: its counts never reach zero
+        thread = _malloc.start_trimming(every=0.01, stop=stop)
+        assert thread is not None
+        deadline = time.monotonic() + 5
+        while alive() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert alive() is None
+    finally:
+        stop.set()
+        if was_enabled:
+            gc.enable()

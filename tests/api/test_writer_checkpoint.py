@@ -81,6 +81,50 @@ def test_when_a_checkpoint_is_due(writer: EventWriter, monkeypatch: pytest.Monke
     assert not writer.checkpoint_due()  # off: DuckDB's own threshold only
 
 
+def test_a_small_checkpoint_waits_for_a_short_queue(
+    writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer._write_group([sub(*_group(0, 20))])
+    assert writer.checkpoint_step == 0 and not writer.checkpoint_due()  # off by default
+    writer.checkpoint_step = 1  # api_checkpoint_step_mib: the log holds a step's worth
+    assert writer.checkpoint_due()  # nothing queued: a small checkpoint now
+    writer._queued_events = writer.max_events  # a backlog: the requests queued would wait for it
+    assert not writer.checkpoint_due()
+    monkeypatch.setattr(_writer, "CHECKPOINT_AT_WAL", 1)
+    assert writer.checkpoint_due()  # the backstop, whatever the queue
+    writer.checkpoint_every = 0
+    assert not writer.checkpoint_due()  # off: DuckDB's own threshold only
+
+
+def test_the_step_is_a_setting(tmp_path: Path) -> None:
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb", api_checkpoint_step_mib=2))
+    try:
+        assert EventWriter(store).checkpoint_step == 2 << 20
+    finally:
+        store.close()
+
+
+def test_the_queue_counts_the_events_waiting(tmp_path: Path) -> None:
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb"))
+
+    async def main() -> tuple[int, int]:
+        w = EventWriter(store)
+        await w.start()
+        try:
+            pending = [asyncio.ensure_future(w.submit(sub(*_group(k, 30)))) for k in range(4)]
+            await asyncio.sleep(0)  # all four queued, none taken yet
+            queued = w._queued_events
+            await asyncio.gather(*pending)
+        finally:
+            await w.stop()
+        return queued, w._queued_events
+
+    try:
+        assert asyncio.run(main()) == (120, 0)
+    finally:
+        store.close()
+
+
 def test_a_running_writer_checkpoints_between_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_writer, "CHECKPOINT_MIN_WAL", 1)
     store = Store.open(store_settings(tmp_path / "xrm.duckdb", api_checkpoint_s=0.2))
@@ -126,5 +170,6 @@ def test_healthz_shows_the_last_checkpoints(checkpointing: Live, monkeypatch: py
         time.sleep(0.1)
     w = h["writer"]
     assert w["checkpoints"] >= 1 and w["last_checkpoints"][-1]["ms"] >= 0
+    assert w["slowest_checkpoints_ms"][0] >= w["last_checkpoints"][-1]["ms"]
     assert isinstance(h["wal_bytes"], int)
     assert live.rows("SELECT count(*) FROM events")[0][0] >= 400

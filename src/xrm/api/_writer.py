@@ -11,10 +11,12 @@ requests of its group are not affected. If the resolution fails, the group is wr
 without it (the events are kept; the next batch resolution, or the client's retry, resolves them).
 
 The writer also checkpoints the store itself, between two groups (:meth:`EventWriter.checkpoint`):
-every ``api_checkpoint_s`` seconds once the write-ahead log holds :data:`CHECKPOINT_MIN_WAL`, and
-sooner at :data:`CHECKPOINT_AT_WAL`. Until a checkpoint DuckDB holds the committed rows in memory,
-and the commit that takes the log over its own threshold checkpoints inside itself, so every
-request of that group waits for it.
+every ``api_checkpoint_s`` seconds once the write-ahead log holds :data:`CHECKPOINT_MIN_WAL`; at
+:data:`CHECKPOINT_AT_WAL` whatever the queue; and, with ``api_checkpoint_step_mib`` set, in steps of
+that size while the queue is short (a checkpoint locks out every commit, so the requests queued
+meanwhile wait for it: a small one costs them tens of milliseconds of CPU, one at 32 MiB hundreds).
+Until a checkpoint DuckDB holds the committed rows in memory, and the commit that takes the log
+over its own threshold checkpoints inside itself, so every request of that group waits for it.
 
 messageId de-duplication costs no look-up in the common case: the events go in with a plain
 INSERT, and one already stored (a client's retry) fails it on the primary key before anything
@@ -99,6 +101,7 @@ class WriterStats:
     slowest_ms: list[float] = field(default_factory=list)
     checkpoints: int = 0  # the writer's own (DuckDB's inside a commit are not counted)
     checkpoint_seconds: float = 0.0
+    slowest_checkpoints_ms: list[float] = field(default_factory=list)  # the five longest
     checkpoints_skipped: int = 0  # another transaction was writing (or the fold ran): later
     # The last five: when (UTC), how long the writer (and every commit beside it) waited, log size.
     last_checkpoints: list[dict[str, Any]] = field(default_factory=list)
@@ -127,6 +130,10 @@ CHECKPOINT_WAL = "128MiB"
 # 10 minutes at 128 MiB); a checkpoint's time grows with the log, and every commit waits for it.
 CHECKPOINT_MIN_WAL = 1 << 20
 CHECKPOINT_AT_WAL = 32 << 20
+# Session 8: a checkpoint's stall grows with the log (bench ingest_api writes about 0.6 MB of log per
+# 1,000 events, so 32 MiB every ~5 s at 10,000 events/s, each a 250 ms+ stall: the open loop's p99).
+# settings.api_checkpoint_step_mib (off by default) checkpoints in smaller steps between groups while
+# fewer than half a group's events are queued; CHECKPOINT_AT_WAL stays the backstop whatever the queue.
 
 # The counters a commit saw (identifiers' n_seen and last_seen, profiles' updated_at, evidence's
 # n_seen) are appended to identity_activity and added in by a fold of their own: when the writer
@@ -137,6 +144,14 @@ CHECKPOINT_AT_WAL = 32 << 20
 # see them up to FOLD_MAX_SECONDS late; events and profiles are there at the 200.
 FOLD_SECONDS = 5.0
 FOLD_MAX_SECONDS = 30.0
+
+
+def _keep_longest(longest: list[float], ms: float, n: int = 5) -> None:
+    """Keep the ``n`` largest values in ``longest`` (descending)."""
+    if len(longest) < n or ms > longest[-1]:
+        longest.append(round(ms, 1))
+        longest.sort(reverse=True)
+        del longest[n:]
 
 
 class _ResolveFailed(Exception):
@@ -183,6 +198,7 @@ class EventWriter:
         # Entries per identifier-cache map (see IdentifierCache): settings.api_writer_cache.
         self.cache_size = cache_size or store.settings.api_writer_cache
         self.checkpoint_every = store.settings.api_checkpoint_s  # 0: DuckDB's own only
+        self.checkpoint_step = int(store.settings.api_checkpoint_step_mib * 2**20)  # 0: no steps
         self._checkpointed_at = time.monotonic()
         self._wal = store.path.with_name(store.path.name + ".wal")
         self._folded_at = time.monotonic()
@@ -190,6 +206,7 @@ class EventWriter:
         self.load_id = f"api-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.stats = WriterStats()
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]] | None] = asyncio.Queue()
+        self._queued_events = 0  # events of the requests in the queue (a checkpoint waits for a short one)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-writer")
         # The fold: its own thread and cursor (a transaction beside the commits), one at a time.
         self._fold_executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-fold")
@@ -222,6 +239,8 @@ class EventWriter:
         wal = self.wal_bytes()
         if wal >= CHECKPOINT_AT_WAL:
             return True
+        if self.checkpoint_step and wal >= self.checkpoint_step and 2 * self._queued_events < self.max_events:
+            return True
         return wal >= CHECKPOINT_MIN_WAL and time.monotonic() - self._checkpointed_at >= self.checkpoint_every
 
     async def start(self) -> None:
@@ -246,6 +265,7 @@ class EventWriter:
         if self._task is None or self._task.done():
             raise RuntimeError("the event writer is not running")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queued_events += len(submission.texts)
         await self._queue.put((submission, future))
         return await future
 
@@ -277,6 +297,7 @@ class EventWriter:
                     break
                 group.append(nxt)
                 size += len(nxt[0].texts)
+            self._queued_events -= size
             subs = [s for s, _ in group]
             try:
                 outcomes = await loop.run_in_executor(self._executor, self._write_group, subs)
@@ -391,6 +412,7 @@ class EventWriter:
         self._checkpointed_at = time.monotonic()
         s.checkpoints += 1
         s.checkpoint_seconds += took
+        _keep_longest(s.slowest_checkpoints_ms, 1000 * took)
         s.last_checkpoints.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "ms": round(1000 * took, 1), "wal_mb": round(before / 2**20, 1)})
         del s.last_checkpoints[:-5]
@@ -426,11 +448,7 @@ class EventWriter:
         finally:
             took = time.perf_counter() - started
             self.stats.write_seconds += took
-            slow = self.stats.slowest_ms
-            if len(slow) < 5 or 1000 * took > slow[-1]:
-                slow.append(round(1000 * took, 1))
-                slow.sort(reverse=True)
-                del slow[5:]
+            _keep_longest(self.stats.slowest_ms, 1000 * took)
         s = self.stats
         if self._cache is not None:
             s.cache_entries = self._cache.sizes()

@@ -6,10 +6,10 @@
 Expected value = P(response) x value - cost.  P(response) comes from the per-offer Bayesian
 logistic policy (:mod:`xrm.customize._bandit`) over the customer's features for that offer.  With
 probability ``explore`` a decision ranks by the policy's own draw of the scores (an upper
-confidence bound with a little Thompson noise: ``OPTIMISM``, ``EXPLORATION``, what the bandit bench
-measures), otherwise by the posterior mean: exploration is bounded by ``explore``, and every ranked
-offer is logged with its propensity, P(that offer at that rank | context), so policies can be
-evaluated off-line.
+confidence bound in probability with a little Thompson noise: ``OPTIMISM``, ``EXPLORATION``,
+``SCALE``, what the bandit bench measures), otherwise by the posterior mean: exploration is
+bounded by ``explore``, and every ranked offer is logged with its propensity, P(that offer at
+that rank | context), so policies can be evaluated off-line.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from xrm.customize._bandit import (
     EXPLORATION,
     MODEL_NAME,
     OPTIMISM,
+    SCALE,
     LogisticThompson,
     _kernels,
     _rows,
@@ -157,7 +158,7 @@ def _features(store: Store, facts: CustomerFacts, offers: list[Offer], now: date
 
 def _load_policy(store: Store, offers: list[Offer]) -> LogisticThompson:
     policy = LogisticThompson.prior(len(offers), [o.base_rate for o in offers], full=True,
-                                    exploration=EXPLORATION, optimism=OPTIMISM)
+                                    exploration=EXPLORATION, optimism=OPTIMISM, scale=SCALE)
     index = {o.offer_id: j for j, o in enumerate(offers)}
     for offer_id, names, mean, cov, n in store.sql(
         "SELECT offer_id, feature_names, mean, covariance, n_responses FROM bandit_state WHERE model = ?",

@@ -21,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-__all__ = ["choose", "moments", "rank_decision", "select_top", "update"]
+__all__ = ["choose", "moments", "rank_decision", "select_top", "spread", "update"]
 
 # The GIL stays held (no ``nogil``): the kernels draw from the caller's Generator and write the
 # policy's arrays, which threads share; each runs a few microseconds, too short to gain from it.
@@ -66,6 +66,79 @@ def moments(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool
 
 
 @_jit
+def _bias_information(cov: np.ndarray, precision: np.ndarray, full: bool,
+                      a: int) -> float:  # pragma: no cover (compiled)
+    """``(S^-1)[0, 0]`` of offer ``a``: the prior's precision of the bias plus the sum of ``p (1 - p)``
+    over the offer's responses (each update adds ``p (1 - p) x x'`` to ``S^-1``, and ``x[0]`` is 1).
+    Full form: ``|L^-1 e_0|^2`` with ``S = L L'`` (Cholesky, then one forward substitution)."""
+    if not full:
+        return precision[a, 0]
+    d = cov.shape[1]
+    chol = np.zeros((d, d))
+    for j in range(d):
+        t = cov[a, j, j]
+        for k in range(j):
+            t -= chol[j, k] * chol[j, k]
+        if t <= 0.0:  # rounding left S not quite positive definite: 1 / S[0, 0] is a lower bound
+            return 1.0 / cov[a, 0, 0]
+        chol[j, j] = math.sqrt(t)
+        for i in range(j + 1, d):
+            t = cov[a, i, j]
+            for k in range(j):
+                t -= chol[i, k] * chol[j, k]
+            chol[i, j] = t / chol[j, j]
+    y = np.zeros(d)
+    total = 0.0
+    for i in range(d):
+        t = 1.0 if i == 0 else 0.0
+        for k in range(i):
+            t -= chol[i, k] * y[k]
+        y[i] = t / chol[i, i]
+        total += y[i] * y[i]
+    return total
+
+
+@_jit
+def spread(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, n_responses: np.ndarray,
+           prior_precision: float, prior_variance: float, probability: bool,
+           x: np.ndarray) -> tuple:  # pragma: no cover (compiled)
+    """Each offer's centre and spread of the policy's draws ``centre + spread (optimism + exploration z)``.
+
+    On the logit (``probability`` False): the score's mean and standard deviation. In probability:
+    the predictive mean (the probit approximation, MacKay 1992, eq. 4.9) and the score's standard
+    deviation times ``sqrt(c)``, ``c`` the offer's mean Bernoulli variance ``p (1 - p)`` over its
+    responses (with one prior pseudo-response of variance ``prior_variance``): the Laplace posterior's
+    spread is about ``1 / sqrt(n c)`` on the logit, so this is about ``1 / sqrt(n)`` in probability
+    whatever the offer's rate, as LinUCB's and GLM-UCB's bounds (Filippi et al. 2010), without a
+    second ``d x d`` matrix per offer.
+    """
+    mu, var = moments(mean, cov, precision, full, x)
+    n = mu.shape[0]
+    centre = np.empty(n)
+    sd = np.empty(n)
+    for a in range(n):
+        if probability:
+            centre[a] = _sigmoid(mu[a] / math.sqrt(1.0 + math.pi * var[a] / 8.0))
+            seen = _bias_information(cov, precision, full, a) - prior_precision
+            c = ((seen if seen > 0.0 else 0.0) + prior_variance) / (n_responses[a] + 1.0)
+            sd[a] = math.sqrt(c * var[a])
+        else:
+            centre[a] = mu[a]
+            sd[a] = math.sqrt(var[a])
+    return centre, sd
+
+
+@_jit
+def _drawn(centre: float, sd: float, t: float, probability: bool) -> float:  # pragma: no cover (compiled)
+    """P(response) of one draw ``centre + sd t``: the sigmoid on the logit, clipped to [0, 1] in
+    probability."""
+    if not probability:
+        return _sigmoid(centre + sd * t)
+    p = centre + sd * t
+    return 0.0 if p < 0.0 else (1.0 if p > 1.0 else p)
+
+
+@_jit
 def select_top(ev: np.ndarray, codes: np.ndarray, k: int, max_per_category: int, counts: np.ndarray,
                taken: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover (compiled)
     """The ranking walk of one row (:func:`xrm.customize._decide.rank_many`): best first, ties to the
@@ -102,15 +175,17 @@ def select_top(ev: np.ndarray, codes: np.ndarray, k: int, max_per_category: int,
 
 
 @_jit
-def choose(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, x: np.ndarray,
+def choose(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, n_responses: np.ndarray,
+           prior_precision: float, prior_variance: float, probability: bool, x: np.ndarray,
            z: np.ndarray, optimism: float, exploration: float) -> int:  # pragma: no cover
-    """:meth:`xrm.customize.LogisticThompson.choose`: the offer first by one draw of the scores
-    ``mu + sd (optimism + exploration z)``, ``z`` one standard normal per offer."""
-    mu, var = moments(mean, cov, precision, full, x)
+    """:meth:`xrm.customize.LogisticThompson.choose`: the offer first by one draw
+    ``centre + spread (optimism + exploration z)`` (:func:`spread`), ``z`` one standard normal per offer."""
+    centre, sd = spread(mean, cov, precision, full, n_responses, prior_precision, prior_variance,
+                        probability, x)
     best = 0
     best_score = -np.inf
-    for a in range(mu.shape[0]):
-        score = mu[a] + math.sqrt(var[a]) * (optimism + exploration * z[a])
+    for a in range(centre.shape[0]):
+        score = centre[a] + sd[a] * (optimism + exploration * z[a])
         if score > best_score:  # the first of equal maxima, as argmax
             best, best_score = a, score
     return best
@@ -118,7 +193,8 @@ def choose(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool,
 
 @_jit
 def rank_decision(
-    mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, x: np.ndarray,
+    mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, n_responses: np.ndarray,
+    prior_precision: float, prior_variance: float, probability: bool, x: np.ndarray,
     value: np.ndarray, cost: np.ndarray, codes: np.ndarray, z: np.ndarray, explored: bool,
     optimism: float, exploration: float, explore: float, k: int, max_per_category: int,
 ) -> tuple:  # pragma: no cover (compiled)
@@ -132,12 +208,12 @@ def rank_decision(
     """
     n = mean.shape[0]
     mu, var = moments(mean, cov, precision, full, x)
+    centre, sd = spread(mean, cov, precision, full, n_responses, prior_precision, prior_variance,
+                        probability, x)
     p_mean = np.empty(n)
-    sd = np.empty(n)
     for a in range(n):
         # probit approximation of the predictive mean (MacKay 1992, eq. 4.9), as mean_probability
         p_mean[a] = _sigmoid(mu[a] / math.sqrt(1.0 + math.pi * var[a] / 8.0))
-        sd[a] = math.sqrt(var[a])
     n_codes = 1
     for a in range(n):
         if codes[a] + 1 > n_codes:
@@ -150,7 +226,7 @@ def rank_decision(
     p_first = np.empty(n)
     for i in range(m):
         for a in range(n):
-            p = _sigmoid(mu[a] + sd[a] * (optimism + exploration * z[i, a]))
+            p = _drawn(centre[a], sd[a], optimism + exploration * z[i, a], probability)
             if i == 0:
                 p_first[a] = p
             ev[a] = p * value[a] - cost[a]
@@ -179,7 +255,8 @@ def rank_decision(
 
 
 @_jit
-def update(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, offer: int,
+def update(mean: np.ndarray, cov: np.ndarray, precision: np.ndarray, full: bool, n_responses: np.ndarray,
+           prior_precision: float, prior_variance: float, probability: bool, offer: int,
            x: np.ndarray, reward: float, iterations: int) -> None:  # pragma: no cover (compiled)
     """:meth:`xrm.customize.LogisticThompson.update` for one offer, in place (its docstring says the
     steps): the MAP score by Newton's method on a line, then the rank-one (Sherman-Morrison) step of

@@ -3,8 +3,8 @@
 Households share surname, address, phone and often an e-mail, so a plain match-weight threshold
 merges parents and children. Two records whose known birth dates differ by more than a typo,
 or whose first names clearly differ (after nickname folding) without the same known birthday,
-are never merged by fuzzy links; the clustering checks every record pair across two clusters
-before joining them.
+or whose known genders differ, are never merged by fuzzy links; the clustering checks every
+record pair across two clusters before joining them.
 
 Entry errors must not split one person (FEBRL3 replaces a duplicate's whole birth date or
 first name; the sample mistypes nicknames): first names one keying error apart do not differ,
@@ -26,7 +26,8 @@ from functools import cache, lru_cache
 
 __all__ = ["RecordKey", "conflict", "damerau_levenshtein", "jaro_winkler", "vouches", "within_edits"]
 
-# (first_name_key, first_name_canon, birth date as YYYY-MM-DD[, account_id]); any part may be None.
+# (first_name_key, first_name_canon, birth date as YYYY-MM-DD[, account_id[, gender 'f'/'m']]);
+# any part may be None.
 RecordKey = tuple[str | None, ...]
 # An account id shorter than this is too easily one typo from another person's.
 MIN_ACCOUNT_LEN = 6
@@ -144,8 +145,15 @@ def _names_differ(x: RecordKey, y: RecordKey, threshold: float) -> bool:
     short, long_ = sorted((cx or kx, cy or ky), key=len)
     if short[0] == long_[0] and _is_subsequence(short, long_):  # 'ue' / 'uwe', 'wlfi' / 'wolfi'
         return False
+    if len(short) >= 4 and long_.endswith(short):  # short forms that drop the start: 'fred' / 'manfred'
+        return False
     best = max(jaro_winkler(kx, ky), jaro_winkler(cx or kx, cy or ky))
     return best < threshold and not _entry_error(kx, cy or ky) and not _entry_error(cx or kx, ky)
+
+
+def _genders_differ(x: RecordKey, y: RecordKey) -> bool:
+    gx, gy = (x[4] if len(x) > 4 else None), (y[4] if len(y) > 4 else None)
+    return bool(gx and gy and gx != gy)
 
 
 def _day_month_swapped(a: str, b: str) -> bool:
@@ -179,7 +187,7 @@ def vouches(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int)
         return False
     # First names must not differ: the same birthday with another first name is a twin as often
     # as a replaced name (the sample's Huber twins), and a twin must not vouch for a sibling.
-    return not _names_differ(x, y, name_threshold)
+    return not _names_differ(x, y, name_threshold) and not _genders_differ(x, y)
 
 
 @lru_cache(maxsize=500_000)  # asked again for the same records as their clusters grow
@@ -192,7 +200,11 @@ def conflict(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int
     errors need (a replaced first name on an otherwise equal record); it does not hold for 1
     January, the usual placeholder for a birth year alone, which siblings and partners share
     in real files. Twins in one household (same birthday, other first name) are left to the
-    match weight. Account ids within one typo lift both rules.
+    match weight. Known genders (the salutation) that differ are two people too (Stefan and
+    Stefanie Huber: first names a prefix apart, one record without a birth date; twins of the
+    same birthday and other first names), unless the birth dates are known and identical and
+    the first names do not differ: then the salutation is the entry error. Account ids within
+    one typo lift every rule.
     """
     if _same_account(x, y):
         return None
@@ -200,6 +212,10 @@ def conflict(x: RecordKey, y: RecordKey, name_threshold: float, birth_edits: int
     if bx and by and not within_edits(bx, by, birth_edits) and not _day_month_swapped(bx, by):
         return f"birth dates {bx} and {by} differ"
     same_birthday = bool(bx and bx == by and bx[5:] != "01-01")
-    if not same_birthday and _names_differ(x, y, name_threshold):
+    names_differ = _names_differ(x, y, name_threshold)
+    if names_differ and not same_birthday:
         return f"first names {x[0]!r} and {y[0]!r} differ"
+    # Another gender is another person, unless it is the one difference of a same-birthday pair.
+    if _genders_differ(x, y) and (names_differ or not same_birthday):
+        return f"genders {x[4]!r} and {y[4]!r} differ"
     return None

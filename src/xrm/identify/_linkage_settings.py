@@ -127,6 +127,18 @@ class LinkageSettings(BaseModel):
             "unless both carry the same birth date (not 1 January, the placeholder for a year alone)."
         ),
     )
+    gender_conflict_share: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=1.01,
+        description=(
+            "Cannot-link rule: records whose genders differ are different people (a mother and son "
+            "of one house, one record without a birth date). The gender is the salutation (Frau, "
+            "Herr), else the first name's when at least this share of the data's records with a "
+            "salutation and that (nickname-folded) first name, and at least 5 of them, agree; "
+            "above 1: the salutation alone."
+        ),
+    )
     birth_date_conflict_edits: int = Field(
         default=1,
         ge=0,

@@ -7,7 +7,8 @@ that refuses a join when it would break
 
 1. an override from an unmerge, or a pair a person rejected in the review queue,
 2. a cannot-link rule between any record of one side and any of the other (first names that
-   differ, birth dates that differ): households are not merged. A conflict is outvoted when
+   differ, birth dates that differ, genders that differ: the salutation, else the first name's
+   gender as the data's salutations give it): households are not merged. A conflict is outvoted when
    another record of either side vouches for the odd one (same account up to a typo, or the
    same birth date and first name): that side took it in through glue or earlier evidence
    (FEBRL's replaced birth dates),
@@ -39,6 +40,14 @@ LINK_KIND = "probabilistic"
 COMPILED = True
 # Scored pairs whose key pairs the kernel asks for ahead when it stops for answers.
 _LOOKAHEAD = 50_000
+# A salutation's gender ('Frau', 'Herr', 'f', 'm', ...), else NULL.
+_SALUTATION_SQL = (
+    "CASE WHEN lower(trim(s.gender)) IN ('f', 'w', 'frau', 'female', 'weiblich', 'mrs', 'ms', 'miss', "
+    "'madame', 'mme') THEN 'f' WHEN lower(trim(s.gender)) IN ('m', 'herr', 'male', 'maennlich', "
+    "'männlich', 'mr', 'monsieur') THEN 'm' END"
+)
+# Records with a salutation for a first name before its gender counts (a name's share below).
+_GENDER_MIN_RECORDS = 5
 
 
 def link_reason(weight: float, probability: float, weights: dict[str, float]) -> str:
@@ -176,6 +185,28 @@ def _drop_undated_namesakes(cur: Any, picks: list[tuple[int, int, int, str, str]
     return [p for p in picks if p[0] not in dropped]
 
 
+def _gender_table(cur: Any, share: float) -> None:
+    """Temp table ``prob_gender(record_id, gender)``: the salutation's gender, else the first
+    name's where the data's own records with a salutation give it (at least ``share`` of at least
+    ``_GENDER_MIN_RECORDS``: 'petra' and 'peter', 'stefanie' and 'stefan' of a web shop without
+    salutations). Learned from the data like term frequencies: no packaged list of names."""
+    cur.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE prob_gender AS
+        WITH said AS (
+            SELECT r.record_id, coalesce(r.first_name_canon, r.first_name_key) AS name, {_SALUTATION_SQL} AS g
+            FROM normalized_records r LEFT JOIN records s ON s.record_id = r.record_id
+        ), names AS (
+            SELECT name, CASE WHEN avg((g = 'f')::DOUBLE) >= {share} THEN 'f'
+                              WHEN avg((g = 'm')::DOUBLE) >= {share} THEN 'm' END AS g
+            FROM said WHERE g IS NOT NULL AND name IS NOT NULL
+            GROUP BY name HAVING count(*) >= {_GENDER_MIN_RECORDS}
+        )
+        SELECT said.record_id, coalesce(said.g, names.g) AS gender FROM said LEFT JOIN names USING (name)
+        """
+    )
+
+
 def _rows(cur: Any, sql: str) -> list[tuple[Any, ...]]:
     return cur.execute(sql).fetchall()
 
@@ -230,6 +261,7 @@ def merge_probabilistic(
     and reason texts stay in SQL.
     """
     lk = rules.linkage
+    _gender_table(cur, lk.gender_conflict_share)
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE prob_pairs AS
@@ -271,6 +303,7 @@ def merge_probabilistic(
     counts = {"probabilistic_links": 0, "probabilistic_refused": 0, "review_pending": 0, "accepted": 0,
               "email_name_links": 0, "email_name_refused": 0}
     if not len(pair_na) and not decided and not email_pairs:
+        cur.execute("DROP TABLE IF EXISTS prob_gender")
         _write_review(cur, now, from_outcome=False)
         return labels, 0, counts
 
@@ -304,23 +337,25 @@ def merge_probabilistic(
         cur,
         f"""
         SELECT n.node, n.id_value, r.first_name_key, r.first_name_canon, strftime(r.birth_date, '%Y-%m-%d'),
-               r.account_id, r.last_name_key IS NOT NULL
+               r.account_id, g.gender, r.last_name_key IS NOT NULL
         FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
+        LEFT JOIN prob_gender g ON g.record_id = r.record_id
         WHERE n.id_type = '{RECORD_TYPE}' ORDER BY n.node
         """,
     )
+    cur.execute("DROP TABLE IF EXISTS prob_gender")
     key_id: dict[RecordKey, int] = {}
     kinds: dict[int, dict[int, int]] = {}
     records: dict[int, list[int]] = {}
     label_of: dict[int, int] = {}
     rid: dict[int, str] = {}
     named: set[int] = set()  # record nodes with a surname
-    for node, record_id, fk, fc, bd, acc, has_surname in rec_rows:
+    for node, record_id, fk, fc, bd, acc, gender, has_surname in rec_rows:
         lab = int(labels[node])
         if in_involved[lab]:
             if has_surname:
                 named.add(node)
-            kid = key_id.setdefault((fk, fc, bd, acc), len(key_id))
+            kid = key_id.setdefault((fk, fc, bd, acc, gender), len(key_id))
             rid[node] = record_id
             records.setdefault(lab, []).append(node)
             kinds.setdefault(lab, {}).setdefault(kid, node)
@@ -422,19 +457,21 @@ def _merge_compiled(
         CREATE OR REPLACE TEMP TABLE prob_keys AS
         SELECT n.node, r.last_name_key IS NOT NULL AS named,
                (dense_rank() OVER (ORDER BY r.first_name_key, r.first_name_canon, r.birth_date,
-                                   r.account_id) - 1)::BIGINT AS key,
+                                   r.account_id, g.gender) - 1)::BIGINT AS key,
                r.first_name_key AS fk, r.first_name_canon AS fc,
-               strftime(r.birth_date, '%Y-%m-%d') AS bd, r.account_id AS acc
+               strftime(r.birth_date, '%Y-%m-%d') AS bd, r.account_id AS acc, g.gender
         FROM nodes n JOIN normalized_records r ON r.record_id = n.id_value
+        LEFT JOIN prob_gender g ON g.record_id = r.record_id
         WHERE n.id_type = '{RECORD_TYPE}'
         """
     )
+    cur.execute("DROP TABLE IF EXISTS prob_gender")
     rec = cur.execute("SELECT node, named, key FROM prob_keys ORDER BY node").fetchnumpy()
     kt = cur.sql("SELECT any_value(fk) AS fk, any_value(fc) AS fc, any_value(bd) AS bd, "
-                 "any_value(acc) AS acc "
-                     "FROM prob_keys GROUP BY key ORDER BY key").to_arrow_table()
+                 "any_value(acc) AS acc, any_value(gender) AS gender "
+                 "FROM prob_keys GROUP BY key ORDER BY key").to_arrow_table()
     cur.execute("DROP TABLE IF EXISTS prob_keys")
-    fks, fcs, bds, accs = (kt.column(c).to_pylist() for c in ("fk", "fc", "bd", "acc"))
+    fks, fcs, bds, accs, gens = (kt.column(c).to_pylist() for c in ("fk", "fc", "bd", "acc", "gender"))
     del kt
     nk = max(len(fks), 1)
     rnode = np.asarray(rec["node"], dtype=np.int64)
@@ -468,7 +505,7 @@ def _merge_compiled(
     thr, edits = lk.first_name_conflict_below, lk.birth_date_conflict_edits
 
     def key(i: int) -> RecordKey:
-        return (fks[i], fcs[i], bds[i], accs[i])
+        return (fks[i], fcs[i], bds[i], accs[i], gens[i])
 
     def run(mode: int, la: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nonlocal table

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from xrm.identify._bulk_write import build_keys, fill_empty
 from xrm.identify._components import Override, connected_labels, solve_with_rules
 from xrm.identify._golden import build_golden_records
 from xrm.identify._occurrences import build_occurrences, event_signature_sql, signature_columns
@@ -73,6 +74,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
     import pyarrow as pa
 
     start = time.perf_counter()
+    build_keys(store)  # a first run killed between its two COMMITs
     now = _now()
     with store.transaction() as cur:
         (run_id,), = cur.execute("SELECT coalesce(max(run_id), 0) + 1 FROM identity_runs").fetchall()
@@ -226,7 +228,10 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             [_now(), json.dumps(summary), run_id],
         )
         t_commit = time.perf_counter()
-    summary["commit_seconds"] = round(time.perf_counter() - t_commit, 3)  # the graph's one COMMIT
+    summary["commit_seconds"] = round(time.perf_counter() - t_commit, 3)  # the graph's COMMIT
+    t_keys = time.perf_counter()
+    if build_keys(store):  # a first run: keys and indexes over the committed rows
+        summary["keys_seconds"] = round(time.perf_counter() - t_keys, 3)
     return summary
 
 
@@ -237,13 +242,11 @@ def _sync(cur: Any, table: str, source: str, keys: tuple[str, ...], cols: tuple[
     (index upkeep); a rerun over unchanged data now writes next to nothing.
     """
     names = ", ".join(cols)
-    (filled,), = cur.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchall()
-    if not filled:
-        # A first run (every new store, and the scale benchmark): everything is new, nothing is
-        # gone. A plain INSERT skips the copy of the source, two anti-joins and INSERT OR
-        # REPLACE's conflict checks (event_profiles at 100k customers: 5M rows, about 0.6 GB of
-        # the graph phase's peak; issue 9). The sources hold one row per key.
-        cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {source}")
+    # A first run (every new store, and the scale benchmark): everything is new, nothing is
+    # gone. Filling the empty table bare and keying it after skips the copy of the source, two
+    # anti-joins, INSERT OR REPLACE's conflict checks and the row-by-row key upkeep (issue 9).
+    # The sources hold one row per key.
+    if fill_empty(cur, table, names, source):
         return
     on = " AND ".join(f"t.{c} = s.{c}" for c in keys)
     same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM s.{c}" for c in cols)
@@ -306,16 +309,20 @@ def _write(cur: Any, rules: IdentityRules, run_id: int, now: dt.datetime) -> Non
           "(SELECT p.profile_id, e.id_type, e.id_value, sum(p.n)::BIGINT AS n_seen FROM evidence e "
           "JOIN occ_pid p USING (oid) GROUP BY ALL)",
           ("profile_id", "id_type", "id_value"), ("profile_id", "id_type", "id_value", "n_seen"))
-    cur.execute("DELETE FROM identity_links")
-    cur.execute(
-        f"""
-        INSERT INTO identity_links
-        SELECT na.id_type, na.id_value, nb.id_type, nb.id_value, l.status, l.occ, l.ts, l.reason, {run_id}
-        FROM run_links l JOIN nodes na ON na.node = l.a JOIN nodes nb ON nb.node = l.b
-        """
+    # Rewritten whole by every run; a first run fills them bare and indexes them after.
+    links = (
+        f"(SELECT na.id_type AS type_a, na.id_value AS value_a, nb.id_type AS type_b, "
+        f"nb.id_value AS value_b, l.status, l.occ AS occurrence, l.ts, l.reason, {run_id} AS run_id "
+        f"FROM run_links l JOIN nodes na ON na.node = l.a JOIN nodes nb ON nb.node = l.b)"
     )
-    cur.execute("DELETE FROM rejected_identifiers")
-    cur.execute("INSERT INTO rejected_identifiers SELECT * FROM rejected")
+    link_cols = "type_a, value_a, type_b, value_b, status, occurrence, ts, reason, run_id"
+    if not fill_empty(cur, "identity_links", link_cols, links):
+        cur.execute("DELETE FROM identity_links")
+        cur.execute(f"INSERT INTO identity_links ({link_cols}) SELECT {link_cols} FROM {links}")
+    rej_cols = "id_type, id_value, reason, n_seen"
+    if not fill_empty(cur, "rejected_identifiers", rej_cols, "rejected"):
+        cur.execute("DELETE FROM rejected_identifiers")
+        cur.execute(f"INSERT INTO rejected_identifiers ({rej_cols}) SELECT {rej_cols} FROM rejected")
     cur.execute(
         """
         CREATE OR REPLACE TEMP TABLE prof_now AS
