@@ -7,8 +7,9 @@ few set-based queries, and keeps them keyed by customer; a decision is then the 
 rules, the caller's consent and contact-policy check (``refusal``, asked per decision and never
 cached here), a dictionary look-up and the vectorised ranking: the policy's own draw of the
 scores (``LogisticThompson.sample_probability``: an optimistic bound in probability, shrinking
-about as 1/sqrt(n), and a little Thompson noise: the bench's tuned policy) on a share ``explore`` of decisions (default all), and
-the share of 64 such draws as each ranked offer's propensity. Decisions are logged in
+about as 1/sqrt(n), and a little Thompson noise: the bench's tuned policy) on a share
+``explore`` of decisions (default all), and the share of 64 such draws as each ranked offer's
+propensity. Decisions are logged in
 groups (:meth:`Decider.flush`), the same rows ``next_best_actions`` writes.
 
     >>> decider = Decider(store)                                           # doctest: +SKIP
