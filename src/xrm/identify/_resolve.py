@@ -100,6 +100,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
         e = cur.execute("SELECT a, b FROM edges").fetchnumpy()
         t_cc = time.perf_counter()
         k, labels = connected_labels(n_nodes, np.asarray(e["a"]), np.asarray(e["b"]))
+        del e
         t_cc = time.perf_counter() - t_cc
 
         codes = {t: i for i, t in enumerate(rules.glue_types)}
@@ -122,7 +123,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
 
         # -- rule pass: replay the occurrences of rule-breaking components in time order -------
         bad_nodes = np.nonzero(bad[labels])[0]
-        dropped_links: list[Any] = []
+        n_dropped = 0
         solved_links: list[Any] = []
         if len(bad_nodes):
             cur.register("bad_arrow", pa.table({"node": pa.array(bad_nodes, pa.int32())}))
@@ -148,7 +149,9 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
             for node, root in roots.items():
                 labels[node] = relabel.setdefault(root, base + len(relabel))
             k = base + len(relabel)
-            dropped_links = [lk for lk in solved_links if lk.status == "dropped"]
+            n_dropped = sum(lk.status == "dropped" for lk in solved_links)
+            # Python objects per rule-pass node, otherwise alive through the write (issue 9).
+            del occs, node_type, roots, relabel
 
         # -- probabilistic pass: fuzzy links join the final components, below every rule -------
         n_prob_links = 0
@@ -208,6 +211,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
                 """
             )
             cur.unregister("links_arrow")
+            solved_links.clear()
 
         if n_prob_links:
             cur.execute("INSERT INTO run_links SELECT a, b, status, occ, ts, reason FROM prob_links")
@@ -215,7 +219,7 @@ def resolve_graph(store: Any, rules: IdentityRules, *, kind: str = "batch") -> d
 
         id_stats = assign_profile_ids(cur, run_id, now)
         _write(cur, rules, run_id, now)
-        summary = _summary(cur, stats, id_stats, len(dropped_links), len(bad_nodes))
+        summary = _summary(cur, stats, id_stats, n_dropped, len(bad_nodes))
         summary["seconds"] = round(time.perf_counter() - start, 3)
         summary["occurrence_seconds"] = round(t_occ, 3)
         summary["components_seconds"] = round(t_cc, 3)
