@@ -4,7 +4,8 @@ loop compiled (numba), for tuning and for telling policies apart beyond one run'
 One run per seed, as ``python -m bench --only bandit`` makes, moves a seed's regret by up to 300
 (the policy's own random numbers); this averages ``--runs`` policy seeds per problem seed. It is the
 same problem (:func:`bench.bench_bandit.make_problem`: offers, contexts, response draws), the same
-prior and the same Laplace update as :class:`xrm.customize.LogisticThompson`, with the policy's
+prior as :class:`xrm.customize.LogisticThompson` and its compiled Laplace update
+(:func:`xrm.customize._decide_kernels.update`, called here), with the policy's
 normals from numba's generator (so not the bench's exact decisions), and the draw on the logit or
 in probability (``scale``, as ``LogisticThompson``; the probability bound's ``c`` counted from the
 pre-update ``p``, the library's from the updated one). Session 8 (docs/customize.md):
@@ -21,6 +22,7 @@ import numba
 import numpy as np
 
 from bench.bench_bandit import make_problem
+from xrm.customize._decide_kernels import update
 
 
 @numba.njit(cache=True)
@@ -44,7 +46,8 @@ def simulate(bias: np.ndarray, theta: np.ndarray, contexts: np.ndarray, uniforms
         for i in range(d):
             cov[a, i, i] = 1.0
     seen, counts = np.zeros(n), np.zeros(n)
-    x, sx, out = np.ones(d), np.empty(d), np.zeros(3)
+    x, out = np.ones(d), np.zeros(3)
+    precision = np.ones((n, d))  # kept up by update(); unused by the full covariance
     regret = 0.0
     for t in range(rounds):
         x[1:] = contexts[t]
@@ -67,20 +70,9 @@ def simulate(bias: np.ndarray, theta: np.ndarray, contexts: np.ndarray, uniforms
         regret += p_true.max() - p_true[best]
         reward = 1.0 if uniforms[t, best] < p_true[best] else 0.0
         a = best
-        sx[:] = cov[a] @ x
-        vx, s0 = float(x @ sx), float(mean[a] @ x)
-        s = s0
-        for _ in range(20):  # the MAP score on a line, as the library's update
-            p = _sig(s)
-            step = (s - s0 + (p - reward) * vx) / (1.0 + p * (1.0 - p) * vx)
-            s -= step
-            if abs(step) < 1e-10:
-                break
-        p = _sig(s)
-        mean[a] -= (p - reward) * sx
-        c = p * (1.0 - p)
-        cov[a] -= c / (1.0 + c * vx) * np.outer(sx, sx)
-        p0 = _sig(s0)
+        p0 = _sig(float(mean[a] @ x))
+        # The product's own Laplace update (MAP score on a line, rank-one covariance step).
+        update(mean, cov, precision, True, counts, 1.0, prior_var, probability, a, x, reward, 20)
         seen[a] += p0 * (1.0 - p0)
         counts[a] += 1.0
         if t + 1 == 10_000:
