@@ -24,6 +24,8 @@ import json
 import re
 from typing import Any
 
+from xrm.store._catalog import index_sql, table_exists
+
 __all__ = ["PENDING", "build_keys", "fill_empty"]
 
 PENDING = "__xrm_identify_keys"
@@ -63,12 +65,7 @@ def fill_empty(cur: Any, table: str, columns: str, source: str) -> bool:
         cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {source}")
         return True
     bare, key = parts
-    indexes = [
-        r[0] for r in cur.execute(
-            "SELECT sql FROM duckdb_indexes() WHERE schema_name = 'main' AND table_name = ? "
-            "ORDER BY index_name", [table]
-        ).fetchall() if r[0]
-    ]
+    indexes = index_sql(cur, table)
     cur.execute(f"CREATE TABLE IF NOT EXISTS {PENDING} (table_name VARCHAR, key VARCHAR, indexes JSON)")
     cur.execute(f"INSERT INTO {PENDING} VALUES (?, ?, ?)", [table, key, json.dumps(indexes)])
     cur.execute(f"DROP TABLE {table}")
@@ -81,9 +78,7 @@ def build_keys(store: Any) -> int:
     """Add the keys and indexes :func:`fill_empty` left (one transaction); returns the tables keyed."""
     cur = store.con.cursor()
     try:
-        if not cur.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [PENDING]
-        ).fetchall()[0][0]:
+        if not table_exists(cur, PENDING):
             return 0
         cur.execute("BEGIN TRANSACTION")
         try:

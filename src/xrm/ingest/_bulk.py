@@ -22,6 +22,8 @@ import contextlib
 import re
 from typing import TYPE_CHECKING
 
+from xrm.store._catalog import index_sql, table_exists
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -32,20 +34,6 @@ __all__ = ["STAGE", "BulkEvents", "finish_stale"]
 
 STAGE = "__xrm_events_bulk"
 _KEY = re.compile(r"\bmessage_id VARCHAR PRIMARY KEY\b")
-
-
-def _exists(cur: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [table]
-    ).fetchall()[0][0])
-
-
-def _index_sql(cur: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = cur.execute(
-        "SELECT sql FROM duckdb_indexes() WHERE schema_name = 'main' AND table_name = 'events' "
-        "ORDER BY index_name"
-    ).fetchall()
-    return [r[0] for r in rows if r[0]]
 
 
 class BulkEvents:
@@ -73,7 +61,7 @@ class BulkEvents:
                 "CREATE TABLE events(", f"CREATE TABLE {STAGE}(", 1
             )
             cur.execute(stage)
-            return cls(store, _index_sql(cur))
+            return cls(store, index_sql(cur, "events"))
         finally:
             cur.close()
 
@@ -102,7 +90,7 @@ def finish_stale(store: Store) -> None:
     """Swap in the staged events of a load killed before its end (nothing if none is staged)."""
     cur = store.con.cursor()
     try:
-        stale = _exists(cur, STAGE)
+        stale = table_exists(cur, STAGE)
     finally:
         cur.close()
     if stale:
@@ -119,7 +107,7 @@ def _swap(store: Store, indexes: list[str] | None) -> dict[str, int]:
     removed: dict[str, int] = {}
     try:
         if indexes is None:
-            indexes = _index_sql(cur)
+            indexes = index_sql(cur, "events")
         for attempt in (0, 1):
             if attempt:
                 # Committed on its own: DuckDB 2.0's ADD PRIMARY KEY still sees rows deleted
