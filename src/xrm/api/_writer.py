@@ -130,7 +130,7 @@ CHECKPOINT_WAL = "128MiB"
 # 10 minutes at 128 MiB); a checkpoint's time grows with the log, and every commit waits for it.
 CHECKPOINT_MIN_WAL = 1 << 20
 CHECKPOINT_AT_WAL = 32 << 20
-# Session 8: a checkpoint's stall grows with the log (bench ingest_api writes about 0.6 MB of log per
+# A checkpoint's stall grows with the log (bench ingest_api writes about 0.6 MB of log per
 # 1,000 events, so 32 MiB every ~5 s at 10,000 events/s, each a 250 ms+ stall: the open loop's p99).
 # settings.api_checkpoint_step_mib (off by default) checkpoints in smaller steps between groups while
 # fewer than half a group's events are queued; CHECKPOINT_AT_WAL stays the backstop whatever the queue.
