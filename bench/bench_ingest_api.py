@@ -230,7 +230,10 @@ def run(quick: bool) -> Section:
                           f"{1000 * w.get('fold_seconds', 0.0):,.0f} ms in all, beside the commits; "
                           f"slowest group writes {w.get('slowest_ms', [])} ms; {cks} checkpoints, "
                           f"{1000 * w.get('checkpoint_seconds', 0.0) / max(cks, 1):,.0f} ms each on average, "
-                          f"the slowest {w.get('slowest_checkpoints_ms', [])} ms")
+                          f"the slowest {w.get('slowest_checkpoints_ms', [])} ms; "
+                          f"{w.get('detours', 0)} with a detour: {w.get('events_landed', 0):,} events "
+                          f"landed in {w.get('groups_landed', 0):,} groups, moved in "
+                          f"{w.get('landing_moves', 0)} moves")
         if rate == RATE and _met(r):
             met.append(label)
         per_event = (r["server_cpu_s"] + r["loadgen_cpu_s"]) / max(r["events"], 1)

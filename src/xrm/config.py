@@ -198,6 +198,16 @@ class Settings(BaseSettings):
             "committed rows DuckDB holds in memory until one. 0: only DuckDB's own, at 128 MiB."
         ),
     )
+    api_checkpoint_detour: bool = Field(
+        default=True,
+        description=(
+            "Run the event writer's checkpoints on a thread of their own and commit the groups "
+            "that come meanwhile into a landing file beside the store (a checkpoint locks every "
+            "commit into the store out), moved into the store right after: no request waits for a "
+            "checkpoint. Events that came during one are resolved to profiles a moment after their "
+            "200, not before it; profile reads and decisions wait for them. False: requests wait."
+        ),
+    )
     api_checkpoint_step_mib: float = Field(
         default=0.0, ge=0,
         description=(

@@ -47,6 +47,9 @@ async def backup(
     from xrm.store import backup_store
 
     await run_in_threadpool(audit, request, "backup", None, purpose)
+    writer = getattr(request.app.state, "writer", None)
+    if writer is not None:  # events acknowledged during a checkpoint: in the store first
+        await writer.settled()
     store = request.app.state.store
     tmp = Path(store.path).absolute().with_name(f".{Path(store.path).name}.backup-{uuid.uuid4().hex[:8]}")
     lock = getattr(request.app.state, "backup_lock", None)

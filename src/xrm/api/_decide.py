@@ -42,6 +42,7 @@ from xrm.api._audit import MAX_PURPOSE, AuditBuffer
 from xrm.api._auth import Principal
 from xrm.api._errors import ApiError
 from xrm.api._recent import Recent
+from xrm.api._writer import EventWriter
 from xrm.exceptions import InputError
 
 if TYPE_CHECKING:
@@ -174,6 +175,9 @@ class _State:
         self.gate = Gate(store, self.ids)
         self.audit = AuditBuffer()
         self._flushed_at = time.monotonic()
+        # The event writer (None in tests without one): a decision waits for events of its person
+        # that were landed during a checkpoint and are not in the store yet.
+        self.writer: EventWriter | None = None
 
     @property
     def cur(self) -> duckdb.DuckDBPyConnection:
@@ -387,6 +391,8 @@ async def start(app: FastAPI, store: Store) -> None:
     hooks = getattr(writer, "on_commit", None)
     if hooks is not None:
         hooks.append(state.on_events)
+    if isinstance(writer, EventWriter):
+        state.writer = writer
 
 
 async def stop(app: FastAPI) -> None:
@@ -883,6 +889,8 @@ async def answer(state: _State, principal: Principal | None, body: DecideRequest
     fast path that serves it in the server (:mod:`xrm.api._decide_asgi`)."""
     decider = await state.get()
     now = datetime.now(UTC)
+    if state.writer is not None and state.writer.landed_for(body.userId, body.anonymousId):
+        await state.writer.settled()  # acknowledged during a checkpoint, in the store a moment later
     await state.fresh()  # everything committed before this request, in memory
     who = _find(state, decider, body)
     if principal is None:  # mounted without require(): refuse rather than decide unaudited

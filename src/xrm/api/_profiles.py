@@ -21,6 +21,14 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/profiles", tags=["profiles and timeline"])
 
 
+def _settled(request: Request) -> None:
+    """Events acknowledged while the store was being checkpointed reach it a moment later (see
+    xrm.api._landing): a read waits for them, so a client reads what it wrote."""
+    writer = getattr(request.app.state, "writer", None)
+    if writer is not None:
+        writer.wait_settled()
+
+
 @router.get("")
 def find_profiles(
     request: Request,
@@ -31,6 +39,7 @@ def find_profiles(
     """Active profiles holding an identifier (evidence such as an e-mail may give several)."""
     from xrm.identify import lookup_profiles
 
+    _settled(request)
     ids = lookup_profiles(request.app.state.store, id_type, id_value)
     # the audit names the profiles found, not the identifier (it may itself be personal data)
     audit(request, "profile.lookup", ",".join(map(str, ids)) or None, purpose)
@@ -40,6 +49,7 @@ def find_profiles(
 @router.get("/{profile_id}", dependencies=[Depends(audited("profile.read"))])
 def get_profile(request: Request, profile_id: int) -> dict[str, Any]:
     """A profile's identifiers, evidence, traits (newest value of each) and event counts."""
+    _settled(request)
     return profile_view(request.app.state.store, profile_id)
 
 
@@ -63,6 +73,7 @@ def get_timeline(
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:
     """Every interaction of the profile across channels, newest first, one page at a time."""
+    _settled(request)
     page = timeline(
         request.app.state.store, profile_id, types=type or (), channels=channel or (),
         events=event or (), since=since, until=until, limit=limit, cursor=cursor,

@@ -31,18 +31,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+import orjson
 
+from xrm.api._landing import SUFFIX as LANDING_SUFFIX
+from xrm.api._landing import Landing, leftover_files
 from xrm.ingest import EventProblem, drop_staged, insert_staged_events, stage_events, staged_ids
 
 # Not in xrm.ingest's public surface yet (tests/ingest pins it; another engineer's file).
@@ -105,6 +109,14 @@ class WriterStats:
     checkpoints_skipped: int = 0  # another transaction was writing (or the fold ran): later
     # The last five: when (UTC), how long the writer (and every commit beside it) waited, log size.
     last_checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    # Checkpoints with a detour (api_checkpoint_detour): groups committed into landing files meanwhile,
+    # and their moves into the store (see xrm.api._landing).
+    detours: int = 0
+    groups_landed: int = 0
+    events_landed: int = 0
+    landing_moves: int = 0
+    landing_move_seconds: float = 0.0
+    landing_move_failures: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "group_sizes"}
@@ -144,6 +156,24 @@ CHECKPOINT_AT_WAL = 32 << 20
 # see them up to FOLD_MAX_SECONDS late; events and profiles are there at the 200.
 FOLD_SECONDS = 5.0
 FOLD_MAX_SECONDS = 30.0
+
+# With settings.api_checkpoint_detour the writer's checkpoint runs on a thread of its own and the
+# groups that come meanwhile are committed into a landing file (xrm.api._landing), so no request
+# waits for it. Once it is done, a full landing file is moved into the store on that thread while
+# the writer lands into a fresh one, until one holds fewer than SWITCH_BACK events: the writer
+# moves that one itself, before its next group, and commits into the store again.
+SWITCH_BACK = 500
+# Landed and not moved at most: past it the writer waits for the move (back-pressure on overload).
+MAX_LANDED = 50_000
+# How long a reader waits for landed events to reach the store before it reads without them.
+SETTLE_WAIT_S = 10.0
+
+
+class _Wake:
+    """Queued by the background thread when its checkpoint or move is done: the writer looks."""
+
+
+_WAKE = _Wake()
 
 
 def _keep_longest(longest: list[float], ms: float, n: int = 5) -> None:
@@ -205,11 +235,27 @@ class EventWriter:
         self._unfolded = False  # a commit since the last fold appended counters
         self.load_id = f"api-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.stats = WriterStats()
-        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]] | _Wake | None] = (
+            asyncio.Queue())
         self._queued_events = 0  # events of the requests in the queue (a checkpoint waits for a short one)
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-writer")
         # The fold: its own thread and cursor (a transaction beside the commits), one at a time.
         self._fold_executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-fold")
+        # The detour: the checkpoint, then moves of landing files, on a thread of their own. While a
+        # detour lasts the writer thread commits only into landing files (its own cursor), and the
+        # background job alone writes the store (self._cur): never both at once.
+        self.detour = store.settings.api_checkpoint_detour
+        self._bg_executor = ThreadPoolExecutor(1, thread_name_prefix="xrm-checkpoint")
+        self._bg_job: Future[None] | None = None
+        self._landing: Landing | None = None  # the file groups are landed in now
+        self._unmoved: list[Landing] = []  # files whose move failed: tried again
+        self._landed_who: set[str] = set()  # user and anonymous ids of the landed, unmoved events
+        self._settled = threading.Event()  # set: nothing landed that is not in the store
+        self._settled.set()
+        self._landing_names = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ckpt_cur: duckdb.DuckDBPyConnection | None = None
+        self._land_cur: duckdb.DuckDBPyConnection | None = None
         self._fold_lock = threading.Lock()
         self._fold_gen = 0  # odd while a fold runs; a group compares it at BEGIN and before COMMIT
         self._folding: asyncio.Task[None] | None = None
@@ -234,7 +280,7 @@ class EventWriter:
             return 0
 
     def checkpoint_due(self) -> bool:
-        if not self.checkpoint_every:
+        if not self.checkpoint_every or self._landing is not None or self._bg_busy():
             return False
         wal = self.wal_bytes()
         if wal >= CHECKPOINT_AT_WAL:
@@ -244,7 +290,7 @@ class EventWriter:
         return wal >= CHECKPOINT_MIN_WAL and time.monotonic() - self._checkpointed_at >= self.checkpoint_every
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._open)
         self._task = asyncio.create_task(self._run(), name="xrm-event-writer")
 
@@ -260,6 +306,7 @@ class EventWriter:
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=True)
         self._fold_executor.shutdown(wait=True)
+        self._bg_executor.shutdown(wait=True)
 
     async def submit(self, submission: Submission) -> Outcome:
         if self._task is None or self._task.done():
@@ -269,6 +316,23 @@ class EventWriter:
         await self._queue.put((submission, future))
         return await future
 
+    def landed_for(self, *ids: str | None) -> bool:
+        """Whether events of these user or anonymous ids (any, if none is given) are landed and not
+        in the store yet (a checkpoint's detour)."""
+        if self._settled.is_set():
+            return False
+        given = [i for i in ids if i]
+        return not given or any(i in self._landed_who for i in given)
+
+    def wait_settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
+        """Block until every landed event is in the store (readers: read your writes); False on timeout."""
+        return self._settled.wait(timeout)
+
+    async def settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
+        if self._settled.is_set():
+            return True
+        return await asyncio.get_running_loop().run_in_executor(None, self._settled.wait, timeout)
+
     # -- the writer task -----------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -277,17 +341,22 @@ class EventWriter:
         while not stopping:
             # Idle with counters not folded in, or a log to checkpoint: look again every FOLD_SECONDS.
             waiting = self._unfolded or (self.checkpoint_every > 0 and self.wal_bytes() >= CHECKPOINT_MIN_WAL)
+            waiting = waiting or self._landing is not None or bool(self._unmoved)
             try:
                 item = await (asyncio.wait_for(self._queue.get(), FOLD_SECONDS) if waiting
                               else self._queue.get())
             except TimeoutError:
                 if self._unfolded:
                     self._fold_soon(loop)
+                await loop.run_in_executor(self._executor, functools.partial(self._settle, final=True))
                 if self.checkpoint_due():
-                    await loop.run_in_executor(self._executor, self.checkpoint)
+                    await loop.run_in_executor(self._executor, self._checkpoint_now)
                 continue
             if item is None:
                 break
+            if isinstance(item, _Wake):  # the background job is done: move or end the detour
+                await loop.run_in_executor(self._executor, self._settle)
+                continue
             group = [item]
             size = len(item[0].texts)
             while size < self.max_events and not self._queue.empty():
@@ -295,12 +364,14 @@ class EventWriter:
                 if nxt is None:
                     stopping = True
                     break
+                if isinstance(nxt, _Wake):  # looked at with this group (_write_or_land)
+                    continue
                 group.append(nxt)
                 size += len(nxt[0].texts)
             self._queued_events -= size
             subs = [s for s, _ in group]
             try:
-                outcomes = await loop.run_in_executor(self._executor, self._write_group, subs)
+                outcomes = await loop.run_in_executor(self._executor, self._write_or_land, subs)
             except Exception as exc:
                 log.exception("writing %d requests failed; they were answered 503", len(subs))
                 for _, fut in group:
@@ -311,7 +382,7 @@ class EventWriter:
                 if not fut.done():  # the client may have gone; its events are stored all the same
                     fut.set_result(outcome)
             if self.checkpoint_due():  # answered first: the next group gathers meanwhile
-                await loop.run_in_executor(self._executor, self.checkpoint)
+                await loop.run_in_executor(self._executor, self._checkpoint_now)
             due = time.monotonic() - self._folded_at
             if self._unfolded and (due >= FOLD_MAX_SECONDS or (due >= FOLD_SECONDS and self._queue.empty())):
                 self._fold_soon(loop)
@@ -340,6 +411,8 @@ class EventWriter:
         self._cur.execute(f"SET checkpoint_threshold = '{CHECKPOINT_WAL}'")  # the server owns the store
         self._fold_cur = self.store.con.cursor()
         self._fold_cur.execute("SET SESSION TimeZone = 'UTC'")
+        self._ckpt_cur = self.store.con.cursor()
+        self._land_cur = self.store.con.cursor()
         _warm_up(self._cur)
         self._cache = IdentifierCache(IdentityRules.for_settings(self.store.settings), self.cache_size)
         self.fold()  # what a killed server had not folded in yet
@@ -348,6 +421,11 @@ class EventWriter:
             "VALUES (?, 'xrm serve', ?, 'events', 'api', timezone('UTC', now()), 'running')",
             [self.load_id, self.load_id],
         )
+        # What a killed server had landed and not moved yet: into the store before serving.
+        for path in leftover_files(self.store.path):
+            landing = Landing(self._cur, path, self._landing_name())
+            log.info("moving %s, left by a server that stopped during a checkpoint", path.name)
+            self._move(landing)
 
     def fold(self) -> int:
         """Add the counters of identity_activity in: own cursor and transaction, one fold at a time.
@@ -379,7 +457,7 @@ class EventWriter:
             self.stats.fold_seconds += time.perf_counter() - started
             return n
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, cur: duckdb.DuckDBPyConnection | None = None) -> bool:
         """CHECKPOINT the store on the writer's thread, between two groups; True if it was done.
 
         DuckDB's checkpoint locks out every commit meanwhile (measured: one from another cursor
@@ -387,8 +465,9 @@ class EventWriter:
         waits. DuckDB 2.0 sometimes checkpoints beside another cursor's writing transaction and
         sometimes refuses ("other write transactions active": the bench's server, /v1/decide's log
         or an audit row); a refusal is counted as skipped and the next group tries again (left
-        uncaught, it ended the writer task: every batch after it answered 503)."""
-        cur = self._cur
+        uncaught, it ended the writer task: every batch after it answered 503). ``cur``: the
+        background thread's cursor for a checkpoint with a detour."""
+        cur = cur or self._cur
         assert cur is not None
         if not self._fold_lock.acquire(blocking=False):  # a fold's transaction is open
             self.stats.checkpoints_skipped += 1
@@ -424,6 +503,10 @@ class EventWriter:
     def _close(self) -> None:
         if self._cur is None:
             return
+        try:
+            self._settle(final=True)
+        except Exception:  # kept in their landing files: moved at the next start
+            log.exception("moving landed events into the store failed; they are moved at the next start")
         with contextlib.suppress(Exception):
             self.fold()
         s = self.stats
@@ -437,9 +520,134 @@ class EventWriter:
             )
         self._cur.close()
         self._cur = None
-        if self._fold_cur is not None:
-            self._fold_cur.close()
-            self._fold_cur = None
+        for name in ("_fold_cur", "_ckpt_cur", "_land_cur"):
+            other = getattr(self, name)
+            if other is not None:
+                other.close()
+                setattr(self, name, None)
+
+    # -- the checkpoint's detour (writer thread, and the background job it starts) ------------------
+
+    def _checkpoint_now(self) -> None:
+        """A due checkpoint: on this thread, or with api_checkpoint_detour on the background thread
+        while this one lands the groups that come meanwhile."""
+        if not self.detour:
+            self.checkpoint()
+            return
+        self._landing = self._new_landing()
+        self._settled.clear()
+        self.stats.detours += 1
+        self._bg_job = self._bg_executor.submit(self._in_background, self._bg_checkpoint)
+
+    def _bg_checkpoint(self) -> None:
+        self.checkpoint(self._ckpt_cur)
+
+    def _in_background(self, job: Callable[[], None]) -> None:
+        try:
+            job()
+        except Exception:  # a refused checkpoint is counted inside; a move keeps its file (_unmoved)
+            log.exception("the writer's background job failed")
+        finally:  # the writer looks at once (it may be idle, with readers waiting for the move)
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self._queue.put_nowait, _WAKE)
+
+    def _bg_busy(self) -> bool:
+        return self._bg_job is not None and not self._bg_job.done()
+
+    def _new_landing(self) -> Landing:
+        assert self._land_cur is not None
+        name = self._landing_name()
+        stem = self.store.path.name + LANDING_SUFFIX
+        path = self.store.path.with_name(f"{stem}{self.load_id}-{self._landing_names}")
+        return Landing(self._land_cur, path, name)
+
+    def _landing_name(self) -> str:
+        self._landing_names += 1
+        return f"__xrm_landing_{self._landing_names}"
+
+    def _write_or_land(self, subs: Sequence[Submission]) -> list[Outcome]:
+        """A group: into the store, or during a detour into the landing file."""
+        if self._landing is not None or self._unmoved:
+            valid = all(s.quick is not None and None not in s.quick for s in subs)
+            # More landed than the store takes in (an overload): wait for it, as without a detour.
+            behind = self._landing is not None and self._landing.events >= MAX_LANDED
+            if not valid or behind or not self._bg_busy():
+                self._settle(final=not valid or behind)
+            if self._landing is not None:
+                return self._land(subs)
+        return self._write_group(subs)
+
+    def _land(self, subs: Sequence[Submission]) -> list[Outcome]:
+        landing = self._landing
+        assert landing is not None and self._land_cur is not None
+        rows = [(s.source, t) for s in subs for t in s.texts]
+        started = time.perf_counter()
+        landing.land(self._land_cur, rows)
+        _keep_longest(self.stats.slowest_ms, 1000 * (time.perf_counter() - started))
+        for s in subs:
+            for q in s.quick or ():
+                if q is not None:
+                    self._landed_who.update(i for i in (q.user_id, q.anonymous_id) if i)
+        self.stats.groups_landed += 1
+        self.stats.events_landed += len(rows)
+        # Retries among them are found when they are moved (the events primary key).
+        return [Outcome([], added=len(s.texts)) for s in subs]
+
+    def _settle(self, *, final: bool = False) -> None:
+        """Once the background job is done (``final``: waiting for it): move the landing file into
+        the store here if it is small (or ``final``), else hand it to the background and land in a
+        fresh one. A move that fails keeps its file for the next try (``_unmoved``)."""
+        if self._bg_job is not None:
+            if not final and self._bg_busy():
+                return
+            self._bg_job.result()  # (its errors are caught and logged inside)
+            self._bg_job = None
+        for failed in self._unmoved[:]:
+            self._unmoved.remove(failed)
+            self._move_logged(failed)
+        landing = self._landing
+        if landing is not None:
+            if final or landing.events < SWITCH_BACK:
+                self._landing = None
+                self._move_logged(landing)
+            else:
+                self._landing = self._new_landing()
+                self._bg_job = self._bg_executor.submit(self._in_background, lambda: self._move(landing))
+        if self._landing is None and not self._unmoved:
+            self._landed_who.clear()
+            self._settled.set()
+
+    def _move_logged(self, landing: Landing) -> None:
+        try:
+            self._move(landing)
+        except Exception:
+            log.exception("moving %s into the store failed; tried again later", landing.path.name)
+
+    def _move(self, landing: Landing) -> None:
+        """The landed groups into the store through the ordinary write path, then the file away.
+        On failure the file stays (listed in ``_unmoved``) and is moved again later."""
+        assert self._cur is not None
+        started = time.perf_counter()
+        try:
+            for run in landing.rows(self._cur):
+                for at in range(0, len(run), self.max_events):
+                    texts = [t for _, t in run[at:at + self.max_events]]
+                    events = [orjson.loads(t) for t in texts]
+                    sub = Submission("landed events", run[0][0], texts, events,
+                                     [quick_event(e, t) for e, t in zip(events, texts, strict=True)])
+                    (out,) = self._write_group([sub])
+                    if out.problems:  # checked before landing: should not happen; kept in rejected_rows
+                        log.error("%d landed events broke a rule when moved: %s", len(out.problems),
+                                  out.problems[:3])
+            landing.remove(self._cur)
+        except Exception:
+            self.stats.landing_move_failures += 1
+            self._unmoved.append(landing)
+            raise
+        self.stats.landing_moves += 1
+        self.stats.landing_move_seconds += time.perf_counter() - started
 
     def _write_group(self, subs: Sequence[Submission]) -> list[Outcome]:
         started = time.perf_counter()

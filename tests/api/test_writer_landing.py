@@ -1,0 +1,232 @@
+"""The checkpoint's detour: groups that come while the store is checkpointed are committed into a
+landing file and moved into the store right after (xrm.api._landing).
+
+Real store, real writer, real DuckDB files; a real process killed with SIGKILL for the restart.
+The background job is held open with an event where a test needs the detour to last."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from xrm.api import _writer
+from xrm.api._landing import leftover_files
+from xrm.api._writer import EventWriter
+from xrm.config import Settings
+from xrm.store import Store
+
+from ._writer_support import store_settings, sub
+from .live import KEY, Live, bearer, serve_in_thread
+
+
+def _event(mid: str, who: int) -> dict[str, Any]:
+    return {"type": "track", "event": "Viewed", "userId": f"u{who}", "messageId": mid,
+            "timestamp": "2024-05-01T12:00:00Z", "properties": {"sku": mid}}
+
+
+def _group(g: int, n: int = 50) -> list[dict[str, Any]]:
+    return [_event(f"g{g}-{k}", k % 10) for k in range(n)]
+
+
+def _count(w: EventWriter, sql: str = "SELECT count(*) FROM events") -> int:
+    assert w._cur is not None
+    return int(w._cur.execute(sql).fetchall()[0][0])
+
+
+def _hold(w: EventWriter) -> threading.Event:
+    """A detour whose background job (the checkpoint) lasts until the returned event is set."""
+    gate = threading.Event()
+    w._landing = w._new_landing()
+    w._settled.clear()
+    w._bg_job = w._bg_executor.submit(gate.wait, 30)
+    return gate
+
+
+def test_during_a_detour_groups_land_and_reach_the_store_after_it(writer: EventWriter) -> None:
+    writer._write_group([sub(*_group(0))])
+    gate = _hold(writer)
+    outs = writer._write_or_land([sub(*_group(1)), sub(*_group(2))])
+    assert [o.added for o in outs] == [50, 50] and not any(o.problems for o in outs)
+    assert _count(writer) == 50  # acknowledged, not in the store yet
+    assert writer.landed_for("u3") and not writer.landed_for("u99") and writer.landed_for()
+    assert not writer.wait_settled(0.01)
+    (path,) = leftover_files(writer.store.path)  # the landing file, beside the store
+    gate.set()
+    writer._settle(final=True)
+    assert _count(writer) == 150
+    assert _count(writer, "SELECT count(*) FROM event_profiles") == 150  # resolved when moved
+    assert writer.wait_settled(0) and not writer.landed_for()
+    assert not path.exists() and leftover_files(writer.store.path) == []
+    s = writer.stats
+    assert (s.groups_landed, s.events_landed, s.landing_moves) == (1, 100, 1)
+
+
+def test_a_landed_retry_is_stored_once(writer: EventWriter) -> None:
+    writer._write_group([sub(*_group(0))])
+    gate = _hold(writer)
+    writer._write_or_land([sub(*_group(0))])  # the client's retry of a group already stored
+    writer._write_or_land([sub(*_group(1)), sub(*_group(1))])  # and one sent twice meanwhile
+    gate.set()
+    writer._settle(final=True)
+    assert _count(writer) == 100
+    assert writer.stats.events_duplicate == 100
+
+
+def test_a_group_the_quick_path_cannot_check_waits_for_the_checkpoint(writer: EventWriter) -> None:
+    gate = _hold(writer)
+    bad = _event("bad-1", 1)
+    bad["timestamp"] = "not a time"
+    done: list[Any] = []
+    t = threading.Thread(target=lambda: done.append(writer._write_or_land([sub(bad)])))
+    t.start()
+    t.join(0.3)
+    assert not done  # it waits: its problems come from the store's SQL, after the checkpoint
+    gate.set()
+    t.join(10)
+    (out,) = done[0]
+    assert out.problems and out.problems[0].field == "timestamp"
+    assert writer.wait_settled(0)
+
+
+def test_a_large_landing_is_moved_in_the_background_while_groups_land_anew(
+    writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_writer, "SWITCH_BACK", 60)
+    gate = _hold(writer)
+    writer._write_or_land([sub(*_group(1, 100))])
+    first = writer._landing
+    gate.set()
+    writer._bg_job.result()  # type: ignore[union-attr]
+    writer._settle()  # the checkpoint is done: 100 landed >= 60, handed to the background
+    assert writer._landing is not None and writer._landing is not first
+    writer._write_or_land([sub(*_group(2, 20))])  # lands in the fresh file (or, move done, ...)
+    writer._settle(final=True)
+    assert _count(writer) == 120 and writer.wait_settled(0)
+    assert leftover_files(writer.store.path) == []
+
+
+_CHILD = textwrap.dedent("""
+    import json, sys, threading
+    from pathlib import Path
+    from xrm.api._writer import EventWriter, Submission
+    from xrm.config import Settings
+    from xrm.ingest._api_batch import quick_event
+    from xrm.store import Store
+
+    store = Store.open(Settings(store_path=Path(sys.argv[1]), memory_limit="1GB", threads=1))
+    w = EventWriter(store)
+    w._open()
+    w._landing = w._new_landing()
+    w._bg_job = w._bg_executor.submit(threading.Event().wait, 60)
+    events = [{"type": "track", "event": "Viewed", "userId": f"u{k % 7}", "messageId": f"k-{k}",
+               "timestamp": "2024-05-01T12:00:00Z"} for k in range(300)]
+    texts = [json.dumps(e) for e in events]
+    w._write_or_land([Submission("POST /v1/batch", "web", texts, events,
+                                 [quick_event(e, t) for e, t in zip(events, texts)])])
+    print("landed", flush=True)
+    threading.Event().wait(60)
+""")
+
+
+def test_a_server_killed_during_a_detour_moves_its_landing_file_at_the_next_start(tmp_path: Path) -> None:
+    path = tmp_path / "xrm.duckdb"
+    Store.open(store_settings(path)).close()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "landed"
+        os.kill(child.pid, signal.SIGKILL)  # acknowledged (committed in the landing file), not moved
+    finally:
+        child.wait(30)
+    assert len(leftover_files(path)) == 1
+    store = Store.open(store_settings(path))
+    try:
+        w = EventWriter(store)
+        w._open()  # moves it before serving
+        try:
+            assert _count(w) == 300 and _count(w, "SELECT count(*) FROM event_profiles") == 300
+            assert leftover_files(path) == []
+        finally:
+            w._close()
+    finally:
+        store.close()
+
+
+def test_a_running_server_acknowledges_during_checkpoints_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_writer, "CHECKPOINT_MIN_WAL", 1)
+    settings = Settings(store_path=tmp_path / "xrm.duckdb", memory_limit="1GB", threads=1,
+                        write_keys={KEY: "webshop"}, api_checkpoint_s=0.05)
+    for live in serve_in_thread(settings):
+        sent = 0
+        deadline = time.monotonic() + 60
+        h: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            def post(g: int) -> int:
+                return live.client.post("/v1/batch", json={"batch": _group(g, 100)}, auth=(KEY, "")).status_code
+
+            with ThreadPoolExecutor(4) as pool:
+                codes = list(pool.map(post, range(sent // 100, sent // 100 + 8)))
+            assert codes == [200] * 8
+            sent += 800
+            h = live.client.get("/healthz").json()["writer"]
+            if h["detours"] >= 2 and h["events_landed"] and sent >= 4_000:
+                break
+        assert h["detours"] >= 2 and h["events_landed"] > 0, h
+        # A read waits for the landed events: a client reads what it wrote.
+        token = live.new_key("reader", "read")
+        r = live.client.get("/v1/profiles", params={"id_type": "user_id", "id_value": "u1"}, headers=bearer(token))
+        assert r.status_code == 200 and r.json()["profile_ids"]
+        assert _stored(live) == sent  # none lost, none twice
+
+
+def _stored(live: Live) -> int:
+    return int(live.rows("SELECT count(*) FROM events")[0][0])
+
+
+def test_the_detour_is_a_setting(tmp_path: Path) -> None:
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb", api_checkpoint_detour=False))
+    try:
+        w = EventWriter(store)
+        assert not w.detour
+        w._open()
+        try:
+            w._write_group([sub(*_group(0))])
+            w._checkpoint_now()  # on this thread: no landing file
+            assert w._landing is None and w.stats.checkpoints == 1 and w.stats.detours == 0
+        finally:
+            w._close()
+    finally:
+        store.close()
+
+
+def test_stop_moves_what_landed(tmp_path: Path) -> None:
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb"))
+
+    async def main() -> None:
+        w = EventWriter(store)
+        await w.start()
+        await w.submit(sub(*_group(0)))
+        gate = await asyncio.get_running_loop().run_in_executor(w._executor, _hold, w)
+        out = await w.submit(sub(*_group(1)))
+        assert out.added == 50 and w.stats.events_landed == 50
+        gate.set()
+        await w.stop()
+
+    try:
+        asyncio.run(main())
+        assert store.sql("SELECT count(*) FROM events").fetchall() == [(100,)]
+        assert leftover_files(store.path) == []
+    finally:
+        store.close()
