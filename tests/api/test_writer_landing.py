@@ -7,6 +7,7 @@ The background job is held open with an event where a test needs the detour to l
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import subprocess
@@ -48,9 +49,12 @@ def _hold(w: EventWriter) -> threading.Event:
     """A detour whose background job (the checkpoint) lasts until the returned event is set."""
     gate = threading.Event()
     w._landing = w._new_landing()
-    w._settled.clear()
-    w._bg_job = w._bg_executor.submit(gate.wait, 30)
+    w._bg_job = w._bg_executor.submit(_wait, gate)
     return gate
+
+
+def _wait(gate: threading.Event) -> None:
+    gate.wait(30)
 
 
 def test_during_a_detour_groups_land_and_reach_the_store_after_it(writer: EventWriter) -> None:
@@ -116,6 +120,22 @@ def test_a_large_landing_is_moved_in_the_background_while_groups_land_anew(
     assert leftover_files(writer.store.path) == []
 
 
+def test_a_reader_waits_only_for_what_landed_before_it_came(writer: EventWriter) -> None:
+    gate = _hold(writer)
+    writer._write_or_land([sub(*_group(1))])
+    first = writer._landing
+    assert first is not None
+    before = writer._landed_total  # what a read that comes now waits for
+    writer._landing = writer._new_landing()  # as a hand-over does: the writer lands anew ...
+    writer._write_or_land([sub(*_group(2))])
+    writer._move(first)  # ... while the first file is moved
+    assert writer._moved_up_to(before) and not writer._moved_up_to(writer._landed_total)
+    assert writer.landed_for("u1") and writer.landed_for()  # the second file's
+    gate.set()
+    writer._settle(final=True)
+    assert writer.wait_settled(0) and _count(writer) == 100
+
+
 _CHILD = textwrap.dedent("""
     import json, sys, threading
     from pathlib import Path
@@ -173,11 +193,8 @@ def test_a_running_server_acknowledges_during_checkpoints_and_loses_nothing(
         deadline = time.monotonic() + 60
         h: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            def post(g: int) -> int:
-                return live.client.post("/v1/batch", json={"batch": _group(g, 100)}, auth=(KEY, "")).status_code
-
             with ThreadPoolExecutor(4) as pool:
-                codes = list(pool.map(post, range(sent // 100, sent // 100 + 8)))
+                codes = list(pool.map(functools.partial(_post, live), range(sent // 100, sent // 100 + 8)))
             assert codes == [200] * 8
             sent += 800
             h = live.client.get("/healthz").json()["writer"]
@@ -186,9 +203,14 @@ def test_a_running_server_acknowledges_during_checkpoints_and_loses_nothing(
         assert h["detours"] >= 2 and h["events_landed"] > 0, h
         # A read waits for the landed events: a client reads what it wrote.
         token = live.new_key("reader", "read")
-        r = live.client.get("/v1/profiles", params={"id_type": "user_id", "id_value": "u1"}, headers=bearer(token))
+        r = live.client.get("/v1/profiles", params={"id_type": "user_id", "id_value": "u1"},
+                            headers=bearer(token))
         assert r.status_code == 200 and r.json()["profile_ids"]
         assert _stored(live) == sent  # none lost, none twice
+
+
+def _post(live: Live, g: int) -> int:
+    return live.client.post("/v1/batch", json={"batch": _group(g, 100)}, auth=(KEY, "")).status_code
 
 
 def _stored(live: Live) -> int:
@@ -230,3 +252,37 @@ def test_stop_moves_what_landed(tmp_path: Path) -> None:
         assert leftover_files(store.path) == []
     finally:
         store.close()
+
+
+def test_a_decision_waits_for_its_persons_landed_events(api_settings: Settings) -> None:
+    from .test_decide_api import _as_reader, _decide, _shop
+
+    _shop(api_settings)
+    for served in serve_in_thread(api_settings):
+        live = _as_reader(served)
+        writer: EventWriter = live.app.state.writer
+        email = {"channel": "email"}
+        assert "espresso" in {o["offerId"] for o in _decide(live, userId="u0", context=email)["offers"]}
+        gate = writer._executor.submit(_hold, writer).result()  # on the writer's thread
+        try:
+            withdrawn = {"channel": "email", "purpose": "marketing", "granted": False}
+            r = live.client.post("/v1/track", auth=(KEY, ""), json={  # an event the quick path takes
+                "userId": "u0", "event": "Consent Updated", "properties": withdrawn,
+                "messageId": "withdrawn-1", "timestamp": "2026-11-23T12:00:00Z"})
+            assert r.status_code == 200 and writer.stats.events_landed == 1
+            assert writer.landed_for("u0") and not writer.landed_for("u4")
+            assert _decide(live, userId="u4", context=email)["offers"] == []  # another person: no wait
+            done: list[dict[str, Any]] = []
+            t = threading.Thread(target=_into, args=(done, _decide, live),
+                                 kwargs={"userId": "u0", "context": email})
+            t.start()
+            t.join(0.5)
+            assert not done  # the withdrawal is acknowledged but not in the store yet: it waits
+        finally:
+            gate.set()
+        t.join(15)
+        assert done and done[0]["offers"] == []  # and then sees it
+
+
+def _into(out: list[Any], call: Any, *args: Any, **kwargs: Any) -> None:
+    out.append(call(*args, **kwargs))

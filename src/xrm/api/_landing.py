@@ -42,6 +42,8 @@ class Landing:
         self.path = path
         self.name = name
         self.events = 0  # landed in it by this process
+        self.first: int | None = None  # the writer's count of landed events at its first one
+        self.who: set[str] = set()  # user and anonymous ids of its events (decisions wait for them)
         cur.execute(f"ATTACH '{_quoted(path)}' AS {name}")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {name}.landed (seq BIGINT, source VARCHAR, text VARCHAR)")
         self._seq = int(cur.execute(f"SELECT coalesce(max(seq), 0) FROM {name}.landed").fetchall()[0][0])

@@ -249,9 +249,11 @@ class EventWriter:
         self._bg_job: Future[None] | None = None
         self._landing: Landing | None = None  # the file groups are landed in now
         self._unmoved: list[Landing] = []  # files whose move failed: tried again
-        self._landed_who: set[str] = set()  # user and anonymous ids of the landed, unmoved events
-        self._settled = threading.Event()  # set: nothing landed that is not in the store
-        self._settled.set()
+        # Landing files not moved yet, and events landed so far: a reader waits for the files that
+        # hold events landed before it came (under load the writer may land for many seconds).
+        self._pending: list[Landing] = []
+        self._landed_total = 0
+        self._moved = threading.Condition()
         self._landing_names = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ckpt_cur: duckdb.DuckDBPyConnection | None = None
@@ -319,19 +321,23 @@ class EventWriter:
     def landed_for(self, *ids: str | None) -> bool:
         """Whether events of these user or anonymous ids (any, if none is given) are landed and not
         in the store yet (a checkpoint's detour)."""
-        if self._settled.is_set():
-            return False
         given = [i for i in ids if i]
-        return not given or any(i in self._landed_who for i in given)
+        return any(f.first is not None and (not given or any(i in f.who for i in given))
+                   for f in list(self._pending))
 
     def wait_settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
         """Block until every landed event is in the store (readers: read your writes); False on timeout."""
-        return self._settled.wait(timeout)
+        with self._moved:
+            target = self._landed_total
+            return self._moved.wait_for(lambda: self._moved_up_to(target), timeout)
+
+    def _moved_up_to(self, landed: int) -> bool:
+        return not any(f.first is not None and f.first <= landed for f in self._pending)
 
     async def settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
-        if self._settled.is_set():
+        if not self._pending:
             return True
-        return await asyncio.get_running_loop().run_in_executor(None, self._settled.wait, timeout)
+        return await asyncio.get_running_loop().run_in_executor(None, self.wait_settled, timeout)
 
     # -- the writer task -----------------------------------------------------------------------
 
@@ -535,7 +541,6 @@ class EventWriter:
             self.checkpoint()
             return
         self._landing = self._new_landing()
-        self._settled.clear()
         self.stats.detours += 1
         self._bg_job = self._bg_executor.submit(self._in_background, self._bg_checkpoint)
 
@@ -561,7 +566,10 @@ class EventWriter:
         name = self._landing_name()
         stem = self.store.path.name + LANDING_SUFFIX
         path = self.store.path.with_name(f"{stem}{self.load_id}-{self._landing_names}")
-        return Landing(self._land_cur, path, name)
+        landing = Landing(self._land_cur, path, name)
+        with self._moved:
+            self._pending.append(landing)
+        return landing
 
     def _landing_name(self) -> str:
         self._landing_names += 1
@@ -586,10 +594,13 @@ class EventWriter:
         started = time.perf_counter()
         landing.land(self._land_cur, rows)
         _keep_longest(self.stats.slowest_ms, 1000 * (time.perf_counter() - started))
-        for s in subs:
-            for q in s.quick or ():
-                if q is not None:
-                    self._landed_who.update(i for i in (q.user_id, q.anonymous_id) if i)
+        quick = [q for s in subs for q in s.quick or () if q is not None]
+        who = {i for q in quick for i in (q.user_id, q.anonymous_id) if i}
+        with self._moved:
+            if landing.first is None:
+                landing.first = self._landed_total + 1
+            self._landed_total += len(rows)
+            landing.who |= who
         self.stats.groups_landed += 1
         self.stats.events_landed += len(rows)
         # Retries among them are found when they are moved (the events primary key).
@@ -615,9 +626,6 @@ class EventWriter:
             else:
                 self._landing = self._new_landing()
                 self._bg_job = self._bg_executor.submit(self._in_background, lambda: self._move(landing))
-        if self._landing is None and not self._unmoved:
-            self._landed_who.clear()
-            self._settled.set()
 
     def _move_logged(self, landing: Landing) -> None:
         try:
@@ -642,6 +650,10 @@ class EventWriter:
                         log.error("%d landed events broke a rule when moved: %s", len(out.problems),
                                   out.problems[:3])
             landing.remove(self._cur)
+            with self._moved:
+                if landing in self._pending:
+                    self._pending.remove(landing)
+                self._moved.notify_all()
         except Exception:
             self.stats.landing_move_failures += 1
             self._unmoved.append(landing)
