@@ -120,6 +120,24 @@ def test_a_large_landing_is_moved_in_the_background_while_groups_land_anew(
     assert leftover_files(writer.store.path) == []
 
 
+def test_when_more_lands_than_the_store_takes_in_the_writer_waits_for_the_move(
+    writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_writer, "MAX_LANDED", 80)
+    gate = _hold(writer)  # the store's side (here: the checkpoint) has not caught up
+    writer._write_or_land([sub(*_group(1, 100))])  # a full landing file
+    done: list[Any] = []
+    t = threading.Thread(target=_into, args=(done, writer._write_or_land, [sub(*_group(2, 10))]))
+    t.start()
+    t.join(0.3)
+    assert not done  # back-pressure: the request waits, as it would for a checkpoint
+    gate.set()
+    t.join(10)
+    assert done and done[0][0].added == 10
+    writer._settle(final=True)
+    assert _count(writer) == 110
+
+
 def test_a_reader_waits_only_for_what_landed_before_it_came(writer: EventWriter) -> None:
     gate = _hold(writer)
     writer._write_or_land([sub(*_group(1))])

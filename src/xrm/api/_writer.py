@@ -163,8 +163,9 @@ FOLD_MAX_SECONDS = 30.0
 # the writer lands into a fresh one, until one holds fewer than SWITCH_BACK events: the writer
 # moves that one itself, before its next group, and commits into the store again.
 SWITCH_BACK = 500
-# Landed and not moved at most: past it the writer waits for the move (back-pressure on overload).
-MAX_LANDED = 50_000
+# Events in the file being landed into at most while another is moved: past it the writer waits
+# for that move (back-pressure when more comes than the store takes in; it bounds a reader's wait).
+MAX_LANDED = 20_000
 # How long a reader waits for landed events to reach the store before it reads without them.
 SETTLE_WAIT_S = 10.0
 
@@ -578,11 +579,13 @@ class EventWriter:
     def _write_or_land(self, subs: Sequence[Submission]) -> list[Outcome]:
         """A group: into the store, or during a detour into the landing file."""
         if self._landing is not None or self._unmoved:
-            valid = all(s.quick is not None and None not in s.quick for s in subs)
-            # More landed than the store takes in (an overload): wait for it, as without a detour.
-            behind = self._landing is not None and self._landing.events >= MAX_LANDED
-            if not valid or behind or not self._bg_busy():
-                self._settle(final=not valid or behind)
+            if not all(s.quick is not None and None not in s.quick for s in subs):
+                self._settle(final=True)  # its problems come from the store's SQL: after the detour
+            else:
+                full = self._landing is not None and self._landing.events >= MAX_LANDED
+                if full and self._bg_job is not None:
+                    self._bg_job.result()  # more comes than the store takes in: wait for the move
+                self._settle()
             if self._landing is not None:
                 return self._land(subs)
         return self._write_group(subs)
