@@ -18,8 +18,9 @@ The working set is bounded so that "no growth" can be shown: the warm-up sends e
 visitor once (and lasts at least 60 s, 5 s with --quick), the event writer's identifier caches are
 sized to fill with the population (``api_writer_cache`` = 5 x the population: a full map is emptied
 and refills), and the server's DuckDB memory_limit is fixed (``XRM_BENCH_MIXED_MEMORY_LIMIT``, 1GB).
-What still grows by design: the events themselves (the store, DuckDB's primary-key indexes) and
-/v1/decide's identity graph with each new visitor (up to 200,000 entries per map).
+What still grows by design: the events themselves (the store, DuckDB's indexes, whose buffers a
+look-up keeps in memory: reported as ART_INDEX against the indexes' size) and /v1/decide's identity
+graph with each new visitor (up to 200,000 entries per map).
 
 Reported per kind: requests answered, per second, p50/p99, errors by status or exception (must
 be 0). (An open loop at fixed rates was tried first: on the shared 2 cores, loaded 10x over by
@@ -174,11 +175,14 @@ def _keys(store: Path) -> tuple[str, str]:
                 create_key(s, "bench-mixed-read", "read", rate_per_s=1e6, burst=10**6)[1])
 
 
-def _events(store: Path) -> int:
+def _events(store: Path) -> tuple[int, float]:
+    """The bench's events in the store, and the store's indexes (MB, :func:`bench._memprobe.index_mb`)."""
+    from bench._memprobe import index_mb
     from xrm.store import Store
 
     with Store.open(store, read_only=True) as s:
-        return int(s.sql("SELECT count(*) FROM events WHERE message_id LIKE 'mix-%'").fetchall()[0][0])
+        n = int(s.sql("SELECT count(*) FROM events WHERE message_id LIKE 'mix-%'").fetchall()[0][0])
+        return n, index_mb(s.con.cursor())
 
 
 def run(quick: bool) -> Section:
@@ -200,6 +204,7 @@ def run(quick: bool) -> Section:
         pids = sorted({int(b["profileId"]) for b in bodies if "profileId" in b})
         (folder / "load.json").write_text(json.dumps({"bodies": bodies, "pids": pids}), encoding="utf-8")
         write, read = _keys(store)
+        indexes_before = _events(store)[1]
         load_before = os.getloadavg()
         probe = folder / "memory.jsonl"
         env = {"XRM_MEMORY_LIMIT": limit, "XRM_THREADS": "1", "XRM_MEMPROBE_S": str(SAMPLE_S),
@@ -217,24 +222,25 @@ def run(quick: bool) -> Section:
 
             result["writer"] = httpx.get(url + "/healthz", timeout=30).json()["writer"]
         load_after = os.getloadavg()
-        samples = _samples(probe, result["started_at"])
+        samples = _samples(probe, result["started_at"], result["seconds"])
         if os.environ.get("XRM_BENCH_MIXED_PROBE_OUT") and probe.exists():  # the raw samples, kept
             shutil.copy(probe, os.environ["XRM_BENCH_MIXED_PROBE_OUT"])
-        stored = _events(store)
+        stored, indexes_after = _events(store)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return Section("Mixed load (xrm serve: ingestion + decisions + profile reads)",
                    _report(result, samples, stored, seconds, window, built, load_before, load_after,
-                           limit, cache))
+                           limit, cache, (indexes_before, indexes_after)))
 
 
-def _samples(probe: Path, started: float) -> list[dict[str, Any]]:
+def _samples(probe: Path, started: float, until: float = float("inf")) -> list[dict[str, Any]]:
     """The server's memory samples (bench/_memprobe.py), ``t`` in seconds from the end of the
-    warm-up (negative during it)."""
+    warm-up (negative during it), up to ``until`` (the load's end: later ones see the server shut
+    down, its store closing)."""
     rows = []
     for line in probe.read_text(encoding="utf-8").splitlines() if probe.exists() else []:
         row = json.loads(line)
-        if "rss" in row:
+        if "rss" in row and row["at"] - started <= until:
             rows.append(row | {"t": row["at"] - started})
     return rows
 
@@ -244,6 +250,8 @@ def _component(row: dict[str, Any]) -> dict[str, float]:
     duck, mal, py = row.get("duckdb", {}), row.get("malloc", {}), row.get("py", {})
     nan, caches = float("nan"), row.get("caches", {})
     return {"RSS": row["rss"], "anon": row.get("anon", nan), "DuckDB": duck.get("total", nan),
+            # indexes' buffers, never evicted: bounded by the indexes' size (index_mb), not by time
+            "ART": duck["by_tag"].get("ART_INDEX", 0.0) if "by_tag" in duck else nan,
             "RSS less DuckDB": row["rss"] - duck.get("total", nan),
             "store": duck["blocks"] * duck["block_size"] / 2**20 if "blocks" in duck else nan,
             "WAL": duck.get("wal", nan),
@@ -258,7 +266,9 @@ def _component(row: dict[str, Any]) -> dict[str, float]:
 
 
 def slope(points: list[tuple[float, float]]) -> float:
-    """Least-squares slope of (seconds, MB) points, in MB per minute (nan for fewer than 3)."""
+    """Least-squares slope of (seconds, MB) points, in MB per minute (nan for fewer than 3); points
+    without a value (nan: a sample that could not read DuckDB, e.g. at shutdown) are left out."""
+    points = [(t, v) for t, v in points if v == v]
     if len(points) < 3:
         return float("nan")
     mx = statistics.mean(t for t, _ in points)
@@ -289,6 +299,7 @@ def verdict(points: list[tuple[float, float]], seconds: float, window: float) ->
     """Whether memory (``(t, MB)`` after the warm-up, t from 0 to ``seconds``) did not grow: the
     least-squares slope over the second half under :data:`MAX_SLOPE` MB/min, and the mean of the
     last ``window`` seconds within :data:`MAX_RISE` of the first ``window``'s. Also the figures."""
+    points = [(t, v) for t, v in points if v == v]
     first = [v for t, v in points if 0 <= t <= window]
     last = [v for t, v in points if t >= seconds - window]
     half = slope([(t, v) for t, v in points if t >= seconds / 2])
@@ -301,9 +312,28 @@ def verdict(points: list[tuple[float, float]], seconds: float, window: float) ->
         f"slope over the 2nd half {half:+.2f} MB/min")
 
 
+def _art_line(comps: list[dict[str, float]], indexes: tuple[float, float]) -> str:
+    """DuckDB's index buffers (ART_INDEX) at the start and end of the run against the store's
+    indexes then: a share at or under 100% that follows the indexes is a cache bounded by the data
+    (DuckDB 2.0 does not evict index buffers); more than the indexes would be a leak."""
+    art = [c["ART"] for c in comps if c["ART"] == c["ART"]]
+    if not art:
+        return "ART_INDEX: no samples"
+    begin, end, top = art[0], art[-1], max(art)
+
+    def share(a: float, b: float) -> str:
+        return f"{a / b:.0%}" if b == b and b > 0 else "n/a"
+
+    return (f"ART_INDEX (DuckDB's index buffers) {begin:.0f} MB at the start, {end:.0f} MB at the end, "
+            f"{top:.0f} MB at most; the store's indexes {indexes[0]:.0f} MB before the run, "
+            f"{indexes[1]:.0f} MB after (ART_INDEX {share(begin, indexes[0])} of them at the start, "
+            f"{share(end, indexes[1])} at the end, {share(top, indexes[1])} at most)")
+
+
 def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, seconds: float,
             window: float, built: float, before: tuple[float, ...], after: tuple[float, ...],
-            limit: str = "1GB", cache: int = 25_000) -> str:
+            limit: str = "1GB", cache: int = 25_000,
+            indexes: tuple[float, float] = (float("nan"), float("nan"))) -> str:
     names = {"ingest": f"ingestion (POST /v1/batch, {PER_BATCH} calls)",
              "decide": "decisions (POST /v1/decide)", "read": "profile reads (GET /v1/profiles/{id})"}
     rows, errors = [], 0
@@ -328,6 +358,7 @@ def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, secon
     said.append("no acknowledged event lost" if lost == 0 else f"**{lost:,} acknowledged events lost**")
     said.append(f"memory growth {'none' if rss_ok else '**found**'} by RSS ({rss_says})")
     said.append(f"{'none' if own_ok else '**found**'} by RSS less DuckDB's own accounting ({own_says})")
+    said.append(_art_line([c for t, c in comps if t >= 0], indexes))
     w = r.get("writer", {})
     last = ", ".join(f"{c['ms']:.0f} ms at {c['wal_mb']} MB of log" for c in w.get("last_checkpoints", []))
     ck = (f"The event writer's own checkpoints (between group commits; /healthz): {w.get('checkpoints', 0)} "
@@ -352,14 +383,14 @@ Events acknowledged (200, warm-up included): {acked:,}; stored afterwards: {stor
 {ck}
 Server resident memory (VmRSS, MB) every {SAMPLE_S:.0f} s: in the warm-up {warm}; after it {rss}.
 
-Server memory by component (sampled inside the server by bench/_memprobe.py; MB unless said):
-RSS, its anonymous part, DuckDB's own accounting (`duckdb_memory()`: buffer pool, indexes,
-catalog) and RSS less that; the store file's blocks and its write-ahead log; glibc malloc's bytes
-in use and kept free inside its heaps; the other anonymous memory (Python's own arenas, which
-pymalloc maps directly, memory DuckDB's jemalloc keeps, thread stacks); Python's allocated blocks
-(not counting what the server froze at start-up); entries (thousands) in the event writer's
-identifier caches and in /v1/decide's identity graph (200,000 per map). Last row: the
-least-squares slope of each over the run's second half.
+Server memory by component (sampled inside the server by bench/_memprobe.py; MB unless said): RSS,
+its anonymous part, DuckDB's own accounting (`duckdb_memory()`: buffer pool, indexes, catalog), its
+index buffers (ART, the ART_INDEX tag) and RSS less DuckDB's accounting; the store file's blocks and
+its write-ahead log; glibc malloc's bytes in use and kept free inside its heaps; the other anonymous
+memory (Python's own arenas, which pymalloc maps directly, memory DuckDB's jemalloc keeps, thread
+stacks); Python's allocated blocks (not counting what the server froze at start-up); entries
+(thousands) in the event writer's identifier caches and in /v1/decide's identity graph (200,000 per
+map). Last row: the least-squares slope of each over the run's second half.
 
 {table}
 
@@ -372,8 +403,10 @@ commits of seconds, decisions do not. What grows by design (docs/api.md, "Memory
 the events: DuckDB holds what was committed since the last checkpoint in memory (its accounting,
 `IN_MEMORY_TABLE`, and what its jemalloc keeps around it) until the event writer checkpoints (every
 `api_checkpoint_s`, 60 s, or at 32 MiB of log; the WAL column), then writes it to the file's blocks;
-its primary-key indexes grow with every event (not evicted: the ART_INDEX tag); and /v1/decide's
-identity graph with each new visitor (up to 200,000 entries per map).
+its indexes grow with every event, and DuckDB 2.0 keeps every index buffer that a look-up (profile
+reads) or an insert loaded until an insert changes it and a checkpoint writes it out (the ART column;
+bounded by the indexes' size, above); and /v1/decide's identity graph with each new visitor (up to
+200,000 entries per map).
 """
 
 

@@ -32,14 +32,53 @@ def test_slope_and_table_follow_the_samples() -> None:
     assert math.isnan(slope([(0, 1.0), (10, 2.0)]))
     assert abs(slope([(t, 100 + t / 6) for t in range(0, 600, 10)]) - 10.0) < 1e-9  # 10 MB a minute
     rows = [{"t": float(t), "rss": 300 + t / 60, "anon": 200.0, "duckdb": {"total": 50.0, "blocks": 10,
-             "block_size": 262144}, "malloc": {"used": 40.0, "free": 2.0}, "py": {"blocks": 900_000},
-             "caches": {"IdentifierCache.owners": 1000, "Identities.glue": 5000}}
+             "block_size": 262144, "by_tag": {"ART_INDEX": 7.0}}, "malloc": {"used": 40.0, "free": 2.0},
+             "py": {"blocks": 900_000}, "caches": {"IdentifierCache.owners": 1000, "Identities.glue": 5000}}
             for t in range(-30, 310, 10)]
     table, rss_slope = _memory_table(rows, 300.0)  # the warm-up's samples (t < 0) are left out
     assert abs(rss_slope - 1.0) < 1e-9
-    assert "| 0 | 300 | 200 | 50 | 250 | 2 | nan | 40 | 2 | 108 | 900 | 1 | 5 |" in table
-    assert "| 300 | 305 | 200 | 50 | 255 | 2 | nan | 40 | 2 | 108 | 900 | 1 | 5 |" in table
-    assert table.splitlines()[-1].startswith("| MB/min, 2nd half | +1.00 | +0.00 | +0.00 | +1.00 |")
+    assert "| 0 | 300 | 200 | 50 | 7 | 250 | 2 | nan | 40 | 2 | 108 | 900 | 1 | 5 |" in table
+    assert "| 300 | 305 | 200 | 50 | 7 | 255 | 2 | nan | 40 | 2 | 108 | 900 | 1 | 5 |" in table
+    assert table.splitlines()[-1].startswith("| MB/min, 2nd half | +1.00 | +0.00 | +0.00 | +0.00 | +1.00 |")
+
+
+def test_samples_without_duckdb_figures_and_after_the_load_are_left_out(tmp_path) -> None:
+    probe = tmp_path / "memory.jsonl"
+    rows = [{"at": 1000.0 + t, "rss": 300.0 + t / 60,
+             "duckdb": {"total": 50.0, "by_tag": {"ART_INDEX": 5 + t / 60}}} for t in range(0, 301, 10)]
+    rows.append({"at": 1000.0 + 305, "rss": 900.0, "duckdb": {"error": "ConnectionException"}})  # shutdown
+    probe.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    samples = mixed._samples(probe, 1000.0, 300.0)
+    assert len(samples) == 31 and samples[-1]["t"] == 300.0
+    comps = [(s["t"], mixed._component(s)) for s in samples]
+    comps.append((299.0, mixed._component(rows[-1] | {"t": 299.0})))  # a failed DuckDB read mid-run
+    assert abs(slope([(t, c["RSS less DuckDB"]) for t, c in comps]) - 1.0) < 1e-9  # the nan is skipped
+    assert verdict([(t, c["ART"]) for t, c in comps], 300, 60)[1].endswith("+1.00 MB/min")
+
+
+def test_art_line_sets_index_buffers_against_the_indexes() -> None:
+    comps = [{"ART": 10.0}, {"ART": float("nan")}, {"ART": 30.0}, {"ART": 20.0}]
+    line = mixed._art_line(comps, (40.0, 50.0))
+    assert "10 MB at the start, 20 MB at the end, 30 MB at most" in line
+    assert "40 MB before the run, 50 MB after" in line
+    assert "25% of them at the start, 40% at the end, 60% at most" in line
+    assert mixed._art_line([], (1.0, 1.0)) == "ART_INDEX: no samples"
+
+
+def test_index_mb_counts_the_blocks_of_indexes_not_tables(store: Store) -> None:
+    from bench._memprobe import index_mb
+
+    cur = store.con.cursor()
+    cur.execute("CREATE TABLE plain AS SELECT 'visitor-' || range AS k, range AS v FROM range(300000)")
+    cur.execute("CHECKPOINT")
+    before = index_mb(cur)
+    cur.execute("CREATE INDEX plain_k ON plain (k)")
+    cur.execute("CHECKPOINT")
+    after = index_mb(cur)
+    assert before < 1.0 and after - before >= 2.0, (before, after)  # the table not counted; its index is
+    cur.execute("DROP INDEX plain_k")
+    cur.execute("CHECKPOINT")
+    assert index_mb(cur) <= before + 0.5
 
 
 def test_verdict_tells_a_sawtooth_from_a_slow_leak() -> None:
