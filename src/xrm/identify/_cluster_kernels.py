@@ -250,7 +250,10 @@ def run_pairs(mode: int, la: np.ndarray, lb: np.ndarray, start: int, lookahead: 
             # Ask for the next pairs' answers too, their sides as they stand now, beyond those
             # asked ahead before (``state[3]``): each pair is looked ahead at once.
             j = max(i + 1, state[3])
-            while j < n and j <= i + lookahead and state[0] < req.shape[1] and state[1] < req.shape[1]:
+            # Not past half the table either: it starts small and grows, and a full one never
+            # finds a free slot.
+            while (j < n and j <= i + lookahead and state[0] < req.shape[1] and state[1] < req.shape[1]
+                   and state[2] <= limit):
                 rj, rk = _find(parent, la[j]), _find(parent, lb[j])
                 if rj != rk:
                     _check(rj, rk, nk, head, enext, ekey, enode, hkey, hconf, hvouch, req, state, found)

@@ -174,7 +174,8 @@ def build_occurrences(cur: Any, rules: IdentityRules) -> dict[str, int]:
         FROM ids
         """
     )
-    cur.execute("DROP TABLE IF EXISTS raw_ids")
+    for table in ("raw_ids", "phone_pairs", "phone_fast", "phone_map"):
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
     # n_seen counts events: an occurrence stands for `n` of them.
     cur.execute(
         """

@@ -32,7 +32,7 @@ from xrm.identify._conflicts import RecordKey, conflict, vouches
 from xrm.identify._email_names import LEVEL_TEXT, candidates_sql, pick_email_names, undated_namesakes_sql
 from xrm.identify._rules import RECORD_TYPE, IdentityRules
 
-__all__ = ["LINK_KIND", "link_reason", "merge_probabilistic"]
+__all__ = ["LINK_KIND", "link_reason", "merge_probabilistic", "write_probabilistic"]
 
 LINK_KIND = "probabilistic"
 # The compiled clustering (``_cluster_kernels``) where no limit, override or rejected pair is in
@@ -256,9 +256,10 @@ def merge_probabilistic(
     and counts. The links are left in the temp table ``prob_links(a, b, status, occ, ts,
     reason)``.
 
-    Needs the temp table ``nodes``; reads ``linkage_pairs`` and ``review_queue`` and writes
-    their statuses. Only node numbers and probabilities cross into Python; record ids, weights
-    and reason texts stay in SQL.
+    Needs the temp table ``nodes``; reads ``linkage_pairs`` and ``review_queue``; their new
+    statuses wait in temp tables for :func:`write_probabilistic` (the clustering runs before the
+    run's transaction, which keeps every temp table to its COMMIT). Only node numbers and
+    probabilities cross into Python; record ids, weights and reason texts stay in SQL.
     """
     lk = rules.linkage
     _gender_table(cur, lk.gender_conflict_share)
@@ -303,8 +304,9 @@ def merge_probabilistic(
     counts = {"probabilistic_links": 0, "probabilistic_refused": 0, "review_pending": 0, "accepted": 0,
               "email_name_links": 0, "email_name_refused": 0}
     if not len(pair_na) and not decided and not email_pairs:
-        cur.execute("DROP TABLE IF EXISTS prob_gender")
-        _write_review(cur, now, from_outcome=False)
+        for table in ("prob_gender", "prob_pairs"):
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        _stage_review(cur, from_outcome=False)
         return labels, 0, counts
 
     rejected_any = any(d[4] == "rejected" for d in decided)
@@ -312,9 +314,11 @@ def merge_probabilistic(
         # No limit, override or rejected pair (a first run, the usual case at scale): the
         # compiled loop; the Python one below checks those too.
         k = int(labels.max()) + 1 if len(labels) else 0
-        done = _merge_compiled(cur, lk, labels, k, pair_na, pair_nb, prob, decided_flag, decided,
-                               email_pairs, counts)
-        return done[3][labels], _write_outcomes(cur, *done[:3], now), counts
+        codes, links, root = _merge_compiled(cur, lk, labels, k, pair_na, pair_nb, prob, decided_flag,
+                                             decided, email_pairs, counts)
+        n_links = _write_outcomes(cur, codes, "prob_why", links, now)
+        cur.execute("DROP TABLE IF EXISTS prob_why")
+        return root[labels], n_links, counts
 
     # Per-label facts for the components that candidate pairs touch.
     involved = np.unique(labels[np.concatenate([pair_na, pair_nb, np.array(
@@ -427,7 +431,13 @@ def merge_probabilistic(
     _email_picks(picks, (join(p[0], p[1], check_conflicts=True) is None for p in picks), rid, counts,
                  accepted_links)
     _tally(counts, outcome)
-    n_links = _write_outcomes(cur, outcome, refused_why, accepted_links, now)
+    import pyarrow as pa
+
+    cur.register("why_arrow", pa.table({
+        "i": pa.array(np.fromiter(refused_why, dtype=np.int64, count=len(refused_why))),
+        "why": pa.array(list(refused_why.values()), pa.string())}))
+    n_links = _write_outcomes(cur, outcome, "why_arrow", accepted_links, now)
+    cur.unregister("why_arrow")
 
     return _roots(uf, k)[labels], n_links, counts
 
@@ -443,11 +453,12 @@ def _merge_compiled(
     cur: Any, lk: Any, labels: np.ndarray, k: int, pair_na: np.ndarray, pair_nb: np.ndarray,
     prob: np.ndarray, decided_flag: np.ndarray, decided: list[tuple[Any, ...]],
     email_pairs: list[tuple[int, int, int, str, str]], counts: dict[str, int],
-) -> tuple[np.ndarray, dict[int, str], list[tuple[int, int, str, str]], np.ndarray]:
+) -> tuple[np.ndarray, list[tuple[int, int, str, str]], np.ndarray]:
     """The clustering of :func:`merge_probabilistic` without limits, overrides and rejected
     pairs, in compiled code (:mod:`xrm.identify._cluster_kernels`): the same joins in the same
-    order, the same refusals and reasons. Returns outcome codes, refusal reasons by pair
-    index, the accepted and e-mail-name links, and each label's root."""
+    order, the same refusals and reasons. Returns outcome codes, the accepted and e-mail-name
+    links, and each label's root; the refusal reasons are left in the temp table
+    ``prob_why(i, why)``, written in SQL (as Python strings they were 0.2 KB a customer)."""
     import pyarrow as pa
 
     from xrm.identify import _cluster_kernels as ck
@@ -471,6 +482,8 @@ def _merge_compiled(
                  "any_value(acc) AS acc, any_value(gender) AS gender "
                  "FROM prob_keys GROUP BY key ORDER BY key").to_arrow_table()
     cur.execute("DROP TABLE IF EXISTS prob_keys")
+    # Python lists: the kernel stops for answers tens of thousands of times, and an Arrow take
+    # per stop made the clustering six times slower at 300k customers.
     fks, fcs, bds, accs, gens = (kt.column(c).to_pylist() for c in ("fk", "fc", "bd", "acc", "gender"))
     del kt
     nk = max(len(fks), 1)
@@ -507,6 +520,9 @@ def _merge_compiled(
     def key(i: int) -> RecordKey:
         return (fks[i], fcs[i], bds[i], accs[i], gens[i])
 
+    def key_pairs(codes: np.ndarray) -> list[tuple[RecordKey, RecordKey]]:
+        return [(key(a), key(b)) for a, b in zip((codes // nk).tolist(), (codes % nk).tolist(), strict=True)]
+
     def run(mode: int, la: np.ndarray, lb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         nonlocal table
         code = np.zeros(len(la), dtype=np.int8)
@@ -520,15 +536,13 @@ def _merge_compiled(
             nc, nv = int(state[0]), int(state[1])
             if nc:
                 codes = req[0, :nc].copy()
-                answers = [conflict_of(key(a), key(b), thr, edits) for a, b in zip(
-                    (codes // nk).tolist(), (codes % nk).tolist(), strict=True)]
+                answers = [conflict_of(a, b, thr, edits) for a, b in key_pairs(codes)]
                 ck.fill(table[0], table[1], codes, np.array(
                     [texts.setdefault(c, len(texts)) if c else -1 for c in answers], dtype=np.int32))
             if nv:
                 codes = req[1, :nv].copy()
                 ck.fill(table[0], table[2], codes, np.array(
-                    [vouches_of(key(a), key(b), thr, edits) for a, b in zip(
-                        (codes // nk).tolist(), (codes % nk).tolist(), strict=True)], dtype=np.int8))
+                    [vouches_of(a, b, thr, edits) for a, b in key_pairs(codes)], dtype=np.int8))
             if i >= len(la):
                 return code, why
             if not (nc or nv):
@@ -563,50 +577,62 @@ def _merge_compiled(
     pick_code = run(ck.CHECKED, *pair_labels(np.array([p[0] for p in picks], dtype=np.int64),
                                              np.array([p[1] for p in picks], dtype=np.int64)))[0]
     refused = np.nonzero(np.isin(outcome, (_REFUSED, _HOUSEHOLD)))[0]
+    cur.register("prob_why_arrow", pa.table({
+        "i": pa.array(refused), "c": pa.array(whys[refused, 0]), "x": pa.array(whys[refused, 1], pa.int32()),
+        "y": pa.array(whys[refused, 2], pa.int32())}))
+    del whys
+    cur.register("prob_texts_arrow", pa.table({"c": pa.array(np.arange(len(texts), dtype=np.int64)),
+                                               "text": pa.array(list(texts), pa.string())}))
+    cur.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE prob_why AS
+        SELECT w.i, 'refused: cannot-link, ' || t.text || ' (' || nx.id_value || ' / ' || ny.id_value || ')'
+               AS why
+        FROM prob_why_arrow w JOIN prob_texts_arrow t USING (c)
+        JOIN nodes nx ON nx.node = w.x JOIN nodes ny ON ny.node = w.y
+        """
+    )
+    cur.unregister("prob_why_arrow")
+    cur.unregister("prob_texts_arrow")
     pick_nodes = np.array([p[0] for p in picks] + [p[1] for p in picks], dtype=np.int64)
-    need = np.unique(np.concatenate([whys[refused, 1], whys[refused, 2], pick_nodes]))
-    cur.register("prob_need_arrow", pa.table({"node": pa.array(need, pa.int32())}))
+    cur.register("prob_need_arrow", pa.table({"node": pa.array(np.unique(pick_nodes), pa.int32())}))
     rid = dict(_rows(cur, "SELECT n.node, n.id_value FROM nodes n JOIN prob_need_arrow USING (node)"))
     cur.unregister("prob_need_arrow")
-    text_of = list(texts)
-    refused_why = {int(i): f"refused: cannot-link, {text_of[c]} ({rid[x]} / {rid[y]})"
-                   for i, (c, x, y) in zip(refused.tolist(), whys[refused].tolist(), strict=True)}
     _email_picks(picks, (c == _LINKED for c in pick_code.tolist()), rid, counts, accepted_links)
     _tally(counts, outcome)
-    return outcome, refused_why, accepted_links, ck.roots(parent)
+    return outcome, accepted_links, ck.roots(parent)
 
 
-def _write_outcomes(cur: Any, code: np.ndarray, refused_why: dict[int, str],
-                    accepted: list[tuple[int, int, str, str]], now: Any) -> int:
-    """Statuses into ``linkage_pairs``, links into ``prob_links``, the grey zone into the review
-    queue, all from ``prob_pairs`` and each pair's outcome code; returns the number of links."""
+def _write_outcomes(cur: Any, code: np.ndarray, why: str, accepted: list[tuple[int, int, str, str]],
+                    now: Any) -> int:
+    """Links into ``prob_links``, statuses and the grey zone staged for
+    :func:`write_probabilistic`, all from ``prob_pairs`` and each pair's outcome code; returns the
+    number of links. ``why``: a relation of the refused pairs' reasons, ``(i, why)``."""
     import pyarrow as pa
 
-    idx = np.fromiter(refused_why, dtype=np.int64, count=len(refused_why))
     cur.register("outcome_arrow", pa.table({"i": pa.array(np.arange(len(code), dtype=np.int64)),
                                             "code": pa.array(code)}))
-    cur.register("why_arrow", pa.table({"i": pa.array(idx), "why": pa.array(list(refused_why.values()),
-                                                                            pa.string())}))
     cur.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE prob_outcome AS
         SELECT p.*, o.code, w.why,
                CASE WHEN o.code IN ({_LINKED}, {_REFUSED}) THEN {_TEXT_SQL} END AS text
-        FROM prob_pairs p JOIN outcome_arrow o USING (i) LEFT JOIN why_arrow w USING (i)
+        FROM prob_pairs p JOIN outcome_arrow o USING (i) LEFT JOIN {why} w USING (i)
         """
     )
     cur.unregister("outcome_arrow")
-    cur.unregister("why_arrow")
+    # What the run's transaction writes to linkage_pairs (write_probabilistic).
     cur.execute(
         f"""
-        UPDATE linkage_pairs p SET
-            status = CASE o.code WHEN {_LINKED} THEN 'linked' WHEN {_REFUSED} THEN 'refused'
-                     WHEN {_HOUSEHOLD} THEN 'refused' WHEN {_DECIDED} THEN 'decided'
-                     WHEN {_SAME} THEN 'same' ELSE 'review' END,
-            reason = CASE o.code WHEN {_LINKED} THEN o.text WHEN {_DECIDED} THEN o.decision || ' in review'
-                     WHEN {_SAME} THEN 'already one profile'
-                     WHEN {_REVIEW} THEN 'grey zone: in the review queue' ELSE o.why END
-        FROM prob_outcome o WHERE p.record_a = o.record_a AND p.record_b = o.record_b
+        CREATE OR REPLACE TEMP TABLE prob_status AS
+        SELECT record_a, record_b,
+            CASE code WHEN {_LINKED} THEN 'linked' WHEN {_REFUSED} THEN 'refused'
+                 WHEN {_HOUSEHOLD} THEN 'refused' WHEN {_DECIDED} THEN 'decided'
+                 WHEN {_SAME} THEN 'same' ELSE 'review' END AS status,
+            CASE code WHEN {_LINKED} THEN text WHEN {_DECIDED} THEN decision || ' in review'
+                 WHEN {_SAME} THEN 'already one profile'
+                 WHEN {_REVIEW} THEN 'grey zone: in the review queue' ELSE why END AS reason
+        FROM prob_outcome
         """
     )
     cur.register("accepted_arrow", pa.table({
@@ -627,16 +653,16 @@ def _write_outcomes(cur: Any, code: np.ndarray, refused_why: dict[int, str],
         """,
         [now],
     )
-    _write_review(cur, now)
+    _stage_review(cur)
     (n,), = cur.execute("SELECT count(*) FROM prob_links").fetchall()
     cur.execute("DROP TABLE IF EXISTS prob_outcome")
     cur.execute("DROP TABLE IF EXISTS prob_pairs")
     return int(n)
 
 
-def _write_review(cur: Any, now: Any, from_outcome: bool = True) -> None:
-    """Pending items become this run's grey zone (``prob_outcome``'s review code; none without
-    it); decided items are kept as they are."""
+def _stage_review(cur: Any, from_outcome: bool = True) -> None:
+    """``review_now``: this run's grey zone (``prob_outcome``'s review code; none without it),
+    and ``prob_status`` (empty without ``prob_outcome``), for :func:`write_probabilistic`."""
     source = (
         "(SELECT record_a, record_b, match_weight, match_probability, CAST(weights AS VARCHAR) AS weights "
         f"FROM prob_outcome WHERE code = {_REVIEW})" if from_outcome else
@@ -644,6 +670,20 @@ def _write_review(cur: Any, now: Any, from_outcome: bool = True) -> None:
         "NULL::DOUBLE AS match_probability, NULL::VARCHAR AS weights WHERE false)"
     )
     cur.execute(f"CREATE OR REPLACE TEMP TABLE review_now AS SELECT * FROM {source}")
+    if not from_outcome:
+        cur.execute("CREATE OR REPLACE TEMP TABLE prob_status (record_a VARCHAR, record_b VARCHAR, "
+                    "status VARCHAR, reason VARCHAR)")
+
+
+def write_probabilistic(cur: Any, now: Any) -> None:
+    """Write what :func:`merge_probabilistic` decided (inside the run's transaction; the
+    clustering runs before it): each scored pair's status and reason into ``linkage_pairs``;
+    pending items become this run's grey zone, decided items are kept as they are."""
+    cur.execute(
+        "UPDATE linkage_pairs p SET status = o.status, reason = o.reason "
+        "FROM prob_status o WHERE p.record_a = o.record_a AND p.record_b = o.record_b"
+    )
+    cur.execute("DROP TABLE IF EXISTS prob_status")
     cur.execute(
         "DELETE FROM review_queue q WHERE status = 'pending' AND NOT EXISTS (SELECT 1 FROM review_now r "
         "WHERE r.record_a = q.record_a AND r.record_b = q.record_b)"

@@ -71,7 +71,9 @@ def assign_profile_ids(cur: Any, run_id: int, now: Any) -> dict[str, int]:
               WHERE a.comp NOT IN (SELECT comp FROM kept) GROUP BY a.comp)
         """
     )
-    # Links with each end's component, old profile and new profile, for the reasons below.
+    # Links with each end's component, old profile and new profile, for the reasons below: only
+    # those with an end in a component that overlaps a previous profile (the merges' and
+    # splits' components), none on a first run (a copy of every link, alive to the COMMIT).
     cur.execute(
         """
         CREATE OR REPLACE TEMP TABLE link_ctx AS
@@ -82,6 +84,7 @@ def assign_profile_ids(cur: Any, run_id: int, now: Any) -> dict[str, int]:
         JOIN assign ca ON ca.node = l.a JOIN assign cb ON cb.node = l.b
         JOIN nodes na ON na.node = l.a JOIN nodes nb ON nb.node = l.b
         LEFT JOIN prev pa ON pa.node = l.a LEFT JOIN prev pb ON pb.node = l.b
+        WHERE ca.comp IN (SELECT comp FROM overlap) OR cb.comp IN (SELECT comp FROM overlap)
         """
     )
     when = "strftime(x.ts, '%Y-%m-%d %H:%M:%S')"
