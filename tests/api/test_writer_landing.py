@@ -288,8 +288,13 @@ def test_a_decision_waits_for_its_persons_landed_events(api_settings: Settings) 
                 "userId": "u0", "event": "Consent Updated", "properties": withdrawn,
                 "messageId": "withdrawn-1", "timestamp": "2026-11-23T12:00:00Z"})
             assert r.status_code == 200 and writer.stats.events_landed == 1
-            assert writer.landed_for("u0") and not writer.landed_for("u4")
-            assert _decide(live, userId="u4", context=email)["offers"] == []  # another person: no wait
+            r = live.client.post("/v1/track", auth=(KEY, ""), json={  # nothing a decision reads
+                "userId": "u4", "event": "Product Viewed", "messageId": "viewed-1",
+                "timestamp": "2026-11-23T12:00:01Z"})
+            assert r.status_code == 200 and writer.stats.events_landed == 2
+            assert writer.landed_for("u0", read_by_decisions=True) and writer.landed_for("u4")
+            assert not writer.landed_for("u4", read_by_decisions=True)
+            assert _decide(live, userId="u4", context=email)["offers"] == []  # no wait
             done: list[dict[str, Any]] = []
             t = threading.Thread(target=_into, args=(done, _decide, live),
                                  kwargs={"userId": "u0", "context": email})

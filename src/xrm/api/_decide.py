@@ -883,13 +883,24 @@ async def decide(
                                  request.url.path), media_type="application/json")
 
 
+def _waits_for_landed(state: _State, writer: EventWriter, body: DecideRequest) -> bool:
+    """Whether events acknowledged during a checkpoint and not in the store yet could change this
+    decision: a consent change, an offer response or an identity change of the person, or any
+    event of a user id the decide graph does not hold yet (a new customer)."""
+    ids = (body.userId, body.anonymousId)
+    if writer.landed_for(*ids, read_by_decisions=True):
+        return True
+    new_user = body.userId is not None and state.ids.pid_of.hit(body.userId) is None
+    return new_user and writer.landed_for(body.userId)
+
+
 async def answer(state: _State, principal: Principal | None, body: DecideRequest, purpose: str | None,
                  path: str) -> bytes:
     """The decision for a validated body, as JSON bytes: shared by the route above and the ASGI
     fast path that serves it in the server (:mod:`xrm.api._decide_asgi`)."""
     decider = await state.get()
     now = datetime.now(UTC)
-    if state.writer is not None and state.writer.landed_for(body.userId, body.anonymousId):
+    if state.writer is not None and _waits_for_landed(state, state.writer, body):
         await state.writer.settled()  # acknowledged during a checkpoint, in the store a moment later
     await state.fresh()  # everything committed before this request, in memory
     who = _find(state, decider, body)

@@ -43,7 +43,8 @@ class Landing:
         self.name = name
         self.events = 0  # landed in it by this process
         self.first: int | None = None  # the writer's count of landed events at its first one
-        self.who: set[str] = set()  # user and anonymous ids of its events (decisions wait for them)
+        self.who: set[str] = set()  # user and anonymous ids of its events
+        self.key_who: set[str] = set()  # of its events a decision reads (consent, responses, identity)
         cur.execute(f"ATTACH '{_quoted(path)}' AS {name}")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {name}.landed (seq BIGINT, source VARCHAR, text VARCHAR)")
         self._seq = int(cur.execute(f"SELECT coalesce(max(seq), 0) FROM {name}.landed").fetchall()[0][0])

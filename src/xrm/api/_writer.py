@@ -170,6 +170,14 @@ MAX_LANDED = 20_000
 SETTLE_WAIT_S = 10.0
 
 
+def _decision_reads(q: QuickEvent) -> bool:
+    """Whether /v1/decide reads this event (its hooks: consent, responses; identity changes)."""
+    from xrm.customize import RESPONSE_EVENTS
+
+    return q.type in ("identify", "alias") or (
+        q.type == "track" and (q.event == "Consent Updated" or q.event in RESPONSE_EVENTS))
+
+
 class _Wake:
     """Queued by the background thread when its checkpoint or move is done: the writer looks."""
 
@@ -319,11 +327,13 @@ class EventWriter:
         await self._queue.put((submission, future))
         return await future
 
-    def landed_for(self, *ids: str | None) -> bool:
+    def landed_for(self, *ids: str | None, read_by_decisions: bool = False) -> bool:
         """Whether events of these user or anonymous ids (any, if none is given) are landed and not
-        in the store yet (a checkpoint's detour)."""
+        in the store yet (a checkpoint's detour); ``read_by_decisions``: only events a decision
+        reads (consent changes, offer responses, identify and alias calls)."""
         given = [i for i in ids if i]
-        return any(f.first is not None and (not given or any(i in f.who for i in given))
+        return any(f.first is not None and (not given or any(i in (f.key_who if read_by_decisions else f.who)
+                                                                  for i in given))
                    for f in list(self._pending))
 
     def wait_settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
@@ -599,11 +609,13 @@ class EventWriter:
         _keep_longest(self.stats.slowest_ms, 1000 * (time.perf_counter() - started))
         quick = [q for s in subs for q in s.quick or () if q is not None]
         who = {i for q in quick for i in (q.user_id, q.anonymous_id) if i}
+        key = {i for q in quick if _decision_reads(q) for i in (q.user_id, q.anonymous_id) if i}
         with self._moved:
             if landing.first is None:
                 landing.first = self._landed_total + 1
             self._landed_total += len(rows)
             landing.who |= who
+            landing.key_who |= key
         self.stats.groups_landed += 1
         self.stats.events_landed += len(rows)
         # Retries among them are found when they are moved (the events primary key).
