@@ -246,7 +246,8 @@ Machine: {machine_line()}. Server (DuckDB threads = 1) and load generator share 
 
 Each request: POST /v1/batch with {PER_BATCH} calls (track, page, identify), about 32 KB of JSON
 sent gzip-compressed as Segment's clients do ({size:,.0f} bytes on the wire with its head); answered
-200 only after the group commit that holds its events and their profiles. Load generator:
+200 only after a commit: the group commit that holds its events and their profiles or, while
+the store is being checkpointed, the landing file's (api_checkpoint_detour; docs/api.md). Load generator:
 bench/_ingest_load.py, a raw HTTP/1.1 client on uvloop in its own process, every request's bytes
 built before the run (messageIds unique), keep-alive connections (open loop: up to 64, opened as
 needed), one callback per answer; its CPU is counted over the measured span only. Measured for
