@@ -216,9 +216,10 @@ def test_a_running_server_acknowledges_during_checkpoints_and_loses_nothing(
             assert codes == [200] * 8
             sent += 800
             h = live.client.get("/healthz").json()["writer"]
-            if h["detours"] >= 2 and h["events_landed"] and sent >= 4_000:
+            if h["detours"] and h["events_landed"] and sent >= 4_000:
                 break
-        assert h["detours"] >= 2 and h["events_landed"] > 0, h
+        # (Under a steady load the writer may stay in landing mode after its first detour.)
+        assert h["detours"] >= 1 and h["events_landed"] > 0, h
         # A read waits for the landed events: a client reads what it wrote.
         token = live.new_key("reader", "read")
         r = live.client.get("/v1/profiles", params={"id_type": "user_id", "id_value": "u1"},
@@ -309,3 +310,25 @@ def test_a_decision_waits_for_its_persons_landed_events(api_settings: Settings) 
 
 def _into(out: list[Any], call: Any, *args: Any, **kwargs: Any) -> None:
     out.append(call(*args, **kwargs))
+
+
+def test_an_encrypted_stores_landing_files_are_encrypted(tmp_path: Path) -> None:
+    from xrm.store._crypto import is_encrypted
+
+    store = Store.open(store_settings(tmp_path / "enc.duckdb", store_encryption_key="a key of the test 42",
+                                      store_encryption_unsafe_crypto=True))
+    try:
+        w = EventWriter(store)
+        w._open()
+        try:
+            gate = _hold(w)
+            w._write_or_land([sub(*_group(1))])
+            assert w._landing is not None and is_encrypted(w._cur, w._landing.name)  # type: ignore[arg-type]
+            assert b"Viewed" not in w._landing.path.read_bytes()
+            gate.set()
+            w._settle(final=True)
+            assert _count(w) == 50 and leftover_files(store.path) == []
+        finally:
+            w._close()
+    finally:
+        store.close()

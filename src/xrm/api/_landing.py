@@ -24,6 +24,8 @@ from pathlib import Path
 
 import duckdb
 
+from xrm.store._crypto import attach_options  # (not in xrm.store's surface: the backup's helper too)
+
 __all__ = ["Landing", "leftover_files"]
 
 SUFFIX = ".landing-"
@@ -38,14 +40,15 @@ def leftover_files(store_path: Path) -> list[Path]:
 class Landing:
     """One landing file, ATTACHed to the store's database instance under its own name."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, path: Path, name: str) -> None:
+    def __init__(self, cur: duckdb.DuckDBPyConnection, path: Path, name: str, key: str | None = None) -> None:
         self.path = path
         self.name = name
         self.events = 0  # landed in it by this process
         self.first: int | None = None  # the writer's count of landed events at its first one
         self.who: set[str] = set()  # user and anonymous ids of its events
         self.key_who: set[str] = set()  # of its events a decision reads (consent, responses, identity)
-        cur.execute(f"ATTACH '{_quoted(path)}' AS {name}")
+        # An encrypted store's landing files are encrypted with its key: they hold personal data too.
+        cur.execute(f"ATTACH '{_quoted(path)}' AS {name}{attach_options(key)}")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {name}.landed (seq BIGINT, source VARCHAR, text VARCHAR)")
         self._seq = int(cur.execute(f"SELECT coalesce(max(seq), 0) FROM {name}.landed").fetchall()[0][0])
 

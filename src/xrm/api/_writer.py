@@ -440,7 +440,7 @@ class EventWriter:
         )
         # What a killed server had landed and not moved yet: into the store before serving.
         for path in leftover_files(self.store.path):
-            landing = Landing(self._cur, path, self._landing_name())
+            landing = Landing(self._cur, path, self._landing_name(), self.store.encryption_key)
             log.info("moving %s, left by a server that stopped during a checkpoint", path.name)
             self._move(landing)
 
@@ -577,7 +577,7 @@ class EventWriter:
         name = self._landing_name()
         stem = self.store.path.name + LANDING_SUFFIX
         path = self.store.path.with_name(f"{stem}{self.load_id}-{self._landing_names}")
-        landing = Landing(self._land_cur, path, name)
+        landing = Landing(self._land_cur, path, name, self.store.encryption_key)
         with self._moved:
             self._pending.append(landing)
         return landing
