@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -332,3 +333,16 @@ def test_an_encrypted_stores_landing_files_are_encrypted(tmp_path: Path) -> None
             w._close()
     finally:
         store.close()
+
+
+def test_a_landed_event_that_breaks_a_rule_when_moved_keeps_only_itself_out(writer: EventWriter) -> None:
+    gate = _hold(writer)
+    landing = writer._landing
+    assert landing is not None and writer._land_cur is not None
+    good = [json.dumps(_event(f"ok-{k}", k)) for k in range(3)]
+    bad = json.dumps({**_event("bad-1", 1), "timestamp": "not a time"})  # (the request side refuses it)
+    landing.land(writer._land_cur, [("web", good[0]), ("web", bad), ("web", good[1]), ("web", good[2])])
+    gate.set()
+    writer._settle(final=True)
+    assert _count(writer) == 3
+    assert _count(writer, "SELECT count(*) FROM rejected_rows WHERE raw LIKE '%bad-1%'") == 1

@@ -658,12 +658,15 @@ class EventWriter:
                 for at in range(0, len(run), self.max_events):
                     texts = [t for _, t in run[at:at + self.max_events]]
                     events = [orjson.loads(t) for t in texts]
-                    sub = Submission("landed events", run[0][0], texts, events,
-                                     [quick_event(e, t) for e, t in zip(events, texts, strict=True)])
-                    (out,) = self._write_group([sub])
-                    if out.problems:  # checked before landing: should not happen; kept in rejected_rows
-                        log.error("%d landed events broke a rule when moved: %s", len(out.problems),
-                                  out.problems[:3])
+                    quick = [quick_event(e, t) for e, t in zip(events, texts, strict=True)]
+                    source = run[0][0]
+                    subs = [Submission("landed events", source, texts, events, quick)]
+                    if None in quick:  # checked before landing, so never; else each alone: a bad one
+                        subs = [Submission("landed events", source, [t], [e], [q])  # keeps only itself out
+                                for t, e, q in zip(texts, events, quick, strict=True)]
+                    problems = [p for out in self._write_group(subs) for p in out.problems]
+                    if problems:  # kept aside in rejected_rows with their reasons
+                        log.error("%d landed events broke a rule when moved: %s", len(problems), problems[:3])
             landing.remove(self._cur)
             with self._moved:
                 if landing in self._pending:
