@@ -50,7 +50,15 @@ class Landing:
         # An encrypted store's landing files are encrypted with its key: they hold personal data too.
         cur.execute(f"ATTACH '{_quoted(path)}' AS {name}{attach_options(key)}")
         cur.execute(f"CREATE TABLE IF NOT EXISTS {name}.landed (seq BIGINT, source VARCHAR, text VARCHAR)")
-        self._seq = int(cur.execute(f"SELECT coalesce(max(seq), 0) FROM {name}.landed").fetchall()[0][0])
+        self._seq = 0  # a file left by a killed server is only moved, never landed into again
+
+    def holds(self, ids: Sequence[str], read_by_decisions: bool = False) -> bool:
+        """Whether it holds events (of these ids, if any are given; ``read_by_decisions``: only of
+        the events a decision reads)."""
+        if self.first is None:
+            return False
+        held = self.key_who if read_by_decisions else self.who
+        return not ids or any(i in held for i in ids)
 
     def land(self, cur: duckdb.DuckDBPyConnection, rows: Sequence[tuple[str, str]]) -> None:
         """Commit (source, text) rows; durable when this returns (DuckDB syncs its log at COMMIT)."""

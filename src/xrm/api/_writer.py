@@ -17,6 +17,9 @@ that size while the queue is short (a checkpoint locks out every commit, so the 
 meanwhile wait for it: a small one costs them tens of milliseconds of CPU, one at 32 MiB hundreds).
 Until a checkpoint DuckDB holds the committed rows in memory, and the commit that takes the log
 over its own threshold checkpoints inside itself, so every request of that group waits for it.
+With ``api_checkpoint_detour`` (the default) no request waits: the checkpoint runs on a thread of its
+own and the groups that come meanwhile are committed into a landing file (:mod:`xrm.api._landing`),
+moved into the store right after.
 
 messageId de-duplication costs no look-up in the common case: the events go in with a plain
 INSERT, and one already stored (a client's retry) fails it on the primary key before anything
@@ -275,8 +278,9 @@ class EventWriter:
         self._fold_cur: duckdb.DuckDBPyConnection | None = None
         self._cache: IdentifierCache | None = None
         self._staged = False  # __xrm_n exists (some events of the group went through the SQL)
-        # Called on the writer thread after each commit with the (message id, event) pairs stored
-        # for the first time, before the requests are answered (decide: responses and consent).
+        # Called after each commit into the store with the (message id, event) pairs stored for the
+        # first time, before the requests are answered (decide: responses and consent); on the writer
+        # thread, or on the background one while it moves landed events (never both at once).
         self.on_commit: list[Callable[[list[tuple[str, dict[str, Any]]]], None]] = []
 
     @property
@@ -332,9 +336,7 @@ class EventWriter:
         in the store yet (a checkpoint's detour); ``read_by_decisions``: only events a decision
         reads (consent changes, offer responses, identify and alias calls)."""
         given = [i for i in ids if i]
-        return any(f.first is not None and (not given or any(i in (f.key_who if read_by_decisions else f.who)
-                                                                  for i in given))
-                   for f in list(self._pending))
+        return any(f.holds(given, read_by_decisions) for f in list(self._pending))
 
     def wait_settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
         """Block until every landed event is in the store (readers: read your writes); False on timeout."""
@@ -553,12 +555,10 @@ class EventWriter:
             return
         self._landing = self._new_landing()
         self.stats.detours += 1
-        self._bg_job = self._bg_executor.submit(self._in_background, self._bg_checkpoint)
+        self._bg_job = self._bg_executor.submit(
+            self._in_background, functools.partial(self.checkpoint, self._ckpt_cur))
 
-    def _bg_checkpoint(self) -> None:
-        self.checkpoint(self._ckpt_cur)
-
-    def _in_background(self, job: Callable[[], None]) -> None:
+    def _in_background(self, job: Callable[[], object]) -> None:
         try:
             job()
         except Exception:  # a refused checkpoint is counted inside; a move keeps its file (_unmoved)
