@@ -30,6 +30,7 @@ server's code is not changed for the measurement.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import gc
 import json
@@ -214,7 +215,9 @@ def sample(
     store = store if store is not None else found
     if store is not None:
         try:
-            row["duckdb"] = _duckdb(store)
+            gate = getattr(store, "gate", None)  # the server may release index memory meanwhile
+            with gate.shared(urgent=True) if gate is not None else contextlib.nullcontext():
+                row["duckdb"] = _duckdb(store)
         except Exception as exc:  # the store closing under us at shutdown
             row["duckdb"] = {"error": type(exc).__name__}
     collections = [g["collections"] for g in gc.get_stats()]

@@ -208,6 +208,16 @@ class Settings(BaseSettings):
             "200, not before it; profile reads and decisions wait for them. False: requests wait."
         ),
     )
+    api_index_memory_mb: float = Field(
+        default=256.0, ge=0,
+        description=(
+            "The most memory the server lets DuckDB keep of the store's indexes after a checkpoint "
+            "(index buffers loaded by look-ups are freed by nothing else): past it, the event "
+            "writer's next checkpoint detaches the store and attaches it again, with every request "
+            "that reads the store held for that moment (tens to hundreds of ms). 0: never (the "
+            "indexes' memory then grows with the store)."
+        ),
+    )
     api_checkpoint_step_mib: float = Field(
         default=0.0, ge=0,
         description=(

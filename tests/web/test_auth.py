@@ -110,11 +110,11 @@ def test_post_without_or_with_a_foreign_csrf_token_is_refused(client: Any, users
         r = client.post("/console/lang", data=data, follow_redirects=False)
         assert r.status_code == 403 and "form has expired" in r.text
     # a token of another session (the viewer's) does not pass either
-    from .conftest import console_app, test_client
+    from .conftest import test_client
 
-    with test_client(console_app(users_store)) as other:
-        login(other, "viewer")
-        foreign = csrf_of(other.get("/console/").text)
+    other = test_client(client.app)  # another browser on the same server (its lifespan runs once)
+    login(other, "viewer")
+    foreign = csrf_of(other.get("/console/").text)
     r = client.post("/console/lang", data={"lang": "de", "csrf": foreign}, follow_redirects=False)
     assert r.status_code == 403
     r = client.post("/console/lang", data={"lang": "de", "csrf": csrf_of(page.text), "back": "/console/"},
@@ -139,8 +139,7 @@ def test_viewer_cannot_export_erase_or_launch(client: Any, role: str, allowed: b
 def test_password_change_ends_open_sessions(client: Any, users_store: Settings) -> None:
     login(client, "marketer")
     assert client.get("/console/", follow_redirects=False).status_code == 200
-    with Store.open(users_store) as store:
-        set_password(store, "marketer", "a brand new password")
+    set_password(client.app.state.store, "marketer", "a brand new password")  # the server's own store
     assert client.get("/console/", follow_redirects=False).status_code == 303
 
 

@@ -22,6 +22,7 @@ from xrm.api import _access, _admin, _decide, _events, _health, _identify, _netw
 from xrm.api._auth import KeyRing, require
 from xrm.api._decide_asgi import DecideFastPath
 from xrm.api._errors import install_error_handlers
+from xrm.api._gate import StoreGateMiddleware
 from xrm.api._writer import EventWriter
 from xrm.config import Settings
 from xrm.web import console_router, warm_console
@@ -37,7 +38,8 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from xrm.store import Store
 
-        store = Store.open(settings)
+        # Attached: the event writer can then release the indexes' memory (api_index_memory_mb).
+        store = Store.open(settings, attached=settings.api_index_memory_mb > 0)
         # DuckDB's own allocator (jemalloc) keeps up to 128 MB of what queries freed before it
         # gives any back: a server's resident memory swung by 60 MB under steady load (bench
         # mixed). Give it back sooner, from jemalloc's background threads (docs/api.md).
@@ -81,5 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
     # POST /v1/decide answered before FastAPI's routing (same key check, body model, errors and
     # answer as the route above, which documents it): the per-request machinery cost as much as
     # the decision (_decide_asgi.py).
-    app.add_middleware(DecideFastPath)
+    # Requests that read or write the store hold its gate (a release of index memory waits for them).
+    app.add_middleware(StoreGateMiddleware)
+    app.add_middleware(DecideFastPath)  # outermost: a decision holds the gate only where it reads
     return app

@@ -211,9 +211,10 @@ class _State:
         self._reads_done = max(self._reads_done, begun)
 
     def _read_gate(self) -> None:
-        if self._reader_cur is None:
-            self._reader_cur = _cursor(self.store)
-        self.gate.fresh(self._reader_cur)
+        with self.store.gate.shared(urgent=True):  # a decision waits for it: never behind a release's wait
+            if self._reader_cur is None:
+                self._reader_cur = _cursor(self.store)
+            self.gate.fresh(self._reader_cur)
 
     async def get(self) -> Decider:
         if self.decider is None:
@@ -222,6 +223,10 @@ class _State:
                     from xrm.customize import Decider
 
                     def make() -> Decider:
+                        with self.store.gate.shared(urgent=True):
+                            return made()
+
+                    def made() -> Decider:
                         _warm_log_writer(self.store)
                         decider = Decider(self.store, check_every=None)  # refreshed by the flusher
                         decider.warm()  # compiled kernels loaded before the first request
@@ -248,7 +253,12 @@ class _State:
 
     def _chores(self) -> bool:
         """On the flusher's thread: write the log when due, re-read what the commit moved, refresh.
-        True: the gate is not settled yet (the loop reads again once :data:`SETTLE_S` has passed)."""
+        True: the gate is not settled yet (the loop reads again once :data:`SETTLE_S` has passed).
+        Holds the store's gate (urgent: a release of index memory waits, :mod:`xrm.store._gate`)."""
+        with self.store.gate.shared(urgent=True):
+            return self._chores_held()
+
+    def _chores_held(self) -> bool:
         decider = self.decider
         if decider is None:
             return False
@@ -267,7 +277,8 @@ class _State:
 
     def _settle(self) -> None:
         if self.ids.loaded:
-            self.gate.fresh(self._background())
+            with self.store.gate.shared(urgent=True):
+                self.gate.fresh(self._background())
 
     async def _flush_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -288,12 +299,17 @@ class _State:
                 await self.flusher
         if self.decider is not None:
             with contextlib.suppress(Exception):
-                await asyncio.get_running_loop().run_in_executor(self.executor, self.decider.flush)
+                await asyncio.get_running_loop().run_in_executor(self.executor, self._final_flush)
         self.executor.shutdown(wait=True)
         self.reader.shutdown(wait=True)
         for cur in (self._cur, self._bg_cur, self._reader_cur):
             if cur is not None:
                 cur.close()
+
+    def _final_flush(self) -> None:
+        assert self.decider is not None
+        with self.store.gate.shared(urgent=True):
+            self.decider.flush()
 
     def on_events(self, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """After an event-API commit (writer thread): import consent changes, apply responses."""
@@ -903,17 +919,20 @@ async def answer(state: _State, principal: Principal | None, body: DecideRequest
     if state.writer is not None and _waits_for_landed(state, state.writer, body):
         await state.writer.settled()  # acknowledged during a checkpoint, in the store a moment later
     await state.fresh()  # everything committed before this request, in memory
-    who = _find(state, decider, body)
-    if principal is None:  # mounted without require(): refuse rather than decide unaudited
-        raise ApiError(401, "missing_api_key", "Authorization: missing; this endpoint needs an API key")
-    # Queued before deciding: a flush may write the audit row without its decision, never the reverse.
-    state.audit.add(key_id=principal.key_id, key_name=principal.name, action="profile.decide",
-                    target=_audit_target(who), purpose=purpose, method="POST", path=path)
-    channel = body.context.channel
-    decision = decider.decide(
-        who.customer, channel, placement=body.context.placement, k=body.limit,
-        refusal=state.gate.refusal(state.cur, who, channel, now, check=False), now=now,
-    )
+    # On the loop, from memory but for a look-up now and then: the store's gate, urgent (it blocks
+    # the loop only while a release of index memory runs: xrm.store._gate).
+    with state.store.gate.shared(urgent=True):
+        who = _find(state, decider, body)
+        if principal is None:  # mounted without require(): refuse rather than decide unaudited
+            raise ApiError(401, "missing_api_key", "Authorization: missing; this endpoint needs an API key")
+        # Queued before deciding: a flush may write the audit row without its decision, never the reverse.
+        state.audit.add(key_id=principal.key_id, key_name=principal.name, action="profile.decide",
+                        target=_audit_target(who), purpose=purpose, method="POST", path=path)
+        channel = body.context.channel
+        decision = decider.decide(
+            who.customer, channel, placement=body.context.placement, k=body.limit,
+            refusal=state.gate.refusal(state.cur, who, channel, now, check=False), now=now,
+        )
     answer = {
         "decisionId": decision.decision_id,
         "customer": {"key": decider.customer_key, "id": who.customer, "known": who.known,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -28,19 +29,24 @@ async def _poll(store: Any, every: float) -> None:
 
     while True:
         try:
-            for run in await asyncio.to_thread(run_due_schedules, store):
+            for run in await asyncio.to_thread(_gated, run_due_schedules, store):
                 log.info("scheduled campaign %s (due %s): %s",
                          run["schedule_id"], run["due_at"], run["status"])
         except Exception:  # the poller must outlive one bad poll; the error is in the log
             log.exception("running due scheduled campaigns failed; trying again in %s s", every)
         try:
-            needs = await asyncio.to_thread(update_needs, store)
+            needs = await asyncio.to_thread(_gated, update_needs, store)
             if needs.get("touched"):
                 log.info("needs profiles updated: %s customers from %s orders",
                          needs["touched"], needs["orders"])
         except Exception:
             log.exception("updating needs profiles failed; trying again in %s s", every)
         await asyncio.sleep(every)
+
+
+def _gated(job: Callable[[Any], Any], store: Any) -> Any:
+    with store.gate.shared():  # a release of index memory waits for the job (xrm.store._gate)
+        return job(store)
 
 
 async def start(app: FastAPI, store: Any) -> None:

@@ -120,12 +120,24 @@ class WriterStats:
     landing_moves: int = 0
     landing_move_seconds: float = 0.0
     landing_move_failures: int = 0
+    # Index memory (api_index_memory_mb): what DuckDB kept of the indexes after the last checkpoint
+    # (MiB), and the checkpoints that were releases (the store detached and attached again) instead.
+    index_mb_after_checkpoint: float = 0.0
+    releases: int = 0
+    release_seconds: float = 0.0
+    releases_skipped: int = 0  # the store's users did not leave it within RELEASE_WAIT_S: later
+    last_releases: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: v for k, v in self.__dict__.items() if k != "group_sizes"}
         d["mean_group_events"] = (sum(self.group_sizes) / len(self.group_sizes)) if self.group_sizes else 0
         return d
 
+
+# How long a release (api_index_memory_mb) waits for the requests inside the store to leave it, while
+# no new one enters and the writer's queue grows; if they stay, it gives up and is tried again after
+# the next checkpoint. A profile read takes tens of ms, a decision's store read a few.
+RELEASE_WAIT_S = 1.0
 
 # Events per group commit at most. The writer commits as soon as the previous commit is done, so
 # the group is what queued meanwhile; the cap bounds how long one commit (and so the wait of
@@ -241,6 +253,8 @@ class EventWriter:
         self.cache_size = cache_size or store.settings.api_writer_cache
         self.checkpoint_every = store.settings.api_checkpoint_s  # 0: DuckDB's own only
         self.checkpoint_step = int(store.settings.api_checkpoint_step_mib * 2**20)  # 0: no steps
+        # Past this (MiB of index buffers kept after a checkpoint), the next checkpoint is a release.
+        self.index_budget_mb = store.settings.api_index_memory_mb if store.releasable else 0.0
         self._checkpointed_at = time.monotonic()
         self._wal = store.path.with_name(store.path.name + ".wal")
         self._folded_at = time.monotonic()
@@ -508,6 +522,8 @@ class EventWriter:
             s.checkpoints_skipped += 1
             return False
         self._checkpointed_at = time.monotonic()
+        if self.index_budget_mb:  # what the checkpoint left loaded: look-ups' buffers, not inserts'
+            s.index_mb_after_checkpoint = self.store.index_memory_mb()
         s.checkpoints += 1
         s.checkpoint_seconds += took
         _keep_longest(s.slowest_checkpoints_ms, 1000 * took)
@@ -550,6 +566,9 @@ class EventWriter:
     def _checkpoint_now(self) -> None:
         """A due checkpoint: on this thread, or with api_checkpoint_detour on the background thread
         while this one lands the groups that come meanwhile."""
+        over = self.index_budget_mb and self.stats.index_mb_after_checkpoint >= self.index_budget_mb
+        if over and self.release():
+            return
         if not self.detour:
             self.checkpoint()
             return
@@ -557,6 +576,43 @@ class EventWriter:
         self.stats.detours += 1
         self._bg_job = self._bg_executor.submit(
             self._in_background, functools.partial(self.checkpoint, self._ckpt_cur))
+
+    def release(self) -> bool:
+        """Instead of a checkpoint: detach the store and attach it again (its DETACH checkpoints),
+        which frees the index buffers DuckDB keeps (docs/api.md, "Memory under load"); on this
+        thread, between groups, no detour: the requests queued meanwhile wait, as for a checkpoint
+        without one. Every other user of the store is held at the gate for it. False: not done
+        (a fold, the background job, or a request inside the store for RELEASE_WAIT_S)."""
+        assert self._cur is not None
+        s = self.stats
+        if self._landing is not None or self._unmoved or self._bg_busy() or self._pending:
+            return False
+        if not self._fold_lock.acquire(blocking=False):
+            s.releases_skipped += 1
+            return False
+        try:
+            before_mb, wal = self.store.index_memory_mb(), self.wal_bytes()
+            started = time.perf_counter()
+            with self.store.gate.alone(RELEASE_WAIT_S) as got:
+                waited = time.perf_counter() - started
+                if not got:
+                    s.releases_skipped += 1
+                    log.info("index memory not released: the store's users stayed %.1f s", waited)
+                    return False
+                self.store.release_index_memory()
+                took = time.perf_counter() - started
+        finally:
+            self._fold_lock.release()
+        self._checkpointed_at = time.monotonic()
+        s.index_mb_after_checkpoint = self.store.index_memory_mb()
+        s.releases += 1
+        s.release_seconds += took
+        _keep_longest(s.slowest_checkpoints_ms, 1000 * took)
+        s.last_releases.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "ms": round(1000 * took, 1), "waited_ms": round(1000 * waited, 1),
+                                "index_mb": round(before_mb, 1), "wal_mb": round(wal / 2**20, 1)})
+        del s.last_releases[:-5]
+        return True
 
     def _in_background(self, job: Callable[[], object]) -> None:
         try:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -149,35 +150,44 @@ def connect_file(
     read_only: bool = False,
     config: dict[str, Any] | None = None,
     unsafe_crypto: bool = False,
+    attached: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A connection whose default catalog is the DuckDB file ``path``, decrypted with ``key``.
+
+    An encrypted file, or any with ``attached``, is ATTACHed to an in-memory database (a
+    :class:`CatalogConnection`), which can let go of it and take it up again
+    (:meth:`~CatalogConnection.reattach`).
 
     Raises :class:`StoreKeyError` for an encrypted file without a key or with the wrong one, and
     for a plain file given a key; :class:`StoreBusy` when another process holds the file."""
     path = Path(path)
-    if key is None:
+    if key is None and not attached:
         try:
             return duckdb.connect(str(path), read_only=read_only, config=config or {})
         except duckdb.Error as exc:
             raise explain(path, exc, key) from None
     con = duckdb.connect(":memory:", config=config or {})
     try:
-        if not read_only:
+        if key is not None and not read_only:
             enable_writing(con, unsafe=unsafe_crypto)
-        else:
+        elif key is not None:
             _load_httpfs(con)  # reading needs no OpenSSL, but decrypts faster with it
         alias = catalog_name(path)
-        options = f"ENCRYPTION_KEY {_quote(key)}" + (", READ_ONLY" if read_only else "")
-        con.execute(f"ATTACH {_quote(str(path))} AS {_ident(alias)} ({options})")
+        flags = [f"ENCRYPTION_KEY {_quote(key)}"] if key is not None else []
+        flags += ["READ_ONLY"] if read_only else []
+        attach = f"ATTACH {_quote(str(path))} AS {_ident(alias)}"
+        attach += f" ({', '.join(flags)})" if flags else ""
+        con.execute(attach)
         con.execute(f"USE {_ident(alias)}")
-        con.execute("SET temp_file_encryption = true")  # spill files too (DuckDB's key, per process)
+        if key is not None:
+            con.execute("SET temp_file_encryption = true")  # spill files too (DuckDB's key, per process)
     except duckdb.Error as exc:
         con.close()
         raise explain(path, exc, key) from None
     except BaseException:
         con.close()
         raise
-    return cast(duckdb.DuckDBPyConnection, CatalogConnection(con, alias))
+    return cast(duckdb.DuckDBPyConnection, CatalogConnection(con, alias, attach))
 
 
 class CatalogConnection:
@@ -187,14 +197,37 @@ class CatalogConnection:
     takes a ``DuckDBPyConnection`` (Ibis's ``from_connection``, ``store.con.cursor()`` in every
     capability) works unchanged."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str, attach: str) -> None:
         self._con = con
+        self._catalog = catalog
         self._use = f"USE {_ident(catalog)}"
+        self._attach = attach  # the ATTACH statement, key included: never logged
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = self._con.cursor()
         cur.execute(self._use)
         return cur
+
+    def reattach(self) -> None:
+        """DETACH the file and ATTACH it again under the same name: DuckDB writes out and frees what
+        it holds of it, the index buffers included, which nothing else frees (docs/api.md, "Memory
+        under load"). The DETACH checkpoints the file first. Cursors that USE the catalog work on
+        afterwards; but the caller must make sure no transaction is open on the file (a DETACH beside
+        one is deferred, and the ATTACH then fails): :class:`xrm.store._gate.StoreGate`."""
+        admin = self._con.cursor()  # starts in the in-memory catalog: the one it may detach from
+        try:
+            admin.execute(f"DETACH {_ident(self._catalog)}")
+            for wait in (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0):  # a deferred DETACH (a holder
+                time.sleep(wait)  # that did not take the gate) ends with its transaction
+                try:
+                    admin.execute(self._attach)
+                    return
+                except duckdb.Error as exc:
+                    if "already attached" not in str(exc):
+                        raise
+            admin.execute(self._attach)  # its error: the store stays unreachable until a restart
+        finally:
+            admin.close()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)

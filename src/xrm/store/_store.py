@@ -27,7 +27,8 @@ import duckdb
 from xrm import __version__
 from xrm.config import Settings
 from xrm.exceptions import StoreBusy, StoreError, StoreVersionError
-from xrm.store._crypto import connect_file, store_key
+from xrm.store._crypto import CatalogConnection, connect_file, store_key
+from xrm.store._gate import StoreGate
 from xrm.store._migrate import migrate, schema_versions
 from xrm.store._registry import all_schemas
 from xrm.store._schema import Schema
@@ -47,6 +48,7 @@ class Store:
         self.path = path
         self.settings = settings
         self._ibis: DuckDBBackend | None = None
+        self.gate = StoreGate()  # held by every transaction while a release may run (the server)
 
     @classmethod
     def open(
@@ -55,8 +57,10 @@ class Store:
         *,
         read_only: bool = False,
         schemas: tuple[Schema, ...] | None = None,
+        attached: bool = False,
     ) -> Store:
-        """Open (and create or upgrade) the store named by settings or a path."""
+        """Open (and create or upgrade) the store named by settings or a path; ``attached``: in the
+        layout that can release DuckDB's index memory (:meth:`release_index_memory`, the server)."""
         settings = target if isinstance(target, Settings) else Settings()
         if isinstance(target, str | Path):
             settings = settings.model_copy(update={"store_path": Path(target)})
@@ -71,7 +75,7 @@ class Store:
         config["temp_directory"] = str(temp)
         con = connect_file(
             path, key=store_key(settings), read_only=read_only, config=config,
-            unsafe_crypto=settings.store_encryption_unsafe_crypto,
+            unsafe_crypto=settings.store_encryption_unsafe_crypto, attached=attached,
         )
         if not read_only:  # this process holds the write lock: what a killed backup left is stale
             remove_stale_temp_files(path)
@@ -148,6 +152,29 @@ class Store:
     def encryption_key(self) -> str | None:
         """The key the store file is encrypted with (None: plain); backups and rewrites use it too."""
         return store_key(self.settings)
+
+    # -- index memory ------------------------------------------------------------------------
+
+    @property
+    def releasable(self) -> bool:
+        """Whether :meth:`release_index_memory` can work: the file is attached (``attached=True``,
+        or an encrypted store), not the connection's own database."""
+        return isinstance(self.con, CatalogConnection)
+
+    def index_memory_mb(self) -> float:
+        """What DuckDB holds of the indexes in memory now (its ``ART_INDEX`` tag), in MiB."""
+        row = self.sql(
+            "SELECT coalesce(sum(memory_usage_bytes), 0) FROM duckdb_memory() WHERE tag = 'ART_INDEX'"
+        ).fetchone()
+        return float(row[0]) / 2**20 if row else 0.0
+
+    def release_index_memory(self) -> None:
+        """Write out and free the index buffers DuckDB keeps (nothing else frees those a look-up
+        loaded: docs/api.md, "Memory under load") by detaching the file and attaching it again; it
+        checkpoints first. The caller holds :attr:`gate` alone: no transaction may be open."""
+        if not isinstance(self.con, CatalogConnection):
+            raise StoreError(f"store {self.path} is not open attached (Store.open(..., attached=True))")
+        self.con.reattach()
 
     def close(self) -> None:
         self.con.close()

@@ -231,16 +231,19 @@ def warm_console(store: Any, k: int = 5) -> Future[None]:
 def _first_popular(store: Any, k: int, where: tuple[str, int]) -> None:
     from xrm.customize import recommend_for
 
-    (n,), = store.sql("SELECT count(*) FROM purchase_cycles").fetchall()
-    # recommend_for of the empty key (no customer's: ingest rejects an empty id): the most popular
-    _POPULAR[where] = (time.monotonic(), n, recommend_for(store, "", k=k))
+    # Urgent: a page may wait for this read (xrm.store._gate: a release of index memory waits for it).
+    with store.gate.shared(urgent=True):
+        (n,), = store.sql("SELECT count(*) FROM purchase_cycles").fetchall()
+        # recommend_for of the empty key (no customer's: ingest rejects an empty id): the most popular
+        _POPULAR[where] = (time.monotonic(), n, recommend_for(store, "", k=k))
 
 
 def _refresh_popular(store: Any, key: str, k: int, where: tuple[str, int], n: int) -> None:
     from xrm.customize import recommend_for
 
     try:
-        _POPULAR[where] = (time.monotonic(), n, recommend_for(store, key, k=k))
+        with store.gate.shared():  # after the page was answered: a release of index memory goes first
+            _POPULAR[where] = (time.monotonic(), n, recommend_for(store, key, k=k))
     finally:
         _POPULAR_REFRESHING.discard(where)
 

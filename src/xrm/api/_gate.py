@@ -1,0 +1,60 @@
+"""Every request that may read or write the store holds its gate while it runs (ASGI middleware).
+
+The event writer releases DuckDB's index memory now and then by detaching the store and attaching
+it again (``api_index_memory_mb``; :class:`xrm.store._gate.StoreGate` says why everyone must hold
+the gate). Requests wait for a release without tying up a thread; the ones that never touch the
+store pass straight through: the Segment calls (the event writer's, which is the releaser's own
+thread), ``/v1/decide`` (its few store reads hold the gate themselves, :mod:`xrm.api._decide`) and
+``/healthz``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from xrm.api._decide_asgi import PATH as DECIDE
+from xrm.api._events import CALLS
+from xrm.store._gate import StoreGate
+
+__all__ = ["StoreGateMiddleware", "enter"]
+
+PASS = frozenset({"/healthz", DECIDE, "/v1/batch", *(f"/v1/{call}" for call in CALLS)})
+
+
+class StoreGateMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        store = getattr(scope["app"].state, "store", None) if scope["type"] == "http" else None
+        if store is None or scope["path"] in PASS:
+            await self.app(scope, receive, send)
+            return
+        gate: StoreGate = store.gate
+        await enter(gate)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            gate.leave()
+
+
+async def enter(gate: StoreGate) -> None:
+    """Take a request's shared hold of ``gate``, waiting on the loop while a release waits or runs."""
+    loop = asyncio.get_running_loop()
+    while not gate.try_enter():
+        opened = loop.create_future()
+
+        def wake(fut: asyncio.Future[None] = opened) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: no one waits any more
+                loop.call_soon_threadsafe(_done, fut)
+
+        gate.when_open(wake)
+        await opened
+
+
+def _done(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
