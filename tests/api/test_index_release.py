@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from xrm.api import _writer
+from xrm.api._writer import EventWriter
 from xrm.config import Settings
+from xrm.store import Store
 
+from ._writer_support import store_settings, sub
 from .live import KEY, Live, bearer, serve_in_thread
 from .test_decide_api import _shop
 
@@ -44,7 +48,8 @@ def test_a_server_releases_index_memory_under_mixed_load_and_loses_nothing(
     api_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_writer, "CHECKPOINT_MIN_WAL", 1)
-    # Every checkpoint after a look-up is over this budget: the next one is a release.
+    monkeypatch.setattr(_writer, "RELEASE_EVERY_S", 0)
+    # Past this budget after any look-up or insert: every checkpoint is a release, with a detour.
     settings = api_settings.model_copy(update={"api_checkpoint_s": 0.05, "api_index_memory_mb": 0.001})
     _shop(settings)
     for live in serve_in_thread(settings):
@@ -104,3 +109,35 @@ def test_the_release_is_a_setting(api_settings: Settings) -> None:
     for live in serve_in_thread(api_settings.model_copy(update={"api_index_memory_mb": 0})):
         assert not live.app.state.store.releasable  # the store opened as before: its own database
         assert live.app.state.writer.index_budget_mb == 0
+
+
+def test_groups_land_while_the_store_is_detached_and_reach_it_after(tmp_path: Path) -> None:
+    from xrm.store._crypto import catalog_name
+
+    store = Store.open(store_settings(tmp_path / "xrm.duckdb"), attached=True)
+    try:
+        w = EventWriter(store)
+        w._open()
+        try:
+            w._landing = w._new_landing()  # a detour: the background job (here: waiting) releases
+            busy = threading.Event()
+            w._bg_job = w._bg_executor.submit(busy.wait, 30)
+            admin = store.con._con.cursor()  # type: ignore[attr-defined]
+            admin.execute(f"DETACH {catalog_name(store.path)}")  # the release's window
+            try:
+                w._write_or_land([sub(*[_event(f"d-{k}") for k in range(30)])])
+                assert w.stats.events_landed == 30
+            finally:
+                admin.execute(f"ATTACH '{store.path}' AS {catalog_name(store.path)}")
+                busy.set()
+            w._settle(final=True)
+            assert store.sql("SELECT count(*) FROM events WHERE message_id LIKE 'd-%'").fetchall() == [(30,)]
+        finally:
+            w._close()
+    finally:
+        store.close()
+
+
+def _event(mid: str) -> dict[str, Any]:
+    return {"type": "track", "event": "Viewed", "userId": "u1", "messageId": mid,
+            "timestamp": "2026-11-23T12:00:00Z"}

@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from xrm.api._decide_asgi import PATH as DECIDE
 from xrm.api._events import CALLS
 from xrm.store._gate import StoreGate
 
-__all__ = ["StoreGateMiddleware", "enter"]
+__all__ = ["StoreGateMiddleware", "enter", "settled", "settled_async"]
+
+HELD = "xrm_store_gate"  # in the request's state: the gate this request holds
 
 PASS = frozenset({"/healthz", DECIDE, "/v1/batch", *(f"/v1/{call}" for call in CALLS)})
 
@@ -35,10 +38,44 @@ class StoreGateMiddleware:
             return
         gate: StoreGate = store.gate
         await enter(gate)
+        scope.setdefault("state", {})[HELD] = gate
         try:
             await self.app(scope, receive, send)
         finally:
             gate.leave()
+
+
+def settled(request: Request) -> None:
+    """Wait (on a worker thread) for the events landed during a checkpoint to reach the store, out of
+    the gate meanwhile: their move may wait for a release, and the release for this request."""
+    writer = getattr(request.app.state, "writer", None)
+    if writer is None or not writer.pending:
+        return
+    gate: StoreGate | None = request.scope.get("state", {}).get(HELD)
+    if gate is None:
+        writer.wait_settled()
+        return
+    gate.leave()
+    try:
+        writer.wait_settled()
+    finally:
+        gate.enter()
+
+
+async def settled_async(request: Request) -> None:
+    """:func:`settled` on the event loop."""
+    writer = getattr(request.app.state, "writer", None)
+    if writer is None or not writer.pending:
+        return
+    gate: StoreGate | None = request.scope.get("state", {}).get(HELD)
+    if gate is None:
+        await writer.settled()
+        return
+    gate.leave()
+    try:
+        await writer.settled()
+    finally:
+        await enter(gate)
 
 
 async def enter(gate: StoreGate) -> None:

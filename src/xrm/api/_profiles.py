@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from xrm.api._auth import audit, audited, purpose_of
+from xrm.api._gate import settled
 from xrm.interact import MAX_TIMELINE_LIMIT, profile_view, timeline
 
 __all__ = ["router"]
@@ -23,10 +24,9 @@ router = APIRouter(prefix="/v1/profiles", tags=["profiles and timeline"])
 
 def _settled(request: Request) -> None:
     """Events acknowledged while the store was being checkpointed reach it a moment later (see
-    xrm.api._landing): a read waits for them, so a client reads what it wrote."""
-    writer = getattr(request.app.state, "writer", None)
-    if writer is not None:
-        writer.wait_settled()
+    xrm.api._landing): a read waits for them, so a client reads what it wrote (out of the store's
+    gate meanwhile: xrm.api._gate)."""
+    settled(request)
 
 
 @router.get("")

@@ -138,6 +138,9 @@ class WriterStats:
 # no new one enters and the writer's queue grows; if they stay, it gives up and is tried again after
 # the next checkpoint. A profile read takes tens of ms, a decision's store read a few.
 RELEASE_WAIT_S = 1.0
+# At most one release in this many seconds: after one, reads and inserts load the buffers they need
+# again (each a read from the file), so releasing at every move would cost more than it frees.
+RELEASE_EVERY_S = 30.0
 
 # Events per group commit at most. The writer commits as soon as the previous commit is done, so
 # the group is what queued meanwhile; the cap bounds how long one commit (and so the wait of
@@ -255,6 +258,7 @@ class EventWriter:
         self.checkpoint_step = int(store.settings.api_checkpoint_step_mib * 2**20)  # 0: no steps
         # Past this (MiB of index buffers kept after a checkpoint), the next checkpoint is a release.
         self.index_budget_mb = store.settings.api_index_memory_mb if store.releasable else 0.0
+        self._release_tried = float("-inf")
         self._checkpointed_at = time.monotonic()
         self._wal = store.path.with_name(store.path.name + ".wal")
         self._folded_at = time.monotonic()
@@ -352,6 +356,11 @@ class EventWriter:
         given = [i for i in ids if i]
         return any(f.holds(given, read_by_decisions) for f in list(self._pending))
 
+    @property
+    def pending(self) -> bool:
+        """Landed events not in the store yet (a reader may have to wait: :meth:`wait_settled`)."""
+        return bool(self._pending)
+
     def wait_settled(self, timeout: float = SETTLE_WAIT_S) -> bool:
         """Block until every landed event is in the store (readers: read your writes); False on timeout."""
         with self._moved:
@@ -446,6 +455,8 @@ class EventWriter:
         self._fold_cur.execute("SET SESSION TimeZone = 'UTC'")
         self._ckpt_cur = self.store.con.cursor()
         self._land_cur = self.store.con.cursor()
+        if self.index_budget_mb:  # its transactions then hold only landing files: a release runs beside
+            self._land_cur.execute("USE memory")
         _warm_up(self._cur)
         self._cache = IdentifierCache(IdentityRules.for_settings(self.store.settings), self.cache_size)
         self.fold()  # what a killed server had not folded in yet
@@ -566,27 +577,34 @@ class EventWriter:
     def _checkpoint_now(self) -> None:
         """A due checkpoint: on this thread, or with api_checkpoint_detour on the background thread
         while this one lands the groups that come meanwhile."""
-        over = self.index_budget_mb and self.stats.index_mb_after_checkpoint >= self.index_budget_mb
-        if over and self.release():
-            return
+        release = self._release_due()
         if not self.detour:
-            self.checkpoint()
+            if not (release and self._release()):
+                self.checkpoint()
             return
         self._landing = self._new_landing()
         self.stats.detours += 1
-        self._bg_job = self._bg_executor.submit(
-            self._in_background, functools.partial(self.checkpoint, self._ckpt_cur))
+        job = self._release if release else functools.partial(self.checkpoint, self._ckpt_cur)
+        self._bg_job = self._bg_executor.submit(self._in_background, job)
 
-    def release(self) -> bool:
-        """Instead of a checkpoint: detach the store and attach it again (its DETACH checkpoints),
-        which frees the index buffers DuckDB keeps (docs/api.md, "Memory under load"); on this
-        thread, between groups, no detour: the requests queued meanwhile wait, as for a checkpoint
-        without one. Every other user of the store is held at the gate for it. False: not done
-        (a fold, the background job, or a request inside the store for RELEASE_WAIT_S)."""
-        assert self._cur is not None
-        s = self.stats
-        if self._landing is not None or self._unmoved or self._bg_busy() or self._pending:
+    def _release_due(self) -> bool:
+        """Whether DuckDB holds more of the indexes than ``api_index_memory_mb`` (checked at most
+        every RELEASE_EVERY_S): then the next checkpoint is a release (writer thread)."""
+        if not self.index_budget_mb or time.monotonic() - self._release_tried < RELEASE_EVERY_S:
             return False
+        if self.store.index_memory_mb() < self.index_budget_mb:
+            return False
+        self._release_tried = time.monotonic()
+        return True
+
+    def _release(self) -> bool:
+        """Instead of a checkpoint: detach the store and attach it again (its DETACH checkpoints),
+        which frees the index buffers DuckDB keeps (docs/api.md, "Memory under load"). On the
+        background thread while the writer lands the groups that come (its landing cursor's
+        transactions do not hold the store), or without a detour on the writer's thread. Every other
+        user of the store is held at its gate meanwhile. False: not done (a fold ran, or a request
+        stayed inside the store for RELEASE_WAIT_S)."""
+        s = self.stats
         if not self._fold_lock.acquire(blocking=False):
             s.releases_skipped += 1
             return False
@@ -607,7 +625,6 @@ class EventWriter:
         s.index_mb_after_checkpoint = self.store.index_memory_mb()
         s.releases += 1
         s.release_seconds += took
-        _keep_longest(s.slowest_checkpoints_ms, 1000 * took)
         s.last_releases.append({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                 "ms": round(1000 * took, 1), "waited_ms": round(1000 * waited, 1),
                                 "index_mb": round(before_mb, 1), "wal_mb": round(wal / 2**20, 1)})
@@ -690,6 +707,11 @@ class EventWriter:
             self._unmoved.remove(failed)
             self._move_logged(failed)
         landing = self._landing
+        if landing is not None and not final and landing.events >= SWITCH_BACK and self._release_due():
+            # Under steady load the writer stays in landing mode and checkpoints no more: a release
+            # (which checkpoints) before the next move, while the groups keep landing here.
+            self._bg_job = self._bg_executor.submit(self._in_background, self._release)
+            return
         if landing is not None:
             if final or landing.events < SWITCH_BACK:
                 self._landing = None

@@ -223,7 +223,7 @@ class CatalogConnection:
                     admin.execute(self._attach)
                     return
                 except duckdb.Error as exc:
-                    if "already attached" not in str(exc):
+                    if "already attached" not in str(exc) and "handle conflict" not in str(exc):
                         raise
             admin.execute(self._attach)  # its error: the store stays unreachable until a restart
         finally:

@@ -59,6 +59,12 @@ class StoreGate:
             self._holders += 1
             return True
 
+    def enter(self) -> None:
+        """A request's shared hold taken on a worker thread (blocks while a release waits or runs)."""
+        with self._cond:
+            self._cond.wait_for(lambda: not (self._alone or self._waiting))
+            self._holders += 1
+
     def leave(self) -> None:
         with self._cond:
             self._holders -= 1
