@@ -192,6 +192,9 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            if os.environ.get("XRM_BENCH_SERVER_LOG"):  # the server's log kept, for diagnosis runs
+                err.seek(0)
+                Path(os.environ["XRM_BENCH_SERVER_LOG"]).write_text(err.read(), encoding="utf-8")
 
 
 def fetch_wheel(spec: str, folder: Path) -> Path:

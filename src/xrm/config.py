@@ -211,11 +211,11 @@ class Settings(BaseSettings):
     api_index_memory_mb: float = Field(
         default=256.0, ge=0,
         description=(
-            "The most memory the server lets DuckDB keep of the store's indexes after a checkpoint "
-            "(index buffers loaded by look-ups are freed by nothing else): past it, the event "
-            "writer's next checkpoint detaches the store and attaches it again, with every request "
-            "that reads the store held for that moment (tens to hundreds of ms). 0: never (the "
-            "indexes' memory then grows with the store)."
+            "The most memory the server lets DuckDB keep of the store's indexes (index buffers a "
+            "look-up loaded are freed by nothing but a detach): when it holds more, the event "
+            "writer's next checkpoint (at most one such every 30 s) detaches the store and attaches "
+            "it again instead, while requests that read the store wait at its gate (a few hundred "
+            "ms; ingestion goes on). 0: never (the indexes' memory then grows with the store)."
         ),
     )
     api_checkpoint_step_mib: float = Field(

@@ -141,3 +141,40 @@ def test_groups_land_while_the_store_is_detached_and_reach_it_after(tmp_path: Pa
 def _event(mid: str) -> dict[str, Any]:
     return {"type": "track", "event": "Viewed", "userId": "u1", "messageId": mid,
             "timestamp": "2026-11-23T12:00:00Z"}
+
+
+def test_a_request_leaves_the_gate_once_its_answer_starts() -> None:
+    """A backup or an export is sent from a copy: its download must not hold a release off."""
+    import warnings
+    from types import SimpleNamespace
+
+    from starlette.applications import Starlette
+    from starlette.responses import StreamingResponse
+    from starlette.routing import Route
+
+    from xrm.api._gate import StoreGateMiddleware
+    from xrm.store._gate import StoreGate
+
+    gate = StoreGate()
+    free_while_sending: list[bool] = []
+
+    async def body() -> Any:
+        yield b"first part"
+        with gate.alone(timeout=0.5) as ok:  # the answer has started, the rest is still to send
+            free_while_sending.append(ok)
+        yield b"rest"
+
+    async def download(request: Any) -> StreamingResponse:
+        with gate.alone(timeout=0.2) as ok:  # inside the request, before its answer: held
+            assert not ok
+        return StreamingResponse(body())
+
+    app = Starlette(routes=[Route("/v1/admin/backup", download, methods=["POST"])])
+    app.add_middleware(StoreGateMiddleware)
+    app.state.store = SimpleNamespace(gate=gate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Starlette's TestClient deprecation (see tests/web/conftest.py)
+        from starlette.testclient import TestClient
+    with TestClient(app) as client:
+        assert client.post("/v1/admin/backup").content == b"first partrest"
+    assert free_while_sending == [True]

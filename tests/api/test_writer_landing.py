@@ -121,6 +121,28 @@ def test_a_large_landing_is_moved_in_the_background_while_groups_land_anew(
     assert leftover_files(writer.store.path) == []
 
 
+def test_under_steady_load_the_writer_checkpoints_between_moves_while_groups_land(
+    writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_writer, "SWITCH_BACK", 60)
+    monkeypatch.setattr(_writer, "CHECKPOINT_MIN_WAL", 1)
+    writer._write_group([sub(*_group(0, 50))])  # something in the log to checkpoint
+    gate = _hold(writer)
+    writer._write_or_land([sub(*_group(1, 100))])
+    landing, checkpoints = writer._landing, writer.stats.checkpoints
+    gate.set()
+    writer._bg_job.result()  # type: ignore[union-attr]
+    writer._checkpointed_at = float("-inf")  # api_checkpoint_s has passed since the last
+    writer._settle()
+    assert writer._landing is landing and _count(writer) == 50  # a checkpoint first, not the move
+    writer._bg_job.result()  # type: ignore[union-attr]
+    assert writer.stats.checkpoints == checkpoints + 1
+    writer._settle()  # then the move, in the background, while groups land anew
+    assert writer._landing is not landing
+    writer._settle(final=True)
+    assert _count(writer) == 150 and leftover_files(writer.store.path) == []
+
+
 def test_when_more_lands_than_the_store_takes_in_the_writer_waits_for_the_move(
     writer: EventWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -104,13 +104,20 @@ class KeyRing:
             raise ApiError(503, "unavailable", "the server is starting or stopping; try again")
         return self.store
 
+    def _read(self, query: Callable[..., Any], *args: Any) -> Any:
+        """A look-up in the store. Ingestion requests do not hold the store's gate (they pass it:
+        xrm.api._gate), so the look-up holds it, urgent: it waits only while a release runs."""
+        store = self._store()
+        with store.gate.shared(urgent=True):
+            return query(store, *args)
+
     def open(self) -> bool:
         """No key exists at all, stored or configured: writes are open, reads closed."""
         if self.config_keys:
             return False
         now = time.monotonic()
         if self._stored is None or self._stored[0] < now:
-            self._stored = (now + CACHE_S, key_count(self._store()))
+            self._stored = (now + CACHE_S, self._read(key_count))
         return self._stored[1] == 0
 
     def cached(self, token: str | None) -> bool:
@@ -150,7 +157,7 @@ class KeyRing:
         if source is not None:  # a write key from settings: named after its source
             return Principal(f"cfg-{digest[:8]}", f"write_keys:{source}", "write", source,
                              s.api_rate_per_s, s.api_rate_burst)
-        key = verify_token(self._store(), token)
+        key = self._read(verify_token, token)
         if key is None:
             return None
         return Principal(key.key_id, key.name, key.scope, key.workspace,

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xrm.api._decide_asgi import PATH as DECIDE
 from xrm.api._events import CALLS
@@ -38,11 +38,25 @@ class StoreGateMiddleware:
             return
         gate: StoreGate = store.gate
         await enter(gate)
-        scope.setdefault("state", {})[HELD] = gate
+        state = scope.setdefault("state", {})
+        state[HELD] = gate
+        held = True
+
+        async def sending(message: Message) -> None:
+            # Done with the store once the answer starts: a file sent (a backup, an export) is a
+            # copy, and a slow download must not hold a release off.
+            nonlocal held
+            if held and message["type"] == "http.response.start":
+                held = False
+                state.pop(HELD, None)
+                gate.leave()
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, sending)
         finally:
-            gate.leave()
+            if held:
+                gate.leave()
 
 
 def settled(request: Request) -> None:

@@ -259,6 +259,7 @@ class EventWriter:
         # Past this (MiB of index buffers kept after a checkpoint), the next checkpoint is a release.
         self.index_budget_mb = store.settings.api_index_memory_mb if store.releasable else 0.0
         self._release_tried = float("-inf")
+        self._landing_ckpt_at = float("-inf")  # the last checkpoint tried while landing
         self._checkpointed_at = time.monotonic()
         self._wal = store.path.with_name(store.path.name + ".wal")
         self._folded_at = time.monotonic()
@@ -588,13 +589,32 @@ class EventWriter:
         self._bg_job = self._bg_executor.submit(self._in_background, job)
 
     def _release_due(self) -> bool:
-        """Whether DuckDB holds more of the indexes than ``api_index_memory_mb`` (checked at most
-        every RELEASE_EVERY_S): then the next checkpoint is a release (writer thread)."""
+        """Whether the last checkpoint left more index buffers loaded than ``api_index_memory_mb``
+        (at most one release every RELEASE_EVERY_S): then this checkpoint is a release. What a
+        checkpoint leaves is what look-ups loaded (it frees what inserts changed), which nothing but
+        a release frees; what inserts load between checkpoints a checkpoint frees anyway."""
         if not self.index_budget_mb or time.monotonic() - self._release_tried < RELEASE_EVERY_S:
             return False
-        if self.store.index_memory_mb() < self.index_budget_mb:
+        if self.stats.index_mb_after_checkpoint < self.index_budget_mb:
             return False
         self._release_tried = time.monotonic()
+        return True
+
+    def _checkpoint_while_landing(self) -> bool:
+        """Under steady load the writer stays in landing mode, where no checkpoint of its own is due
+        (DuckDB's inside a move's commit, at 128 MiB of log, only): one on the background thread
+        between two moves once ``api_checkpoint_s`` has passed, while the groups keep landing."""
+        now = time.monotonic()
+        # (tried at most once an interval: a refused checkpoint must not hold the moves off)
+        last = max(self._checkpointed_at, self._landing_ckpt_at)
+        if not self.checkpoint_every or now - last < self.checkpoint_every:
+            return False
+        if self.wal_bytes() < CHECKPOINT_MIN_WAL:
+            return False
+        self._landing_ckpt_at = now
+        job = self._release if self._release_due() else functools.partial(self.checkpoint, self._ckpt_cur)
+        self.stats.detours += 1
+        self._bg_job = self._bg_executor.submit(self._in_background, job)
         return True
 
     def _release(self) -> bool:
@@ -707,11 +727,9 @@ class EventWriter:
             self._unmoved.remove(failed)
             self._move_logged(failed)
         landing = self._landing
-        if landing is not None and not final and landing.events >= SWITCH_BACK and self._release_due():
-            # Under steady load the writer stays in landing mode and checkpoints no more: a release
-            # (which checkpoints) before the next move, while the groups keep landing here.
-            self._bg_job = self._bg_executor.submit(self._in_background, self._release)
-            return
+        big = landing is not None and landing.events >= SWITCH_BACK
+        if big and not final and self._checkpoint_while_landing():
+            return  # the move after it
         if landing is not None:
             if final or landing.events < SWITCH_BACK:
                 self._landing = None
