@@ -387,7 +387,10 @@ business ({CUSTOMERS:,} customers, made and through the pipeline in {built:.0f} 
 from {VISITORS:,} returning visitors (all seen once in the warm-up) and {NEW:.0%} of calls from new
 ones. Load generator: a separate process on the same cores, closed loop with the clients below (each
 sends its next request when the last is answered;
-reads and decisions with a read key, profile reads audited), latency per request.
+reads and decisions with a read key, profile reads audited), latency per request. memory_limit is set low on
+purpose, so that DuckDB reaches it within the run: reads and decisions then read evicted table blocks
+again, and their rates are below those of a server given more memory (docs/api.md, "Memory under
+load", session 10, compares 1GB).
 
 | kind | clients | sent | answered 200 | per s | p50 ms | p99 ms | max ms | errors |
 |---|---:|---:|---:|---:|---:|---:|---:|---|
