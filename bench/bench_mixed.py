@@ -196,7 +196,9 @@ def run(quick: bool) -> Section:
     # below (api_index_memory_mb; session 8, before releases: 36 errors in 10 minutes at 128MB).
     limit = os.environ.get("XRM_BENCH_MIXED_MEMORY_LIMIT", "256MB")
     index_budget = os.environ.get("XRM_BENCH_MIXED_INDEX_MB", "32")
-    cache = 5 * VISITORS  # the writer's maps fill with the population in the warm-up (3 identifiers each)
+    # The writer's maps fill with the population in the warm-up (3 identifiers each); /v1/decide's
+    # graph, sized alike, fills with the new visitors within minutes (it held about 10k a map at start).
+    cache = 5 * VISITORS
     folder = Path(tempfile.mkdtemp(prefix="xrm-bench-mixed-"))
     try:
         t0 = time.perf_counter()
@@ -210,7 +212,8 @@ def run(quick: bool) -> Section:
         load_before = os.getloadavg()
         probe = folder / "memory.jsonl"
         env = {"XRM_MEMORY_LIMIT": limit, "XRM_THREADS": "1", "XRM_MEMPROBE_S": str(SAMPLE_S),
-               "XRM_API_WRITER_CACHE": str(cache), "XRM_API_INDEX_MEMORY_MB": index_budget}
+               "XRM_API_WRITER_CACHE": str(cache), "XRM_API_DECIDE_CACHE": str(cache),
+               "XRM_API_INDEX_MEMORY_MB": index_budget}
         with serve(store, env, launcher=[sys.executable, "-m", "bench._memprobe", str(probe)]) as url:
             out = subprocess.run(
                 [sys.executable, "-m", "bench.bench_mixed", url, str(seconds), str(warmup), write, read,
@@ -382,11 +385,11 @@ def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, secon
 Machine: {machine_line()}; 1-min load average {before[0]:.1f} before the run, {after[0]:.1f} after
 (the machine is shared with other work: latencies are upper bounds). One run of {seconds:.0f} s after
 a {r["warmup"]:.0f} s warm-up. Server: one `xrm serve` process (uvicorn, DuckDB threads = 1,
-memory_limit {limit}, api_writer_cache {cache:,}, api_index_memory_mb {index_budget:g}) on the sample
-business ({CUSTOMERS:,} customers, made and through the pipeline in {built:.0f} s, with offers). Batches
-from {VISITORS:,} returning visitors (all seen once in the warm-up) and {NEW:.0%} of calls from new
-ones. Load generator: a separate process on the same cores, closed loop with the clients below (each
-sends its next request when the last is answered;
+memory_limit {limit}, api_writer_cache and api_decide_cache {cache:,}, api_index_memory_mb
+{index_budget:g}) on the sample business ({CUSTOMERS:,} customers, made and through the pipeline in
+{built:.0f} s, with offers). Batches from {VISITORS:,} returning visitors (all seen once in the warm-up)
+and {NEW:.0%} of calls from new ones. Load generator: a separate process on the same cores, closed loop
+with the clients below (each sends its next request when the last is answered;
 reads and decisions with a read key, profile reads audited), latency per request. memory_limit is set low on
 purpose, so that DuckDB reaches it within the run: reads and decisions then read evicted table blocks
 again, and their rates are below those of a server given more memory (docs/api.md, "Memory under

@@ -329,6 +329,10 @@ def test_the_identity_cache_is_bounded_and_reads_what_it_dropped(api_settings: S
             tx.executemany("INSERT INTO profile_evidence (profile_id, id_type, id_value) "
                            "VALUES (?, 'email', ?)", [(100 + i, f"p{i}@kunde.de") for i in range(n)])
         decider = Decider(store, check_every=None)
+        settings = store.settings
+        store.settings = settings.model_copy(update={"api_decide_cache": 77})
+        assert _State(store).ids.limit == 77  # the setting sizes the server's
+        store.settings = settings
         state = _State(store)
         state.ids = state.gate.ids = Identities(limit)
         state.decider = decider

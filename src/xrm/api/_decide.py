@@ -78,6 +78,7 @@ SETTLE_S = 0.1
 # user ids and status, strangers): about 190 bytes an entry (measured: 1.1 KB a person with a user
 # id, an anonymous id and an e-mail), so at most about 230 MB with all six maps full; the least
 # recently used are dropped first. A store with fewer identifiers is held whole (no query on a miss).
+# The server's is the setting api_decide_cache (this default).
 MAX_IDENTITIES = 200_000
 # Tables whose changes a decision must see; the catalogue's estimated_size grows with every
 # committed insert (deletes leave it, but an erasure also adds a suppression).
@@ -171,7 +172,7 @@ class _State:
         self._read: asyncio.Future[None] | None = None
         self._reads_begun = self._reads_done = 0
         self.rules: Any = None
-        self.ids = Identities()
+        self.ids = Identities(store.settings.api_decide_cache)
         self.gate = Gate(store, self.ids)
         self.audit = AuditBuffer()
         self._flushed_at = time.monotonic()
