@@ -2,10 +2,10 @@
 
 The event writer releases DuckDB's index memory now and then by detaching the store and attaching
 it again (``api_index_memory_mb``; :class:`xrm.store._gate.StoreGate` says why everyone must hold
-the gate). Requests wait for a release without tying up a thread; the ones that never touch the
-store pass straight through: the Segment calls (the event writer's, which is the releaser's own
-thread), ``/v1/decide`` (its few store reads hold the gate themselves, :mod:`xrm.api._decide`) and
-``/healthz``.
+the gate). Requests wait for a release without tying up a thread; three kinds pass straight
+through: the Segment calls (their events go to the event writer, which lands them while a release
+runs; their API-key look-ups hold the gate themselves, :mod:`xrm.api._auth`), ``/v1/decide`` (its
+few store reads hold the gate themselves, :mod:`xrm.api._decide`) and ``/healthz`` (no query).
 """
 
 from __future__ import annotations
