@@ -137,3 +137,27 @@ def test_only_an_attached_store_can_release(tmp_path: Path) -> None:
         assert not store.releasable
         with pytest.raises(StoreError, match="attached"):
             store.release_index_memory()
+
+
+def test_a_release_beside_an_open_transaction_fails_clearly_and_never_names_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the gate prevents: someone inside a transaction who did not take it. The ATTACH is tried
+    again while the deferred DETACH waits for that transaction, then the error says what to do."""
+    from xrm.store._crypto import CatalogConnection
+
+    monkeypatch.setattr(CatalogConnection, "ATTACH_WAITS", (0.0, 0.01))
+    key = "a key of the test 42"
+    settings = Settings(store_path=tmp_path / "enc.duckdb", memory_limit="1GB", threads=1,
+                        store_encryption_key=key, store_encryption_unsafe_crypto=True)
+    store = Store.open(settings)
+    try:
+        inside = store.con.cursor()
+        inside.execute("BEGIN TRANSACTION")
+        inside.execute("SELECT count(*) FROM xrm_meta").fetchall()
+        with pytest.raises(StoreError, match="could not be attached again") as caught:
+            store.release_index_memory()
+        assert key not in str(caught.value) and "restart the server" in str(caught.value)
+        inside.execute("COMMIT")
+    finally:
+        store.close()

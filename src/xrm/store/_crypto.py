@@ -197,6 +197,9 @@ class CatalogConnection:
     takes a ``DuckDBPyConnection`` (Ibis's ``from_connection``, ``store.con.cursor()`` in every
     capability) works unchanged."""
 
+    # Seconds to wait before each try to attach the file again after a DETACH (about 9 s in all).
+    ATTACH_WAITS = (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0)
+
     def __init__(self, con: duckdb.DuckDBPyConnection, catalog: str, attach: str) -> None:
         self._con = con
         self._catalog = catalog
@@ -217,15 +220,20 @@ class CatalogConnection:
         admin = self._con.cursor()  # starts in the in-memory catalog: the one it may detach from
         try:
             admin.execute(f"DETACH {_ident(self._catalog)}")
-            for wait in (0.0, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0):  # a deferred DETACH (a holder
-                time.sleep(wait)  # that did not take the gate) ends with its transaction
+            for wait in self.ATTACH_WAITS:  # a deferred DETACH (a holder that did not take the
+                time.sleep(wait)  # gate) ends with its transaction
                 try:
                     admin.execute(self._attach)
                     return
                 except duckdb.Error as exc:
-                    if "already attached" not in str(exc) and "handle conflict" not in str(exc):
-                        raise
-            admin.execute(self._attach)  # its error: the store stays unreachable until a restart
+                    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    if "already attached" not in text and "handle conflict" not in text:
+                        break
+            # The statement holds the key: the error names neither.
+            raise StoreError(
+                f"the store {self._catalog!r} could not be attached again after its index memory was "
+                f"released ({text.replace(self._attach, 'ATTACH ...')}); restart the server"
+            )
         finally:
             admin.close()
 
