@@ -25,7 +25,7 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from xrm.api._auth import audit, purpose_of
-from xrm.api._gate import settled_async
+from xrm.api._gate import settled
 
 __all__ = ["router"]
 
@@ -48,7 +48,7 @@ async def backup(
     from xrm.store import backup_store
 
     await run_in_threadpool(audit, request, "backup", None, purpose)
-    await settled_async(request)  # events acknowledged during a checkpoint: in the store first
+    await run_in_threadpool(settled, request)  # events acknowledged during a checkpoint: in the store first
     store = request.app.state.store
     tmp = Path(store.path).absolute().with_name(f".{Path(store.path).name}.backup-{uuid.uuid4().hex[:8]}")
     lock = getattr(request.app.state, "backup_lock", None)

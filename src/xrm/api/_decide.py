@@ -225,12 +225,9 @@ class _State:
 
                     def make() -> Decider:
                         with self.store.gate.shared(urgent=True):
-                            return made()
-
-                    def made() -> Decider:
-                        _warm_log_writer(self.store)
-                        decider = Decider(self.store, check_every=None)  # refreshed by the flusher
-                        decider.warm()  # compiled kernels loaded before the first request
+                            _warm_log_writer(self.store)
+                            decider = Decider(self.store, check_every=None)  # refreshed by the flusher
+                            decider.warm()  # compiled kernels loaded before the first request
                         decider.riders.append(self.audit)  # audit rows in the log's transaction
                         _freeze_loaded()
                         return decider

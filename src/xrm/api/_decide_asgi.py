@@ -77,7 +77,7 @@ async def _decide(scope: Scope, receive: Receive) -> bytes:
     ring: KeyRing = app.state.keys
     token = credential_of(authorization)
     if not ring.cached(token):  # every CACHE_S: the key's rows read on a worker thread, not the loop
-        await asyncio.to_thread(_warm, ring, token)
+        await asyncio.to_thread(ring.warm, token)  # (its look-ups hold the store's gate)
     principal = ring.authorize(token, "read")
     if purpose is None and scope.get("query_string"):
         purpose = (parse_qs(scope["query_string"].decode("latin-1")).get("purpose") or [None])[0]
@@ -93,15 +93,6 @@ async def _decide(scope: Scope, receive: Receive) -> bytes:
     if state is None:
         raise ApiError(503, "unavailable", "the server is starting or stopping; try again")
     return await answer(state, principal, body, purpose, PATH)
-
-
-def _warm(ring: KeyRing, token: str | None) -> None:
-    store = ring.store
-    if store is None:
-        ring.warm(token)
-        return
-    with store.gate.shared(urgent=True):  # the key's rows, read beside a release's wait (xrm.store._gate)
-        ring.warm(token)
 
 
 async def _body(receive: Receive) -> bytes:

@@ -20,7 +20,7 @@ from xrm.api._decide_asgi import PATH as DECIDE
 from xrm.api._events import CALLS
 from xrm.store._gate import StoreGate
 
-__all__ = ["StoreGateMiddleware", "enter", "settled", "settled_async"]
+__all__ = ["StoreGateMiddleware", "enter", "settled"]
 
 HELD = "xrm_store_gate"  # in the request's state: the gate this request holds
 
@@ -66,30 +66,13 @@ def settled(request: Request) -> None:
     if writer is None or not writer.pending:
         return
     gate: StoreGate | None = request.scope.get("state", {}).get(HELD)
-    if gate is None:
-        writer.wait_settled()
-        return
-    gate.leave()
+    if gate is not None:
+        gate.leave()
     try:
         writer.wait_settled()
     finally:
-        gate.enter()
-
-
-async def settled_async(request: Request) -> None:
-    """:func:`settled` on the event loop."""
-    writer = getattr(request.app.state, "writer", None)
-    if writer is None or not writer.pending:
-        return
-    gate: StoreGate | None = request.scope.get("state", {}).get(HELD)
-    if gate is None:
-        await writer.settled()
-        return
-    gate.leave()
-    try:
-        await writer.settled()
-    finally:
-        await enter(gate)
+        if gate is not None:
+            gate.enter()
 
 
 async def enter(gate: StoreGate) -> None:
