@@ -20,6 +20,7 @@ __all__ = [
     "StoreBusy",
     "StoreError",
     "StoreKeyError",
+    "StoreLost",
     "StoreVersionError",
     "XrmError",
 ]
@@ -43,6 +44,11 @@ class StoreVersionError(StoreError):
 
 class StoreBusy(StoreError):
     """Another process holds the store's write lock (DuckDB allows one writing process)."""
+
+
+class StoreLost(StoreError):
+    """DuckDB invalidated the open database after a fatal error: what was committed is safe in the
+    file, but only a new process can open it again (the server stops itself)."""
 
 
 class StoreKeyError(StoreError):

@@ -158,6 +158,7 @@ def test_a_release_beside_an_open_transaction_fails_clearly_and_never_names_the_
         with pytest.raises(StoreError, match="could not be attached again") as caught:
             store.release_index_memory()
         assert key not in str(caught.value) and "restart the server" in str(caught.value)
+        assert store.lost and key not in store.lost  # the server stops on it (api/_store_loss.py)
         inside.execute("COMMIT")
     finally:
         store.close()

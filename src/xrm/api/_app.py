@@ -10,6 +10,8 @@ on fresh cursors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import wait
 from contextlib import asynccontextmanager
@@ -23,11 +25,14 @@ from xrm.api._auth import KeyRing, require
 from xrm.api._decide_asgi import DecideFastPath
 from xrm.api._errors import install_error_handlers
 from xrm.api._gate import StoreGateMiddleware
+from xrm.api._store_loss import EXIT_STORE_LOST, StoreLossMiddleware, install_fault_handler
 from xrm.api._writer import EventWriter
 from xrm.config import Settings
 from xrm.web import console_router, warm_console
 
 __all__ = ["create_app"]
+
+log = logging.getLogger("xrm.api")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -40,6 +45,9 @@ def create_app(settings: Settings) -> FastAPI:
 
         # Attached: the event writer can then release the indexes' memory (api_index_memory_mb).
         store = Store.open(settings, attached=settings.api_index_memory_mb > 0)
+        loop = asyncio.get_running_loop()
+        # Lost (DuckDB invalidated it): stop serving; run_server then exits non-zero (_store_loss.py).
+        store.when_lost(lambda reason: loop.call_soon_threadsafe(_stop_after_loss, app, reason))
         # DuckDB's own allocator (jemalloc) keeps up to 128 MB of what queries freed before it
         # gives any back: a server's resident memory swung by 60 MB under steady load (bench
         # mixed). Give it back sooner, from jemalloc's background threads (docs/api.md).
@@ -55,11 +63,18 @@ def create_app(settings: Settings) -> FastAPI:
             await _scheduler.start(app, store)  # runs due scheduled campaigns
             yield
         finally:
-            await _scheduler.stop(app)
-            await writer.stop()
-            await _decide.stop(app)  # writes the decisions not logged yet
+            # A lost store fails every step of the shutdown: each is still tried, none stops the rest.
+            steps = (lambda: _scheduler.stop(app), writer.stop, lambda: _decide.stop(app))  # decide: its log
+            for step in steps:
+                try:
+                    await step()
+                except Exception:
+                    if store.lost is None:
+                        raise
+                    log.warning("shutting down after the store was lost: a step failed", exc_info=True)
             await asyncio.to_thread(wait, [warming])
-            store.close()
+            with contextlib.suppress(Exception) if store.lost else contextlib.nullcontext():
+                store.close()
 
     app = FastAPI(
         title="xrm",
@@ -70,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = KeyRing(settings)  # API keys, scopes, rate limits (_auth.py)
     install_error_handlers(app)
+    install_fault_handler(app)
     app.include_router(_events.router, dependencies=[Depends(require("write"))])
     app.include_router(_profiles.router, dependencies=[Depends(require("read"))])
     app.include_router(_decide.router, dependencies=[Depends(require("read"))])  # POST /v1/decide
@@ -85,5 +101,14 @@ def create_app(settings: Settings) -> FastAPI:
     # the decision (_decide_asgi.py).
     # Requests that read or write the store hold its gate (a release of index memory waits for them).
     app.add_middleware(StoreGateMiddleware)
-    app.add_middleware(DecideFastPath)  # outermost: a decision holds the gate only where it reads
+    app.add_middleware(DecideFastPath)  # a decision holds the gate only where it reads
+    app.add_middleware(StoreLossMiddleware)  # outermost: a lost store answers 503 before anything
     return app
+
+
+def _stop_after_loss(app: FastAPI, reason: str) -> None:
+    log.critical("DuckDB invalidated the store (%s): every request answers 503; the server stops "
+                 "and exits with status %d so that it can be started again", reason, EXIT_STORE_LOST)
+    stop = getattr(app.state, "stop_server", None)  # set by run_server; tests serve otherwise
+    if stop is not None:
+        stop()

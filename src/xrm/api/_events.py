@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from xrm.api._auth import event_source
 from xrm.api._body import BATCH_LIMIT, EVENT_LIMIT, read_json, too_large
 from xrm.api._errors import ApiError
+from xrm.api._store_loss import fault_answer
 from xrm.api._writer import EventWriter, Submission
 from xrm.ingest._api_batch import quick_event
 
@@ -90,6 +91,9 @@ async def _store(request: Request, sub: Submission, prefix: str) -> JSONResponse
     try:
         outcome = await writer.submit(sub)
     except Exception as exc:
+        answer = fault_answer(request.app, exc, "the events were not stored; send them again")
+        if answer is not None:
+            return answer
         raise ApiError(
             503, "unavailable", f"the events were not stored ({type(exc).__name__}); send them again"
         ) from None

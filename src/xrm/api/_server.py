@@ -18,7 +18,8 @@ def run_server(
     log_level: str = "info",
     access_log: bool = False,
 ) -> None:
-    """Serve until interrupted; SIGINT / SIGTERM write what is queued, then close the store."""
+    """Serve until interrupted; SIGINT / SIGTERM write what is queued, then close the store. Exits
+    with status 3 once DuckDB has invalidated the store (``xrm.api._store_loss``)."""
     import gc
     import sys
 
@@ -26,6 +27,7 @@ def run_server(
 
     from xrm.api._app import create_app
     from xrm.api._malloc import limit_arenas, start_trimming
+    from xrm.api._store_loss import EXIT_STORE_LOST
 
     # Freed memory back to the system, not kept in glibc's heaps while RSS climbs (_malloc.py).
     limit_arenas(2)
@@ -42,8 +44,9 @@ def run_server(
     # the loop waited up to 5 ms for the GIL each time, with a decide request due every 2 ms.
     sys.setswitchinterval(0.001)
 
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(
+        app,
         host=host,
         port=port,
         workers=1,  # DuckDB allows one writing process: the server is it
@@ -52,4 +55,11 @@ def run_server(
         log_level=log_level,
         access_log=access_log,
         timeout_graceful_shutdown=10,
-    )
+    ))
+    # A lost store (DuckDB invalidated it) stops the server like a signal would; the exit status
+    # then tells a supervisor to start it again (_store_loss.py).
+    app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    server.run()
+    store = getattr(app.state, "store", None)
+    if store is not None and store.lost is not None:
+        sys.exit(EXIT_STORE_LOST)

@@ -50,6 +50,7 @@ import orjson
 
 from xrm.api._landing import SUFFIX as LANDING_SUFFIX
 from xrm.api._landing import Landing, leftover_files
+from xrm.exceptions import StoreError, StoreLost
 from xrm.ingest import EventProblem, drop_staged, insert_staged_events, stage_events, staged_ids
 
 # Not in xrm.ingest's public surface yet (tests/ingest pins it; another engineer's file).
@@ -280,6 +281,7 @@ class EventWriter:
         self._bg_job: Future[None] | None = None
         self._landing: Landing | None = None  # the file groups are landed in now
         self._unmoved: list[Landing] = []  # files whose move failed: tried again
+        self._move_error: BaseException | None = None  # why the last move failed
         # Landing files not moved yet, and events landed so far: a reader waits for the files that
         # hold events landed before it came (under load the writer may land for many seconds).
         self._pending: list[Landing] = []
@@ -343,6 +345,8 @@ class EventWriter:
         self._bg_executor.shutdown(wait=True)
 
     async def submit(self, submission: Submission) -> Outcome:
+        if self.store.lost:
+            raise StoreLost(self.store.lost)
         if self._task is None or self._task.done():
             raise RuntimeError("the event writer is not running")
         future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -379,6 +383,19 @@ class EventWriter:
     # -- the writer task -----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._run_groups()
+        except Exception:
+            log.exception("the event writer stopped; every request now answers 503")
+            raise
+        finally:  # nothing queued waits for an answer that would never come
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if isinstance(item, tuple) and not item[1].done():
+                    item[1].set_exception(StoreLost(self.store.lost) if self.store.lost
+                                          else RuntimeError("the event writer stopped"))
+
+    async def _run_groups(self) -> None:
         loop = asyncio.get_running_loop()
         stopping = False
         while not stopping:
@@ -391,14 +408,14 @@ class EventWriter:
             except TimeoutError:
                 if self._unfolded:
                     self._fold_soon(loop)
-                await loop.run_in_executor(self._executor, functools.partial(self._settle, final=True))
+                await self._housekeep(functools.partial(self._settle, final=True))
                 if self.checkpoint_due():
-                    await loop.run_in_executor(self._executor, self._checkpoint_now)
+                    await self._housekeep(self._checkpoint_now)
                 continue
             if item is None:
                 break
             if isinstance(item, _Wake):  # the background job is done: move or end the detour
-                await loop.run_in_executor(self._executor, self._settle)
+                await self._housekeep(self._settle)
                 continue
             group = [item]
             size = len(item[0].texts)
@@ -414,9 +431,13 @@ class EventWriter:
             self._queued_events -= size
             subs = [s for s, _ in group]
             try:
+                if self.store.lost:  # nothing more can be written: every request answers 503 at once
+                    raise StoreLost(self.store.lost)
                 outcomes = await loop.run_in_executor(self._executor, self._write_or_land, subs)
             except Exception as exc:
-                log.exception("writing %d requests failed; they were answered 503", len(subs))
+                self.store.note_fault(exc)
+                if not isinstance(exc, StoreLost):  # (the first loss is logged where it happened)
+                    log.exception("writing %d requests failed; they were answered 503", len(subs))
                 for _, fut in group:
                     if not fut.done():
                         fut.set_exception(exc)
@@ -425,10 +446,20 @@ class EventWriter:
                 if not fut.done():  # the client may have gone; its events are stored all the same
                     fut.set_result(outcome)
             if self.checkpoint_due():  # answered first: the next group gathers meanwhile
-                await loop.run_in_executor(self._executor, self._checkpoint_now)
+                await self._housekeep(self._checkpoint_now)
             due = time.monotonic() - self._folded_at
             if self._unfolded and (due >= FOLD_MAX_SECONDS or (due >= FOLD_SECONDS and self._queue.empty())):
                 self._fold_soon(loop)
+
+    async def _housekeep(self, job: Callable[[], object]) -> None:
+        """A checkpoint or a move between groups, on the writer's thread. Its failure (DuckDB out of
+        memory, say) is logged and tried again later: left uncaught it ended the writer task, and
+        the requests queued behind it waited for ever."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, job)
+        except Exception as exc:
+            self.store.note_fault(exc)
+            log.exception("the writer's checkpoint or move failed; tried again later")
 
     def _fold_soon(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start a fold on its own thread unless one runs; the writer does not wait for it."""
@@ -441,6 +472,8 @@ class EventWriter:
         except Exception as exc:
             if _conflict(exc):  # a merge of the commits' updated a row it counts: next time
                 log.info("folding identity_activity met a commit's update; tried again later")
+            elif self.store.note_fault(exc) == "lost":
+                log.error("folding identity_activity failed: the store was lost (%s)", self.store.lost)
             else:
                 log.exception("folding identity_activity failed; tried again later")
 
@@ -522,8 +555,9 @@ class EventWriter:
             started = time.perf_counter()
             try:
                 cur.execute("CHECKPOINT")
-            except duckdb.Error:  # "other write transactions active" (or any refusal): the next group
-                self.stats.checkpoints_skipped += 1
+            except duckdb.Error as exc:  # "other write transactions active" (or any refusal): the next
+                self.stats.checkpoints_skipped += 1  # group tries again; a fatal one loses the store
+                self.store.note_fault(exc)
                 return False
             took = time.perf_counter() - started
         finally:
@@ -654,7 +688,8 @@ class EventWriter:
     def _in_background(self, job: Callable[[], object]) -> None:
         try:
             job()
-        except Exception:  # a refused checkpoint is counted inside; a move keeps its file (_unmoved)
+        except Exception as exc:  # a refused checkpoint is counted inside; a move keeps its file (_unmoved)
+            self.store.note_fault(exc)
             log.exception("the writer's background job failed")
         finally:  # the writer looks at once (it may be idle, with readers waiting for the move)
             loop = self._loop
@@ -682,6 +717,14 @@ class EventWriter:
     def _write_or_land(self, subs: Sequence[Submission]) -> list[Outcome]:
         """A group: into the store, or during a detour into the landing file."""
         if self._landing is not None or self._unmoved:
+            stuck = sum(f.events for f in self._unmoved)
+            if stuck >= MAX_LANDED:  # the store takes nothing in: landing more would only pile up files
+                self._settle()  # (tries the moves again)
+                stuck = sum(f.events for f in self._unmoved)
+                if stuck >= MAX_LANDED:
+                    raise StoreError(f"{stuck} landed events could not be moved into the store "
+                                     f"({type(self._move_error).__name__}); none taken until they are"
+                                     ) from self._move_error
             if not all(s.quick is not None and None not in s.quick for s in subs):
                 self._settle(final=True)  # its problems come from the store's SQL: after the detour
             else:
@@ -741,7 +784,8 @@ class EventWriter:
     def _move_logged(self, landing: Landing) -> None:
         try:
             self._move(landing)
-        except Exception:
+        except Exception as exc:
+            self.store.note_fault(exc)
             log.exception("moving %s into the store failed; tried again later", landing.path.name)
 
     def _move(self, landing: Landing) -> None:
@@ -768,9 +812,10 @@ class EventWriter:
                 if landing in self._pending:
                     self._pending.remove(landing)
                 self._moved.notify_all()
-        except Exception:
+        except Exception as exc:
             self.stats.landing_move_failures += 1
             self._unmoved.append(landing)
+            self._move_error = exc
             raise
         self.stats.landing_moves += 1
         self.stats.landing_move_seconds += time.perf_counter() - started

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from xrm import __version__
 from xrm.config import Settings
 from xrm.exceptions import StoreBusy, StoreError, StoreVersionError
 from xrm.store._crypto import CatalogConnection, connect_file, store_key
+from xrm.store._faults import StoreFault, store_fault
 from xrm.store._gate import StoreGate
 from xrm.store._migrate import migrate, schema_versions
 from xrm.store._registry import all_schemas
@@ -49,6 +50,8 @@ class Store:
         self.settings = settings
         self._ibis: DuckDBBackend | None = None
         self.gate = StoreGate()  # held by every transaction while a release may run (the server)
+        self.lost: str | None = None  # why DuckDB invalidated the database (note_fault), if it did
+        self._on_lost: list[Callable[[str], object]] = []
 
     @classmethod
     def open(
@@ -174,7 +177,30 @@ class Store:
         checkpoints first. The caller holds :attr:`gate` alone: no transaction may be open."""
         if not isinstance(self.con, CatalogConnection):
             raise StoreError(f"store {self.path} is not open attached (Store.open(..., attached=True))")
-        self.con.reattach()
+        try:
+            self.con.reattach()
+        except StoreError as exc:  # not attached again: no statement can reach the store any more
+            self._lose(str(exc))
+            raise
+
+    def note_fault(self, exc: BaseException) -> StoreFault | None:
+        """Classify an error a user of the store met (:func:`~xrm.store._faults.store_fault`); the
+        first ``'lost'`` records why in :attr:`lost` and calls every :meth:`when_lost` listener."""
+        fault = store_fault(exc)
+        if fault == "lost":
+            self._lose(str(exc).splitlines()[0][:300] or type(exc).__name__)
+        return fault
+
+    def _lose(self, reason: str) -> None:
+        if self.lost is None:
+            self.lost = reason
+            for listener in self._on_lost:
+                listener(reason)
+
+    def when_lost(self, listener: Callable[[str], object]) -> None:
+        """Call ``listener(reason)`` once, when DuckDB has invalidated the database (the server
+        then stops: only a new process can open it again)."""
+        self._on_lost.append(listener)
 
     def close(self) -> None:
         self.con.close()
