@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,18 @@ CLIENTS = {"ingest": 2, "decide": 4, "read": 2}  # concurrent closed-loop client
 SAMPLE_S = float(os.environ.get("XRM_MEMPROBE_S", "10"))  # longer for tracemalloc runs (slow snapshots)
 VISITORS = int(os.environ.get("XRM_BENCH_MIXED_VISITORS", "5000"))  # the returning population
 NEW = float(os.environ.get("XRM_BENCH_MIXED_NEW", "0.01"))  # share of calls from a new visitor
+# "sequential" (mix-<batch>-<n>) or "uuid": random, as Segment's libraries make them. Random ids load
+# the whole of the message-id keys' index into memory on every few inserts (docs/api.md, session 11).
+IDS = os.environ.get("XRM_BENCH_MIXED_IDS", "sequential")
+if IDS not in ("sequential", "uuid"):
+    raise SystemExit(f"XRM_BENCH_MIXED_IDS={IDS!r}: use sequential or uuid")
 # The verdict's rule: growth after warm-up is "none" when both hold.
 MAX_SLOPE = 1.0  # MB/min, least squares over the run's second half
 MAX_RISE = 0.05  # last window's mean against the first window's after warm-up
+
+
+_IDS_SAID = {"sequential": "nearly sequential (`mix-<batch>-<n>`)",
+             "uuid": "random (uuid4, as Segment's libraries make them; XRM_BENCH_MIXED_IDS=uuid)"}
 
 
 # -- the load generator (a separate process) ---------------------------------------------------
@@ -75,7 +85,8 @@ def _batch(r: int, rng: random.Random) -> bytes:
             who: int | str = (r * PER_BATCH + e) % VISITORS
         else:
             who = f"n{r}-{e}" if rng.random() < NEW else rng.randrange(VISITORS)
-        ev: dict[str, Any] = {"messageId": f"mix-{r}-{e}", "userId": f"visitor-{who}",
+        mid = str(uuid.UUID(int=rng.getrandbits(128), version=4)) if IDS == "uuid" else f"mix-{r}-{e}"
+        ev: dict[str, Any] = {"messageId": mid, "userId": f"visitor-{who}",
                               "anonymousId": f"anon-{who}", "timestamp": "2024-05-01T12:00:00.000Z"}
         if e % 10 == 0:
             ev |= {"type": "identify", "traits": {"email": f"besucher{who}@beispiel-mail.de"}}
@@ -388,8 +399,9 @@ a {r["warmup"]:.0f} s warm-up. Server: one `xrm serve` process (uvicorn, DuckDB 
 memory_limit {limit}, api_writer_cache and api_decide_cache {cache:,}, api_index_memory_mb
 {index_budget:g}) on the sample business ({CUSTOMERS:,} customers, made and through the pipeline in
 {built:.0f} s, with offers). Batches from {VISITORS:,} returning visitors (all seen once in the warm-up)
-and {NEW:.0%} of calls from new ones. Load generator: a separate process on the same cores, closed loop
-with the clients below (each sends its next request when the last is answered;
+and {NEW:.0%} of calls from new ones; message ids {_IDS_SAID[IDS]}.
+Load generator: a separate process on the same cores, closed loop with the clients below
+(each sends its next request when the last is answered;
 reads and decisions with a read key, profile reads audited), latency per request. memory_limit is set low on
 purpose, so that DuckDB reaches it within the run: reads and decisions then read evicted table blocks
 again, and their rates are below those of a server given more memory (docs/api.md, "Memory under

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from xrm.api import _writer
@@ -368,3 +369,34 @@ def test_a_landed_event_that_breaks_a_rule_when_moved_keeps_only_itself_out(writ
     writer._settle(final=True)
     assert _count(writer) == 3
     assert _count(writer, "SELECT count(*) FROM rejected_rows WHERE raw LIKE '%bad-1%'") == 1
+
+
+def test_once_landed_events_cannot_be_moved_no_more_are_landed(
+    writer: EventWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that takes nothing in (here DuckDB out of memory: a real fault) must not make the writer
+    pile up landing files it acknowledges: past MAX_LANDED stuck events a group is refused (503)."""
+    from xrm.store._faults import store_fault
+
+    monkeypatch.setattr(_writer, "MAX_LANDED", 80)
+    writer._write_group([sub(*_group(0))])
+    gate = _hold(writer)
+    writer._write_or_land([sub(*_group(1, 100))])  # acknowledged, in the landing file
+    assert writer._cur is not None
+    gate.set()
+    for mb in range(1, 65):  # the least limit DuckDB accepts now (no room left for the move)
+        try:
+            writer._cur.execute(f"SET memory_limit = '{mb}MB'")
+            break
+        except duckdb.OutOfMemoryException:
+            continue
+    writer._settle(final=True)  # the move fails: the file is kept to be moved later
+    assert writer._unmoved and writer.stats.landing_move_failures == 1
+    with pytest.raises(Exception) as refused:
+        writer._write_or_land([sub(*_group(2, 10))])
+    assert "could not be moved into the store" in str(refused.value)
+    assert store_fault(refused.value) == "memory"  # the API answers with memory_limit's advice
+    writer._cur.execute("SET memory_limit = '1GB'")
+    outs = writer._write_or_land([sub(*_group(2, 10))])  # the client's retry: the move goes first
+    assert outs[0].added == 10 and not writer._unmoved
+    assert _count(writer) == 160 and not leftover_files(writer.store.path)

@@ -46,8 +46,13 @@ def create_app(settings: Settings) -> FastAPI:
         # Attached: the event writer can then release the indexes' memory (api_index_memory_mb).
         store = Store.open(settings, attached=settings.api_index_memory_mb > 0)
         loop = asyncio.get_running_loop()
+
+        def lost(reason: str) -> None:  # on whichever thread met it; the loop may be closing
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_stop_after_loss, app, reason)
+
         # Lost (DuckDB invalidated it): stop serving; run_server then exits non-zero (_store_loss.py).
-        store.when_lost(lambda reason: loop.call_soon_threadsafe(_stop_after_loss, app, reason))
+        store.when_lost(lost)
         # DuckDB's own allocator (jemalloc) keeps up to 128 MB of what queries freed before it
         # gives any back: a server's resident memory swung by 60 MB under steady load (bench
         # mixed). Give it back sooner, from jemalloc's background threads (docs/api.md).
