@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.api.live import ServerProcess, free_port, serve_in_thread, wait_until_up
+from tests.api.live import Live, ServerProcess, bearer, free_port, serve_in_thread, wait_until_up
 
 from xrm.api import _writer
 from xrm.api._store_loss import EXIT_STORE_LOST
@@ -45,6 +45,11 @@ main()
 def _events(n: int, tag: str) -> dict[str, Any]:
     return {"batch": [{"type": "track", "event": "Viewed", "userId": f"u{k % 40}", "messageId": f"{tag}-{k}",
                        "timestamp": "2026-11-24T12:00:00Z"} for k in range(n)]}
+
+
+def bearer_token(live: Live) -> dict[str, str]:
+    """A read key, made while the store had memory (the key's rows are then cached)."""
+    return bearer(live.new_key("reader", "read"))
 
 
 def _random_ids(who: str) -> dict[str, Any]:
@@ -124,6 +129,10 @@ def test_out_of_memory_answers_503_naming_memory_limit_and_stores_nothing_half(t
             body = _random_ids("u")
             assert live.client.post("/v1/batch", json=body, auth=(KEY, "")).status_code == 200
             acked |= {e["messageId"] for e in body["batch"]}
+        reader = bearer_token(live)
+        warm = live.client.post("/v1/decide", headers=reader,
+                                json={"userId": "u1", "context": {"channel": "email"}})
+        assert warm.status_code == 200, warm.text
         live.rows("CHECKPOINT")
         live.app.state.store.release_index_memory()  # nothing of the indexes in memory now
         live.rows("SET memory_limit = '2MB'")
@@ -134,6 +143,10 @@ def test_out_of_memory_answers_503_naming_memory_limit_and_stores_nothing_half(t
         assert "memory_limit (1GB)" in r.json()["message"] and "raise memory_limit" in r.json()["message"]
         assert int(r.headers["retry-after"]) > 0
         assert live.app.state.store.lost is None  # a fault of the moment, not a lost store
+        # /v1/decide, answered before FastAPI's routing (_decide_asgi.py), reads the store too.
+        decided = live.client.post("/v1/decide", headers=reader,
+                                   json={"userId": "nobody-yet", "context": {"channel": "email"}})
+        assert decided.status_code == 503 and "raise memory_limit" in decided.json()["message"], decided.text
         live.rows("SET memory_limit = '1GB'")
         r = live.client.post("/v1/batch", json=body, auth=(KEY, ""))  # the client's retry
         assert r.status_code == 200, r.text

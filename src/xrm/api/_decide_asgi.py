@@ -19,6 +19,7 @@ import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
+import duckdb
 import orjson
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -28,6 +29,7 @@ from xrm.api._auth import KeyRing, credential_of
 from xrm.api._body import too_large
 from xrm.api._decide import DecideRequest, answer
 from xrm.api._errors import ApiError
+from xrm.api._store_loss import fault_answer
 from xrm.exceptions import InputError, NotYetImplemented
 
 __all__ = ["PATH", "DecideFastPath", "validation_message"]
@@ -58,6 +60,12 @@ class DecideFastPath:
         except NotYetImplemented as exc:
             status, headers = 501, None
             payload = orjson.dumps({"code": "not_implemented", "message": str(exc)})
+        except duckdb.Error as exc:  # out of memory or a lost store: 503 as FastAPI's handler answers
+            fault = fault_answer(scope["app"], exc, "no decision was made")
+            if fault is None:
+                raise
+            status, payload = fault.status_code, bytes(fault.body)
+            headers = {"Retry-After": fault.headers["retry-after"]}
         out = [_JSON, (b"content-length", str(len(payload)).encode())]
         if headers:
             out += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
