@@ -155,24 +155,40 @@ def _free_port() -> int:
 
 @contextmanager
 def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/healthz",
-          timeout: float = 300, launcher: list[str] | None = None) -> Iterator[str]:
+          timeout: float = 300, launcher: list[str] | None = None,
+          exits: list[tuple[float, int]] | None = None) -> Iterator[str]:
     """A real ``xrm serve`` process on ``store`` for a benchmark; yields its URL once ``ready``
     answers 200, stops it (SIGTERM, then SIGKILL) afterwards. A server that dies or does not come
     up within ``timeout`` is an error with its stderr, not a benchmark of nothing. ``launcher``
-    replaces ``python -m xrm.api`` (e.g. bench/_memprobe.py, which takes the same arguments)."""
+    replaces ``python -m xrm.api`` (e.g. bench/_memprobe.py, which takes the same arguments).
+    ``exits``: supervise it as systemd's ``Restart=on-failure`` would: a server that exits while the
+    benchmark runs is started again on the same port, and ``(time.time(), status)`` is appended."""
     import tempfile
+    import threading
 
     import httpx
 
     url = f"http://127.0.0.1:{_free_port()}"
+    argv = [*(launcher or [sys.executable, "-m", "xrm.api"]), "--store", str(store),
+            "--port", url.rsplit(":", 1)[1], "--log-level", "warning"]
     # stderr to a file, not a pipe: a pipe nobody reads fills up and stalls the server.
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(
-            [*(launcher or [sys.executable, "-m", "xrm.api"]), "--store", str(store),
-             "--port", url.rsplit(":", 1)[1],
-             "--log-level", "warning"],
-            cwd=ROOT, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=err,
-        )
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})},
+                                    stdout=subprocess.DEVNULL, stderr=err)
+
+        procs = [start()]
+        stopping = threading.Event()
+
+        def supervise() -> None:
+            while not stopping.wait(0.2):
+                status = procs[-1].poll()
+                if status is not None and not stopping.is_set() and exits is not None:
+                    exits.append((time.time(), status))
+                    procs.append(start())
+
+        proc = procs[0]
+        watcher = threading.Thread(target=supervise, daemon=True)
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -185,13 +201,19 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
                     err.seek(0)
                     raise RuntimeError(f"xrm serve on {store} did not start:\n{err.read()[-3000:]}")
                 time.sleep(0.2)
+            watcher.start()
             yield url
         finally:
+            stopping.set()
+            if watcher.is_alive():
+                watcher.join()
+            proc = procs[-1]
             proc.terminate()
             try:
                 proc.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 proc.kill()
+                proc.wait(timeout=60)  # gone, and its lock on the store with it, before the caller reads it
             if os.environ.get("XRM_BENCH_SERVER_LOG"):  # the server's log kept, for diagnosis runs
                 err.seek(0)
                 Path(os.environ["XRM_BENCH_SERVER_LOG"]).write_text(err.read(), encoding="utf-8")

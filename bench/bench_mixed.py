@@ -187,12 +187,12 @@ def _keys(store: Path) -> tuple[str, str]:
 
 
 def _events(store: Path) -> tuple[int, float]:
-    """The bench's events in the store, and the store's indexes (MB, :func:`bench._memprobe.index_mb`)."""
+    """The events in the store, and the store's indexes (MB, :func:`bench._memprobe.index_mb`)."""
     from bench._memprobe import index_mb
     from xrm.store import Store
 
     with Store.open(store, read_only=True) as s:
-        n = int(s.sql("SELECT count(*) FROM events WHERE message_id LIKE 'mix-%'").fetchall()[0][0])
+        n = int(s.sql("SELECT count(*) FROM events").fetchall()[0][0])
         return n, index_mb(s.con.cursor())
 
 
@@ -219,13 +219,15 @@ def run(quick: bool) -> Section:
         pids = sorted({int(b["profileId"]) for b in bodies if "profileId" in b})
         (folder / "load.json").write_text(json.dumps({"bodies": bodies, "pids": pids}), encoding="utf-8")
         write, read = _keys(store)
-        indexes_before = _events(store)[1]
+        events_before, indexes_before = _events(store)  # the sample business's own
         load_before = os.getloadavg()
         probe = folder / "memory.jsonl"
         env = {"XRM_MEMORY_LIMIT": limit, "XRM_THREADS": "1", "XRM_MEMPROBE_S": str(SAMPLE_S),
                "XRM_API_WRITER_CACHE": str(cache), "XRM_API_DECIDE_CACHE": str(cache),
                "XRM_API_INDEX_MEMORY_MB": index_budget}
-        with serve(store, env, launcher=[sys.executable, "-m", "bench._memprobe", str(probe)]) as url:
+        exits: list[tuple[float, int]] = []  # a server that exits is started again (a supervisor's part)
+        with serve(store, env, launcher=[sys.executable, "-m", "bench._memprobe", str(probe)],
+                   exits=exits) as url:
             out = subprocess.run(
                 [sys.executable, "-m", "bench.bench_mixed", url, str(seconds), str(warmup), write, read,
                  str(folder / "load.json")],
@@ -234,19 +236,36 @@ def run(quick: bool) -> Section:
             if out.returncode != 0:
                 raise RuntimeError(f"load generator failed:\n{out.stderr[-3000:]}")
             result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-            import httpx
-
-            result["writer"] = httpx.get(url + "/healthz", timeout=30).json()["writer"]
+            result["writer"] = _healthz(url)["writer"]  # (since the last start, after a restart)
+            result["exits"] = [(at - result["started_at"], status) for at, status in exits]
         load_after = os.getloadavg()
         samples = _samples(probe, result["started_at"], result["seconds"])
         if os.environ.get("XRM_BENCH_MIXED_PROBE_OUT") and probe.exists():  # the raw samples, kept
             shutil.copy(probe, os.environ["XRM_BENCH_MIXED_PROBE_OUT"])
         stored, indexes_after = _events(store)
+        stored -= events_before  # the bench's (the ids it sends are new, so no retry hides a loss)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return Section("Mixed load (xrm serve: ingestion + decisions + profile reads)",
                    _report(result, samples, stored, seconds, window, built, load_before, load_after,
                            limit, cache, (indexes_before, indexes_after), float(index_budget)))
+
+
+def _healthz(url: str, wait: float = 120) -> dict[str, Any]:
+    """/healthz, waiting for a server the bench's supervisor is starting again."""
+    import httpx
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            got = httpx.get(url + "/healthz", timeout=30)
+            if got.status_code == 200:
+                return dict(got.json())
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            return {"writer": {}}
+        time.sleep(1)
 
 
 def _samples(probe: Path, started: float, until: float = float("inf")) -> list[dict[str, Any]]:
@@ -372,6 +391,9 @@ def _report(r: dict[str, Any], samples: list[dict[str, Any]], stored: int, secon
     ingested = r["kinds"]["ingest"]["per_s"] * PER_BATCH
     said.append(f"{ingested:,.0f} events/s ingested alongside the decisions and reads")
     said.append("no acknowledged event lost" if lost == 0 else f"**{lost:,} acknowledged events lost**")
+    for at, status in r.get("exits", []):
+        why = " (the store lost: DuckDB invalidated it)" if status == 3 else ""
+        said.append(f"**the server exited with status {status}{why} at {at:.0f} s** and was started again")
     said.append(f"memory growth {'none' if rss_ok else '**found**'} by RSS ({rss_says})")
     said.append(f"{'none' if own_ok else '**found**'} by RSS less DuckDB's own accounting ({own_says})")
     said.append(_art_line([c for t, c in comps if t >= 0], indexes))

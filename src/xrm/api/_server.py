@@ -22,12 +22,13 @@ def run_server(
     with status 3 once DuckDB has invalidated the store (``xrm.api._store_loss``)."""
     import gc
     import sys
+    import threading
 
     import uvicorn
 
     from xrm.api._app import create_app
     from xrm.api._malloc import limit_arenas, start_trimming
-    from xrm.api._store_loss import EXIT_STORE_LOST
+    from xrm.api._store_loss import EXIT_STORE_LOST, LOST_EXIT_S
 
     # Freed memory back to the system, not kept in glibc's heaps while RSS climbs (_malloc.py).
     limit_arenas(2)
@@ -57,9 +58,29 @@ def run_server(
         timeout_graceful_shutdown=10,
     ))
     # A lost store (DuckDB invalidated it) stops the server like a signal would; the exit status
-    # then tells a supervisor to start it again (_store_loss.py).
-    app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    # then tells a supervisor to start it again (_store_loss.py). A shutdown step that hangs on the
+    # lost store (seen once under the mixed bench: the process stayed, its port closed, for minutes)
+    # must not keep it from being started again: past LOST_EXIT_S the process ends regardless.
+    def stop_after_loss() -> None:
+        server.should_exit = True
+        deadline = threading.Timer(LOST_EXIT_S, _exit_now)
+        deadline.daemon = True  # (it also covers the interpreter's exit: thread pools are joined then)
+        deadline.start()
+
+    app.state.stop_server = stop_after_loss
     server.run()
     store = getattr(app.state, "store", None)
     if store is not None and store.lost is not None:
         sys.exit(EXIT_STORE_LOST)
+
+
+def _exit_now() -> None:
+    import os
+    import sys
+
+    from xrm.api._store_loss import EXIT_STORE_LOST, LOST_EXIT_S
+
+    sys.stderr.write(f"the store was lost and the shutdown did not end within {LOST_EXIT_S:g} s: "
+                     f"exiting with status {EXIT_STORE_LOST} now\n")
+    sys.stderr.flush()
+    os._exit(EXIT_STORE_LOST)

@@ -26,13 +26,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xrm.api._errors import error_response
 from xrm.store._faults import memory_advice
 
-__all__ = ["EXIT_STORE_LOST", "StoreLossMiddleware", "fault_answer", "install_fault_handler", "lost_message"]
+__all__ = ["EXIT_STORE_LOST", "LOST_EXIT_S", "StoreLossMiddleware", "fault_answer", "install_fault_handler",
+           "lost_message"]
 
 log = logging.getLogger("xrm.api")
 
 EXIT_STORE_LOST = 3  # the server's exit status after a lost store (0: stopped by a signal)
 RETRY_LOST_S = 5  # a supervisor restarts the server in about this
 RETRY_MEMORY_S = 30
+LOST_EXIT_S = 30.0  # the most a shutdown after a lost store may take before the process just ends
 
 
 def lost_message() -> str:
