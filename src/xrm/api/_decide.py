@@ -265,7 +265,8 @@ class _State:
             try:
                 decider.flush()
                 self._flushed_at = now
-            except Exception:  # tried again at the next look
+            except Exception as exc:  # tried again at the next look
+                self.store.note_fault(exc)  # (a lost store stops the server)
                 log.exception("writing the decision log failed; kept for the next flush")
         if self.ids.loaded:
             self.gate.fresh(self._background())
@@ -287,7 +288,8 @@ class _State:
                     # The read that ends the settle window, here rather than on a decision's wait.
                     await asyncio.sleep(SETTLE_S)
                     await loop.run_in_executor(self.executor, self._settle)
-            except Exception:
+            except Exception as exc:
+                self.store.note_fault(exc)
                 log.exception("decide: background refresh failed; the next decision reads the store")
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,7 @@ class Store:
         self.gate = StoreGate()  # held by every transaction while a release may run (the server)
         self.lost: str | None = None  # why DuckDB invalidated the database (note_fault), if it did
         self._on_lost: list[Callable[[str], object]] = []
+        self._losing = threading.Lock()  # any thread may meet the fatal error first
 
     @classmethod
     def open(
@@ -192,10 +194,12 @@ class Store:
         return fault
 
     def _lose(self, reason: str) -> None:
-        if self.lost is None:
+        with self._losing:
+            if self.lost is not None:
+                return
             self.lost = reason
-            for listener in self._on_lost:
-                listener(reason)
+        for listener in self._on_lost:
+            listener(reason)
 
     def when_lost(self, listener: Callable[[str], object]) -> None:
         """Call ``listener(reason)`` once, when DuckDB has invalidated the database (the server
