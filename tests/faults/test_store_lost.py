@@ -55,6 +55,16 @@ _store_loss.LOST_EXIT_S = 3.0  # (30 s in a real server)
 from xrm.api.__main__ import main""")
 
 
+def _start(program: str, store: Path) -> ServerProcess:
+    """``program`` (the server with a fault) on ``store``, up; the writer checkpoints every 0.2 s."""
+    server = ServerProcess(store, free_port(), {**ENV, "XRM_API_CHECKPOINT_S": "0.2"})
+    server.proc = subprocess.Popen(
+        [sys.executable, "-c", program, "--store", str(store), "--port", str(server.port),
+         "--log-level", "warning"], env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_until_up(server.url, server.proc)
+    return server
+
+
 def _events(n: int, tag: str) -> dict[str, Any]:
     return {"batch": [{"type": "track", "event": "Viewed", "userId": f"u{k % 40}", "messageId": f"{tag}-{k}",
                        "timestamp": "2026-11-24T12:00:00Z"} for k in range(n)]}
@@ -74,25 +84,21 @@ def _random_ids(who: str) -> dict[str, Any]:
 def test_a_lost_store_stops_the_server_with_status_3_and_a_restart_loses_nothing(
     tmp_path: Path, record_figures
 ) -> None:
-    store, port = tmp_path / "xrm.duckdb", free_port()
-    env = {**ENV, "XRM_API_CHECKPOINT_S": "0.2"}
-    faulty = ServerProcess(store, port, env)
-    faulty.proc = subprocess.Popen(
-        [sys.executable, "-c", _FAULTY_SERVER, "--store", str(store), "--port", str(port),
-         "--log-level", "warning"], env=faulty.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_until_up(faulty.url, faulty.proc)
+    store = tmp_path / "xrm.duckdb"
+    faulty = _start(_FAULTY_SERVER, store)
+    assert faulty.proc is not None and faulty.proc.stderr is not None
+    restarted = ServerProcess(store, faulty.port, ENV)  # as a supervisor starts it again
     senders = Senders(faulty.url, n=2, batches=15, per_batch=40).start()
     try:
         status = faulty.proc.wait(timeout=90)  # it stops by itself at the first checkpoint
-        err = faulty.proc.stderr.read().decode(errors="replace") if faulty.proc.stderr else ""
+        err = faulty.proc.stderr.read().decode(errors="replace")
         acked_before = len(senders.acked)
-        server = ServerProcess(store, port, ENV).start()  # a supervisor's restart
+        restarted.start()
         senders.join(120)
     finally:
         senders.stop()
         faulty.stop()
-        if "server" in locals():
-            server.stop()
+        restarted.stop()
     assert status == EXIT_STORE_LOST, err[-3000:]
     assert "invalidated the store" in err, err[-3000:]
     with Store.open(store) as s:
@@ -170,14 +176,9 @@ def test_out_of_memory_answers_503_naming_memory_limit_and_stores_nothing_half(t
 
 
 def test_a_lost_store_ends_the_server_even_when_its_shutdown_hangs(tmp_path: Path) -> None:
-    store, port = tmp_path / "xrm.duckdb", free_port()
-    env = {**ENV, "XRM_API_CHECKPOINT_S": "0.2"}
-    server = ServerProcess(store, port, env)
-    server.proc = subprocess.Popen(
-        [sys.executable, "-c", _HANGING_SHUTDOWN, "--store", str(store), "--port", str(port),
-         "--log-level", "warning"], env=server.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server = _start(_HANGING_SHUTDOWN, tmp_path / "xrm.duckdb")
+    assert server.proc is not None
     try:
-        wait_until_up(server.url, server.proc)
         for g in range(40):  # events until a checkpoint is due and aborted
             try:
                 httpx.post(server.url + "/v1/batch", json=_events(20, f"h{g}"), auth=(KEY, ""), timeout=10)
