@@ -8,7 +8,7 @@ server shuts down and exits with :data:`EXIT_STORE_LOST`, so a supervisor (syste
 starts it again. Every acknowledged event was committed before its 200 (or into a landing file,
 moved at the next start), so a restart loses none.
 
-    >>> python -m xrm.api ...; echo $?  # doctest: +SKIP
+    $ python -m xrm.api --store xrm.duckdb; echo $?     # after DuckDB invalidated the store
     3
 """
 
