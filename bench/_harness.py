@@ -180,15 +180,15 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
         procs = [start()]
         stopping = threading.Event()
 
-        def supervise() -> None:
+        def supervise(exits: list[tuple[float, int]]) -> None:
             while not stopping.wait(0.2):
                 status = procs[-1].poll()
-                if status is not None and not stopping.is_set() and exits is not None:
+                if status is not None and not stopping.is_set():
                     exits.append((time.time(), status))
                     procs.append(start())
 
         proc = procs[0]
-        watcher = threading.Thread(target=supervise, daemon=True)
+        watcher = None if exits is None else threading.Thread(target=supervise, args=(exits,), daemon=True)
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -201,11 +201,12 @@ def serve(store: Path, env: dict[str, str] | None = None, *, ready: str = "/heal
                     err.seek(0)
                     raise RuntimeError(f"xrm serve on {store} did not start:\n{err.read()[-3000:]}")
                 time.sleep(0.2)
-            watcher.start()
+            if watcher is not None:
+                watcher.start()
             yield url
         finally:
             stopping.set()
-            if watcher.is_alive():
+            if watcher is not None and watcher.is_alive():
                 watcher.join()
             proc = procs[-1]
             proc.terminate()

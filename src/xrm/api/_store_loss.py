@@ -26,8 +26,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from xrm.api._errors import error_response
 from xrm.store._faults import memory_advice
 
-__all__ = ["EXIT_STORE_LOST", "LOST_EXIT_S", "StoreLossMiddleware", "fault_answer", "install_fault_handler",
-           "lost_message"]
+__all__ = ["EXIT_STORE_LOST", "LOST_EXIT_S", "LOST_MESSAGE", "StoreLossMiddleware", "fault_answer",
+           "install_fault_handler"]
 
 log = logging.getLogger("xrm.api")
 
@@ -37,11 +37,10 @@ RETRY_MEMORY_S = 30
 LOST_EXIT_S = 30.0  # the most a shutdown after a lost store may take before the process just ends
 
 
-def lost_message() -> str:
-    # DuckDB's own words go to the server's log only: an error's text may quote stored values.
-    return ("the store was lost (DuckDB invalidated the database after a fatal error); nothing was read "
-            f"or written. The server is stopping to start again (exit status {EXIT_STORE_LOST}); try "
-            "again in a few seconds")
+# DuckDB's own words go to the server's log only: an error's text may quote stored values.
+LOST_MESSAGE = ("the store was lost (DuckDB invalidated the database after a fatal error); nothing was "
+                f"read or written. The server is stopping to start again (exit status {EXIT_STORE_LOST}); "
+                "try again in a few seconds")
 
 
 def fault_answer(app: Any, exc: BaseException, doing: str) -> JSONResponse | None:
@@ -52,7 +51,7 @@ def fault_answer(app: Any, exc: BaseException, doing: str) -> JSONResponse | Non
         return None
     fault = store.note_fault(exc)
     if fault == "lost":
-        return error_response(503, "unavailable", lost_message(),
+        return error_response(503, "unavailable", LOST_MESSAGE,
                               headers={"Retry-After": str(RETRY_LOST_S)})
     if fault == "memory":
         return error_response(503, "unavailable", f"{doing}: {memory_advice(store.settings.memory_limit)}",
@@ -87,9 +86,9 @@ class StoreLossMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["path"] == "/healthz":
-            body: dict[str, Any] = {"status": "store_lost", "message": lost_message()}
+            body: dict[str, Any] = {"status": "store_lost", "message": LOST_MESSAGE}
         else:
-            body = {"code": "unavailable", "message": lost_message()}
+            body = {"code": "unavailable", "message": LOST_MESSAGE}
         raw = json.dumps(body).encode()
         await send({"type": "http.response.start", "status": 503, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
